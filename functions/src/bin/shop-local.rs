@@ -1,0 +1,31 @@
+//! Local stack set-up: `shop-local setup [--no-seed]` creates the tables (from infra/template.yaml),
+//! the admin account and a demo catalog. Idempotent.
+
+use shop_shared::AppContext;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("setup") => {
+            let ctx = AppContext::from_env().await?;
+            let seed = !args.iter().any(|a| a == "--no-seed");
+            let report = shop_functions::local_setup::setup(&ctx, seed).await?;
+            println!(
+                "tables ready ({}*); admin {}; {} demo products seeded",
+                ctx.config.tables.users.trim_end_matches("users"),
+                if report.admin_created {
+                    "created"
+                } else {
+                    "already present"
+                },
+                report.products_seeded
+            );
+            Ok(())
+        }
+        _ => {
+            eprintln!("usage: shop-local setup [--no-seed]");
+            std::process::exit(2);
+        }
+    }
+}

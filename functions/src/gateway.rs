@@ -1,0 +1,149 @@
+//! The local API gateway: serves every route on one port by calling the same handlers the
+//! Lambdas run, with API Gateway v2 shaped requests (path parameters, query string, context).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use axum::body::to_bytes;
+use axum::response::IntoResponse;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use shop_shared::{ApiError, AppContext, ErrorCode};
+
+use crate::http::{problem, MAX_BODY_BYTES};
+use crate::routes::{self, Match, Route};
+
+#[derive(Clone)]
+pub struct Gateway {
+    ctx: Arc<AppContext>,
+    routes: Arc<Vec<Route>>,
+}
+
+impl Gateway {
+    pub fn new(ctx: AppContext) -> Self {
+        Self {
+            ctx: Arc::new(ctx),
+            routes: Arc::new(routes::all()),
+        }
+    }
+
+    /// The axum app: one fallback that does API Gateway's routing.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let gw = self.clone();
+            async move { gw.dispatch(req).await }
+        })
+    }
+
+    async fn dispatch(&self, req: axum::extract::Request) -> axum::response::Response {
+        let (parts, body) = req.into_parts();
+        // Read at most one byte past the limit: larger bodies are refused without buffering them.
+        let bytes = match to_bytes(body, MAX_BODY_BYTES + 1).await {
+            Ok(b) => b.to_vec(),
+            Err(_) => vec![0; MAX_BODY_BYTES + 1],
+        };
+        to_axum(self.handle(parts, bytes).await)
+    }
+
+    /// Routes one request the way API Gateway would and runs its handler in-process.
+    /// Errors come in the contract's order: 404/405 for the route, then 413, then the handler's.
+    pub async fn handle(
+        &self,
+        parts: axum::http::request::Parts,
+        body: Vec<u8>,
+    ) -> lambda_http::Response<Body> {
+        let path = parts.uri.path().to_owned();
+        let (route, params) = match routes::find(&self.routes, &parts.method, &path) {
+            Match::Found(route, params) => (route, params),
+            Match::NotFound => {
+                return problem(&ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("No route for {path}."),
+                ))
+            }
+            Match::MethodNotAllowed(allowed) => {
+                let mut resp = problem(&ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not allowed on {path}.", parts.method),
+                ));
+                let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                if let Ok(v) = allow.join(", ").parse() {
+                    resp.headers_mut().insert(axum::http::header::ALLOW, v);
+                }
+                return resp;
+            }
+        };
+        if body.len() > MAX_BODY_BYTES {
+            return problem(&ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The body exceeds {MAX_BODY_BYTES} bytes."),
+            ));
+        }
+        let handler = route.handler;
+        let request = to_lambda_request(parts, body, route, params);
+        handler(&self.ctx, request).await
+    }
+
+    pub fn context(&self) -> &AppContext {
+        &self.ctx
+    }
+}
+
+/// Shapes a request as API Gateway (HTTP API, payload v2) hands it to a Lambda.
+pub fn to_lambda_request(
+    parts: axum::http::request::Parts,
+    body: Vec<u8>,
+    route: Route,
+    params: Vec<(String, String)>,
+) -> lambda_http::Request {
+    let query: HashMap<String, Vec<String>> = form_urlencoded::parse(
+        parts.uri.query().unwrap_or_default().as_bytes(),
+    )
+    .fold(HashMap::new(), |mut m, (k, v)| {
+        m.entry(k.into_owned()).or_default().push(v.into_owned());
+        m
+    });
+    let path_params: HashMap<String, String> = params.into_iter().collect();
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(format!("{} {}", route.method, route.path));
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.time_epoch = chrono::Utc::now().timestamp_millis();
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(parts.uri.path().to_owned());
+    http.protocol = Some("HTTP/1.1".to_owned());
+    http.source_ip = Some("127.0.0.1".to_owned());
+    http.user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    context.http = http;
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body) {
+            Ok(s) => Body::Text(s),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    lambda_http::Request::from_parts(parts, body)
+        .with_path_parameters(path_params)
+        .with_query_string_parameters(query)
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+/// Converts a handler's response for axum.
+pub fn to_axum(resp: lambda_http::Response<Body>) -> axum::response::Response {
+    let (parts, body) = resp.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(s) => s.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    (parts.status, parts.headers, bytes).into_response()
+}

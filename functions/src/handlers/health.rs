@@ -1,0 +1,20 @@
+//! `GET /health`: 200 once the tables answer.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shop_shared::{ApiError, AppContext, ErrorCode};
+
+use crate::http::{self, respond};
+
+pub async fn handle(ctx: &AppContext, _req: Request) -> Response<Body> {
+    respond(match ctx.db.ping().await {
+        Ok(()) => Ok(http::json(200, &json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The tables do not answer.",
+            ))
+        }
+    })
+}

@@ -1,0 +1,10 @@
+//! One module per endpoint. Each handler: size check, auth, parse, call the service, map to HTTP.
+
+pub mod health;
+pub mod login;
+pub mod openapi;
+pub mod products_create;
+pub mod products_get;
+pub mod products_list;
+pub mod products_restock;
+pub mod signup;

@@ -1,0 +1,20 @@
+//! `GET /products?limit=&cursor=`.
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::services::catalog;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    let limit = http::page_limit(&req)?;
+    let cursor = http::query_param(&req, "cursor");
+    Ok(http::json(
+        200,
+        &catalog::list(ctx, limit, cursor.as_deref()).await?,
+    ))
+}

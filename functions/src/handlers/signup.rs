@@ -1,0 +1,18 @@
+//! `POST /auth/signup`.
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::domain::user::SignupInput;
+use shop_shared::services::auth;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    http::check_size(&req)?;
+    let input = SignupInput::from_json(&http::json_body(&req)?)?;
+    Ok(http::json(201, &auth::signup(ctx, input).await?))
+}

@@ -1,0 +1,182 @@
+//! The route table: the single list of endpoints. The local gateway routes with it, each Lambda
+//! binary serves one entry, and a test checks `infra/template.yaml` declares the same set.
+
+use futures::future::BoxFuture;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use shop_shared::AppContext;
+
+use crate::handlers;
+
+/// An endpoint handler: API Gateway v2 shaped request in, response out (errors already mapped).
+pub type Handler = for<'a> fn(&'a AppContext, Request) -> BoxFuture<'a, Response<Body>>;
+
+#[derive(Clone)]
+pub struct Route {
+    pub method: Method,
+    /// API Gateway style template: `/products/{productId}`.
+    pub path: &'static str,
+    /// The Lambda binary (and SAM function) serving it.
+    pub function: &'static str,
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}", self.method, self.path, self.function)
+    }
+}
+
+macro_rules! route {
+    ($method:ident $path:literal => $function:literal, $handler:path) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            function: $function,
+            handler: |ctx, req| Box::pin($handler(ctx, req)),
+        }
+    };
+}
+
+pub fn all() -> Vec<Route> {
+    vec![
+        route!(GET "/health" => "health", handlers::health::handle),
+        route!(POST "/auth/signup" => "auth-signup", handlers::signup::handle),
+        route!(POST "/auth/login" => "auth-login", handlers::login::handle),
+        route!(GET "/openapi.yaml" => "openapi", handlers::openapi::handle),
+        route!(GET "/products" => "products-list", handlers::products_list::handle),
+        route!(POST "/products" => "products-create", handlers::products_create::handle),
+        route!(GET "/products/{productId}" => "products-get", handlers::products_get::handle),
+        route!(POST "/products/{productId}/restock" => "products-restock", handlers::products_restock::handle),
+    ]
+}
+
+/// Looks a route up by its binary name.
+pub fn by_function(function: &str) -> Option<Route> {
+    all().into_iter().find(|r| r.function == function)
+}
+
+/// The outcome of matching a request path and method.
+#[derive(Debug)]
+pub enum Match {
+    Found(Route, Vec<(String, String)>),
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let t: Vec<&str> = template.strip_prefix('/')?.split('/').collect();
+    let p: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        if let Some(name) = ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if ps.is_empty() {
+                return None;
+            }
+            let value = percent_encoding::percent_decode_str(ps)
+                .decode_utf8_lossy()
+                .into_owned();
+            params.push((name.to_owned(), value));
+        } else if ts != ps {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+fn literal_segments(template: &str) -> usize {
+    template.split('/').filter(|s| !s.starts_with('{')).count()
+}
+
+/// Routes like API Gateway: the most specific template wins (`/products/popular` before
+/// `/products/{productId}`); a known path with another method is 405.
+pub fn find(routes: &[Route], method: &Method, path: &str) -> Match {
+    let mut candidates: Vec<(&Route, Vec<(String, String)>)> = routes
+        .iter()
+        .filter_map(|r| match_template(r.path, path).map(|p| (r, p)))
+        .collect();
+    if candidates.is_empty() {
+        return Match::NotFound;
+    }
+    candidates.sort_by_key(|(r, _)| std::cmp::Reverse(literal_segments(r.path)));
+    if let Some((r, params)) = candidates.iter().find(|(r, _)| &r.method == method) {
+        return Match::Found((*r).clone(), params.clone());
+    }
+    let mut allowed: Vec<Method> = candidates.iter().map(|(r, _)| r.method.clone()).collect();
+    allowed.dedup();
+    Match::MethodNotAllowed(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Route> {
+        fn h<'a>(_: &'a AppContext, _: Request) -> BoxFuture<'a, Response<Body>> {
+            Box::pin(async { Response::new(Body::Empty) })
+        }
+        vec![
+            Route {
+                method: Method::GET,
+                path: "/products/{productId}",
+                function: "get",
+                handler: h,
+            },
+            Route {
+                method: Method::GET,
+                path: "/products/popular",
+                function: "popular",
+                handler: h,
+            },
+            Route {
+                method: Method::POST,
+                path: "/products",
+                function: "create",
+                handler: h,
+            },
+        ]
+    }
+
+    #[test]
+    fn literal_beats_parameter_and_params_are_decoded() {
+        let routes = sample();
+        assert!(
+            matches!(find(&routes, &Method::GET, "/products/popular"), Match::Found(r, _) if r.function == "popular")
+        );
+        match find(&routes, &Method::GET, "/products/a%20b") {
+            Match::Found(r, p) => {
+                assert_eq!(r.function, "get");
+                assert_eq!(p, vec![("productId".to_string(), "a b".to_string())]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_and_wrong_method() {
+        let routes = sample();
+        assert!(matches!(
+            find(&routes, &Method::GET, "/nope"),
+            Match::NotFound
+        ));
+        assert!(matches!(
+            find(&routes, &Method::GET, "/products//"),
+            Match::NotFound
+        ));
+        assert!(
+            matches!(find(&routes, &Method::DELETE, "/products"), Match::MethodNotAllowed(m) if m == vec![Method::POST])
+        );
+    }
+
+    #[test]
+    fn every_function_name_is_unique() {
+        let mut names: Vec<&str> = all().iter().map(|r| r.function).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+}

@@ -1,0 +1,233 @@
+//! Auth endpoints and the guard, against DynamoDB Local.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn signup_then_login() {
+    let app = TestApp::new().await;
+    let r = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": "Kim@Example.com", "password": "password123", "name": "김민수"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(r.body["userId"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(r.body["email"], "Kim@Example.com");
+    assert_eq!(r.body["name"], "김민수");
+    assert!(r.body.get("password").is_none() && r.body.get("passwordHash").is_none());
+
+    // Emails compare case-insensitively.
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "kim@example.COM", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["tokenType"], "Bearer");
+    assert!(r.body["expiresIn"].as_u64().is_some_and(|s| s > 0));
+    assert_eq!(
+        r.body["accessToken"].as_str().map(|t| t.split('.').count()),
+        Some(3)
+    );
+
+    let dup = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": "KIM@example.com", "password": "password123", "name": "x"}),
+        )
+        .await;
+    assert_eq!((dup.status, dup.code()), (409, "EMAIL_TAKEN"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_answer_alike() {
+    let app = TestApp::new().await;
+    app.post(
+        "/auth/signup",
+        None,
+        json!({"email": "a@b.co", "password": "password123", "name": "A"}),
+    )
+    .await;
+    let wrong = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "a@b.co", "password": "password124"}),
+        )
+        .await;
+    let unknown = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "nobody@b.co", "password": "password123"}),
+        )
+        .await;
+    assert_eq!((wrong.status, wrong.code()), (401, "INVALID_CREDENTIALS"));
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (401, "INVALID_CREDENTIALS")
+    );
+    assert_eq!(wrong.body["detail"], unknown.body["detail"]);
+}
+
+#[tokio::test]
+async fn concurrent_signups_with_one_email_have_exactly_one_winner() {
+    let app = TestApp::new().await;
+    let calls = (0..20).map(|i| {
+        let app = &app;
+        async move {
+            app.post(
+                "/auth/signup",
+                None,
+                json!({"email": if i % 2 == 0 { "race@example.com" } else { "RACE@example.com" }, "password": "password123", "name": "R"}),
+            )
+            .await
+        }
+    });
+    let replies = futures::future::join_all(calls).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let taken = replies
+        .iter()
+        .filter(|r| r.status == 409 && r.code() == "EMAIL_TAKEN")
+        .count();
+    assert_eq!((created, taken), (1, 19), "{replies:?}");
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field() {
+    let app = TestApp::new().await;
+    let cases = [
+        (json!({"password": "password123", "name": "n"}), "email"),
+        (
+            json!({"email": "not-an-email", "password": "password123", "name": "n"}),
+            "email",
+        ),
+        (
+            json!({"email": format!("{}@b.co", "a".repeat(251)), "password": "password123", "name": "n"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@b.co", "password": "short", "name": "n"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@b.co", "password": "x".repeat(129), "name": "n"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@b.co", "password": 12345678, "name": "n"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@b.co", "password": "password123", "name": ""}),
+            "name",
+        ),
+        (
+            json!({"email": "a@b.co", "password": "password123", "name": "n".repeat(101)}),
+            "name",
+        ),
+        (
+            json!({"email": "a@b.co", "password": "password123", "name": ["n"]}),
+            "name",
+        ),
+        (json!([1, 2]), "body"),
+    ];
+    for (body, field) in cases {
+        let r = app.post("/auth/signup", None, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"), "{body}");
+        assert_eq!(r.body["field"], field, "{body}: {r:?}");
+    }
+    // Exactly 100 characters (multi-byte) is fine.
+    let r = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": "b@b.co", "password": "password123", "name": "가".repeat(100)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    for raw in ["{", "", "null", "{\"email\": }"] {
+        let r = app
+            .request(
+                axum::http::Method::POST,
+                "/auth/signup",
+                None,
+                &[],
+                Some(raw.as_bytes().to_vec()),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"), "{raw}");
+    }
+}
+
+#[tokio::test]
+async fn routes_methods_sizes_and_health() {
+    let app = TestApp::new().await;
+    let r = app.get("/health", None).await;
+    assert_eq!((r.status, r.body.clone()), (200, json!({"status": "ok"})));
+    let r = app.get("/nope", None).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
+    let r = app.delete("/auth/signup", None).await;
+    assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let big = format!(
+        "{{\"email\": \"a@b.co\", \"password\": \"password123\", \"name\": \"{}\"}}",
+        "x".repeat(70_000)
+    );
+    let r = app
+        .request(
+            axum::http::Method::POST,
+            "/auth/signup",
+            None,
+            &[],
+            Some(big.into_bytes()),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"));
+}
+
+#[tokio::test]
+async fn guard_refuses_bad_tokens_and_non_admins() {
+    use shop_shared::auth::{authenticate, require_admin, JwtKeys};
+    use shop_shared::domain::user::Role;
+    let app = TestApp::new().await;
+    let (user_id, token) = app.user().await;
+    let keys = &app.ctx().jwt;
+    let p = authenticate(keys, Some(&format!("Bearer {token}"))).expect("valid");
+    assert_eq!(p.user_id, user_id);
+    assert_eq!(p.role, Role::User);
+    assert_eq!(
+        require_admin(&p).map_err(|e| e.code.as_str()),
+        Err("FORBIDDEN")
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let expired = keys.issue(&user_id, Role::User, now - 7200).expect("issue");
+    let foreign = JwtKeys::new("another-secret", 3600)
+        .issue(&user_id, Role::Admin, now)
+        .expect("issue");
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    for bad in [
+        None,
+        Some("garbage".to_string()),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {foreign}")),
+        Some(format!("Bearer {tampered}")),
+    ] {
+        let e = authenticate(keys, bad.as_deref()).expect_err("refused");
+        assert_eq!(e.code.as_str(), "UNAUTHORIZED");
+    }
+}

@@ -1,0 +1,203 @@
+//! Test harness: each test gets its own freshly created tables (from `infra/template.yaml`) in
+//! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::http::{Method, Request};
+use serde_json::Value;
+use shop_functions::gateway::Gateway;
+use shop_shared::clock::{Clock, SystemClock};
+use shop_shared::config::{Config, TableNames};
+use shop_shared::{infra_tables, AppContext};
+
+pub struct TestApp {
+    pub gateway: Gateway,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// Configuration for a test: the local stack's endpoints and a unique table prefix.
+pub fn test_config() -> Config {
+    assert!(
+        std::env::var("DYNAMODB_ENDPOINT").is_ok(),
+        "integration tests need the local stack: run them with `make test`"
+    );
+    let mut config = Config::from_env().expect("config");
+    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    config.tables = TableNames::with_prefix(&prefix);
+    config.idempotency_lease_seconds = 2;
+    config
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::with_config(test_config(), clock).await
+    }
+
+    pub async fn with_config(config: Config, clock: Arc<dyn Clock>) -> Self {
+        let mut ctx = AppContext::from_config(config).await.expect("context");
+        ctx.clock = clock;
+        infra_tables::create_all(&ctx.db.client, &ctx.db.tables)
+            .await
+            .expect("create tables");
+        Self {
+            gateway: Gateway::new(ctx),
+        }
+    }
+
+    pub fn ctx(&self) -> &AppContext {
+        self.gateway.context()
+    }
+
+    /// Sends a request through the gateway's routing to the handler, in-process.
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let (parts, ()) = b.body(()).expect("request").into_parts();
+        let resp = self.gateway.handle(parts, body.unwrap_or_default()).await;
+        let (parts, body) = resp.into_parts();
+        let bytes: Vec<u8> = match body {
+            lambda_http::Body::Text(s) => s.into_bytes(),
+            lambda_http::Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        if parts.status.as_u16() >= 400 {
+            let ct = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            assert_eq!(
+                ct, "application/problem+json",
+                "errors are problem+json: {body}"
+            );
+            assert!(
+                body["code"].is_string() && body["status"] == parts.status.as_u16(),
+                "problem body: {body}"
+            );
+        }
+        Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str, token: Option<&str>) -> Reply {
+        self.request(Method::GET, uri, token, &[], None).await
+    }
+
+    pub async fn post(&self, uri: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            uri,
+            token,
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn post_with_key(&self, uri: &str, token: &str, key: &str, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            uri,
+            Some(token),
+            &[("idempotency-key", key)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, uri: &str, token: Option<&str>) -> Reply {
+        self.request(Method::DELETE, uri, token, &[], None).await
+    }
+
+    /// Signs up and logs in a fresh user; returns (userId, token).
+    pub async fn user(&self) -> (String, String) {
+        let email = format!("u{}@example.com", uuid::Uuid::new_v4().simple());
+        let r = self
+            .post(
+                "/auth/signup",
+                None,
+                serde_json::json!({"email": email, "password": "password123", "name": "Test"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let user_id = r.body["userId"].as_str().expect("userId").to_owned();
+        let token = self.login(&email, "password123").await;
+        (user_id, token)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/auth/login",
+                None,
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["accessToken"].as_str().expect("token").to_owned()
+    }
+
+    /// A token for an admin (created directly, as local set-up does).
+    pub async fn admin(&self) -> String {
+        let email = format!("admin{}@shop.local", uuid::Uuid::new_v4().simple());
+        let input = shop_shared::domain::user::SignupInput {
+            email: email.clone(),
+            password: "admin-password".into(),
+            name: "Admin".into(),
+        };
+        shop_shared::services::auth::create_user(
+            self.ctx(),
+            &input,
+            shop_shared::domain::user::Role::Admin,
+        )
+        .await
+        .expect("admin");
+        self.login(&email, "admin-password").await
+    }
+}

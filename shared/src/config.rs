@@ -1,0 +1,136 @@
+//! Configuration from the environment, read once per Lambda instance.
+
+use std::env;
+
+use chrono_tz::Tz;
+use thiserror::Error;
+
+/// Marked default so a deployment that forgets to configure a secret is obvious in review and in logs.
+pub const LOCAL_DEV_JWT_SECRET: &str = "LOCAL-DEVELOPMENT-ONLY-jwt-secret-never-use-in-production";
+pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-password-change-me";
+pub const ADMIN_EMAIL: &str = "admin@shop.local";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Names of the DynamoDB tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub users: String,
+    pub products: String,
+    pub carts: String,
+    pub orders: String,
+    pub sales: String,
+    pub idempotency: String,
+}
+
+impl TableNames {
+    /// Local names: `<prefix>users`, `<prefix>products`, ...
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            users: format!("{prefix}users"),
+            products: format!("{prefix}products"),
+            carts: format!("{prefix}carts"),
+            orders: format!("{prefix}orders"),
+            sales: format!("{prefix}sales"),
+            idempotency: format!("{prefix}idempotency"),
+        }
+    }
+
+    /// `(template logical id, name)` of every table.
+    pub fn by_logical_id(&self) -> [(&'static str, &str); 6] {
+        [
+            ("UsersTable", &self.users),
+            ("ProductsTable", &self.products),
+            ("CartsTable", &self.carts),
+            ("OrdersTable", &self.orders),
+            ("SalesTable", &self.sales),
+            ("IdempotencyTable", &self.idempotency),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: String,
+    pub dynamodb_endpoint: Option<String>,
+    pub events_endpoint: Option<String>,
+    pub tables: TableNames,
+    pub event_bus_name: String,
+    /// HS256 secret. On AWS it comes from SSM (see `JWT_SECRET_PARAMETER`), never from code.
+    pub jwt_secret: String,
+    pub jwt_ttl_seconds: u64,
+    pub admin_password: String,
+    pub time_zone: Tz,
+    pub sales_shards: u32,
+    pub payment_gateway: String,
+    /// How long an in-flight idempotent request holds its key before a retry may take over.
+    pub idempotency_lease_seconds: u64,
+    pub order_queue_url: Option<String>,
+    pub data_platform_url: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<T>() {
+            Ok(v) if ok(&v) => Ok(v),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?} is not an accepted number"),
+            }),
+        },
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let prefix = var("TABLE_PREFIX").unwrap_or_else(|| "shop-".to_owned());
+        let defaults = TableNames::with_prefix(&prefix);
+        let tables = TableNames {
+            users: var("USERS_TABLE").unwrap_or(defaults.users),
+            products: var("PRODUCTS_TABLE").unwrap_or(defaults.products),
+            carts: var("CARTS_TABLE").unwrap_or(defaults.carts),
+            orders: var("ORDERS_TABLE").unwrap_or(defaults.orders),
+            sales: var("SALES_TABLE").unwrap_or(defaults.sales),
+            idempotency: var("IDEMPOTENCY_TABLE").unwrap_or(defaults.idempotency),
+        };
+        let tz_name = var("SHOP_TIME_ZONE").unwrap_or_else(|| "Asia/Seoul".to_owned());
+        let time_zone = tz_name.parse::<Tz>().map_err(|_| ConfigError::Invalid {
+            name: "SHOP_TIME_ZONE",
+            reason: format!("{tz_name:?} is not an IANA time zone"),
+        })?;
+        Ok(Self {
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "ap-northeast-2".to_owned()),
+            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
+            events_endpoint: var("EVENTS_ENDPOINT"),
+            tables,
+            event_bus_name: var("EVENT_BUS_NAME").unwrap_or_else(|| "shop-events".to_owned()),
+            jwt_secret: var("JWT_SECRET").unwrap_or_else(|| LOCAL_DEV_JWT_SECRET.to_owned()),
+            jwt_ttl_seconds: parse_num("JWT_TTL_SECONDS", 3600, |v| (60..=86_400).contains(v))?,
+            admin_password: var("SHOP_ADMIN_PASSWORD")
+                .unwrap_or_else(|| DEFAULT_ADMIN_PASSWORD.to_owned()),
+            time_zone,
+            sales_shards: parse_num("SALES_SHARDS", 4, |v| (1..=100).contains(v))?,
+            payment_gateway: var("PAYMENT_GATEWAY").unwrap_or_else(|| "sandbox".to_owned()),
+            idempotency_lease_seconds: parse_num("IDEMPOTENCY_LEASE_SECONDS", 30, |v| {
+                (1..=900).contains(v)
+            })?,
+            order_queue_url: var("ORDER_QUEUE_URL"),
+            data_platform_url: var("DATA_PLATFORM_URL"),
+        })
+    }
+}

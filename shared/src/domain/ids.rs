@@ -1,0 +1,65 @@
+//! Identifier formats. Ids are opaque to clients; we only check their shape so that a
+//! nonsense path id is answered with a 404 without touching the database.
+
+use uuid::Uuid;
+
+const USER: &str = "usr_";
+const PRODUCT: &str = "prd_";
+const ORDER: &str = "ord_";
+const CHARGE: &str = "chg_";
+
+fn new_id(prefix: &str) -> String {
+    // UUIDv7: time-ordered, so order ids sort by placement time.
+    format!("{prefix}{}", Uuid::now_v7().simple())
+}
+
+fn is_id(prefix: &str, s: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 32
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
+}
+
+pub fn new_user_id() -> String {
+    new_id(USER)
+}
+pub fn new_product_id() -> String {
+    new_id(PRODUCT)
+}
+pub fn new_order_id() -> String {
+    new_id(ORDER)
+}
+pub fn new_charge_id() -> String {
+    new_id(CHARGE)
+}
+pub fn is_product_id(s: &str) -> bool {
+    is_id(PRODUCT, s)
+}
+pub fn is_order_id(s: &str) -> bool {
+    is_id(ORDER, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let p = new_product_id();
+        assert!(is_product_id(&p));
+        assert!(!is_product_id(&p.to_uppercase()));
+        assert!(!is_product_id("prd_"));
+        assert!(!is_product_id("../etc"));
+        assert!(!is_order_id(&p));
+        assert!(is_order_id(&new_order_id()));
+    }
+
+    #[test]
+    fn order_ids_sort_by_creation() {
+        let a = new_order_id();
+        let b = new_order_id();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,4 @@
+//! Use cases: validated input in, domain result or [`ApiError`](crate::error::ApiError) out.
+
+pub mod auth;
+pub mod catalog;
