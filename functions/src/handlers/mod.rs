@@ -1,5 +1,10 @@
 //! One module per endpoint. Each handler: size check, auth, parse, call the service, map to HTTP.
 
+pub mod balance_charge;
+pub mod balance_get;
+pub mod cart_add;
+pub mod cart_get;
+pub mod cart_remove;
 pub mod health;
 pub mod login;
 pub mod openapi;

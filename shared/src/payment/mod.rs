@@ -31,4 +31,7 @@ pub enum PaymentError {
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: &ChargeRequest) -> Result<PaymentApproval, PaymentError>;
+
+    /// Voids an approved payment that could not be credited.
+    async fn cancel(&self, approval: &PaymentApproval) -> Result<(), PaymentError>;
 }

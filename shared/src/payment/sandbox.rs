@@ -28,6 +28,10 @@ impl PaymentGateway for SandboxGateway {
             }
         }
     }
+
+    async fn cancel(&self, _approval: &PaymentApproval) -> Result<(), PaymentError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,14 @@ pub(crate) fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
     }
 }
 
+/// Capped exponential backoff with full jitter: a random wait in `[0, min(cap, base * 2^attempt))`.
+pub fn backoff(attempt: u32) -> std::time::Duration {
+    const BASE_MS: u64 = 10;
+    const CAP_MS: u64 = 400;
+    let ceiling = BASE_MS.saturating_mul(1u64 << attempt.min(16)).min(CAP_MS);
+    std::time::Duration::from_millis(rand::random_range(0..=ceiling))
+}
+
 /// The DynamoDB client and table names, built once per instance.
 #[derive(Debug, Clone)]
 pub struct Db {

@@ -1,0 +1,57 @@
+# Shop backend: developer and CI entry points (GNU make). Everything runs without Docker.
+#   make dev          whole shop locally (stack + set-up + API on http://127.0.0.1:3000); Ctrl-C stops all
+#   make test         lint, then scripts/test.sh (local stack on test ports, cargo tests, cfn-lint)
+#   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
+#   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
+#   make package      sam build of infra/template.yaml (cargo-lambda, arm64)
+#   make clean-stack  stops the local stacks of `make dev` and `make test`
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+STACK := localstack/stack.sh
+TOOLS := scripts/tools.sh
+TEST_DDB_PORT ?= 8100
+TEST_MOTO_PORT ?= 5100
+
+.PHONY: help deps tools lint test dev package clean-stack stack-up stack-down stack-status
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+deps:
+	$(STACK) install
+	$(TOOLS) install cfn-lint
+
+tools:
+	$(TOOLS) install all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: lint
+	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) scripts/test.sh
+
+dev:
+	scripts/dev.sh
+
+# sam's rust-cargolambda build method is a beta feature and needs cargo-lambda (and its zig) on PATH.
+package: tools
+	PATH="$$($(TOOLS) bin):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 SAM_CLI_TELEMETRY=0 \
+	  sam build --template-file infra/template.yaml --build-dir .aws-sam/build --beta-features
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+stack-status:
+	$(STACK) status
+
+clean-stack:
+	$(STACK) down
+	DDB_PORT=$(TEST_DDB_PORT) MOTO_PORT=$(TEST_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DDB_PORT) $(STACK) down

@@ -1,0 +1,22 @@
+//! `POST /cart/items` (auth).
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::domain::cart::AddToCartInput;
+use shop_shared::services::cart;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    http::check_size(&req)?;
+    let caller = http::authenticate(ctx, &req)?;
+    let input = AddToCartInput::from_json(&http::json_body(&req)?)?;
+    Ok(http::json(
+        200,
+        &cart::add(ctx, &caller.user_id, input).await?,
+    ))
+}

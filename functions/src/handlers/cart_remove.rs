@@ -1,0 +1,17 @@
+//! `DELETE /cart/items/{productId}` (auth).
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::services::cart;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    let caller = http::authenticate(ctx, &req)?;
+    cart::remove(ctx, &caller.user_id, &http::path_param(&req, "productId")).await?;
+    Ok(http::no_content())
+}

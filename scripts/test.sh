@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The test run behind `make test` (after lint):
+#   deps -> local stack on test ports (in-memory) -> cargo tests -> cfn-lint -> stack down -> leak check.
+# The stack is torn down on every exit path (EXIT/INT/TERM trap).
+#
+# Usage: scripts/test.sh [COMMAND...]    default COMMAND: cargo test --workspace --all-targets
+# Env:   TEST_DDB_PORT (8100), TEST_MOTO_PORT (5100)
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+STACK="$REPO_ROOT/localstack/stack.sh"
+export DDB_PORT="${TEST_DDB_PORT:-8100}"
+export MOTO_PORT="${TEST_MOTO_PORT:-5100}"
+export DDB_IN_MEMORY=1
+export STACK_RUN_DIR="$REPO_ROOT/.local/stack-test-$DDB_PORT"
+
+if (($# > 0)); then cmd=("$@"); else cmd=(cargo test --workspace --all-targets); fi
+
+log() { echo "test.sh: $*" >&2; }
+
+child=""
+preexisting=""  # pids of servers on our ports that were running before this run (not ours to judge)
+our_groups=""   # process groups of the servers this run started
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
+  "$STACK" down || rc=1
+  local leaked="" line pgid
+  while read -r line; do
+    [[ -n "$line" ]] || continue
+    grep -qx "${line%% *}" <<<"$preexisting" || leaked+="$line"$'\n'
+  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
+  for pgid in $our_groups; do
+    leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
+  done
+  if [[ -n "$leaked" ]]; then
+    log "FAIL: stack processes of this run survived teardown:"
+    echo "$leaked" >&2
+    rc=1
+  fi
+  if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# --- deps ---
+"$STACK" install
+scripts/tools.sh install cfn-lint
+CFN_LINT="$(scripts/tools.sh bin)/cfn-lint"
+
+# --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
+"$STACK" down
+preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
+"$STACK" up
+our_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+export AWS_REGION=ap-northeast-2
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+TABLE_PREFIX="test-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
+export TABLE_PREFIX
+log "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT EVENTS_ENDPOINT=$EVENTS_ENDPOINT TABLE_PREFIX=$TABLE_PREFIX"
+
+rc=0
+# In the background + wait, so INT/TERM reach the trap at once (which then stops the whole command tree).
+log "running: ${cmd[*]}"
+"${cmd[@]}" &
+child=$!
+wait "$child" || rc=$?
+child=""
+if ((rc != 0)); then log "FAIL: ${cmd[*]} exited $rc"; fi
+
+log "running: cfn-lint infra/template.yaml"
+if ! "$CFN_LINT" infra/template.yaml; then
+  log "FAIL: cfn-lint"
+  rc=1
+fi
+exit "$rc"
