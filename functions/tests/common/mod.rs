@@ -56,8 +56,18 @@ impl TestApp {
     }
 
     pub async fn with_config(config: Config, clock: Arc<dyn Clock>) -> Self {
+        Self::with_context_tweak(config, |ctx| ctx.clock = clock).await
+    }
+
+    /// An app over `config`'s tables (created if missing, so a second app may share the first
+    /// one's tables) whose context `tweak` adjusts (e.g. another payment gateway or clock).
+    pub async fn with_context_tweak(config: Config, tweak: impl FnOnce(&mut AppContext)) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .try_init();
         let mut ctx = AppContext::from_config(config).await.expect("context");
-        ctx.clock = clock;
+        tweak(&mut ctx);
         infra_tables::create_all(&ctx.db.client, &ctx.db.tables)
             .await
             .expect("create tables");
@@ -200,4 +210,104 @@ impl TestApp {
         .expect("admin");
         self.login(&email, "admin-password").await
     }
+}
+
+impl TestApp {
+    /// Creates a product as admin; returns its id.
+    pub async fn product(&self, admin: &str, price: i64, stock: i64) -> String {
+        let r = self
+            .post(
+                "/products",
+                Some(admin),
+                serde_json::json!({"name": format!("P{price}"), "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["productId"].as_str().expect("productId").to_owned()
+    }
+
+    pub async fn charge(&self, token: &str, amount: i64) {
+        let r = self
+            .post(
+                "/balance/charge",
+                Some(token),
+                serde_json::json!({"amount": amount}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+
+    pub async fn balance(&self, token: &str) -> i64 {
+        let r = self.get("/balance", Some(token)).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["balance"].as_i64().expect("balance")
+    }
+
+    pub async fn stock(&self, product_id: &str) -> i64 {
+        let r = self.get(&format!("/products/{product_id}"), None).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["stock"].as_i64().expect("stock")
+    }
+
+    /// Serves the gateway over real HTTP on an ephemeral port; returns its base URL.
+    pub async fn serve_http(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = self.gateway.clone().router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
+impl TestApp {
+    /// POSTs raw bytes (possibly not JSON at all) as an `application/json` body.
+    pub async fn post_raw(&self, uri: &str, token: Option<&str>, body: &str) -> Reply {
+        self.request(
+            Method::POST,
+            uri,
+            token,
+            &[],
+            Some(body.as_bytes().to_vec()),
+        )
+        .await
+    }
+}
+
+/// Bodies that are malformed, or whose `field` is wrongly typed or out of range (`extra` holds
+/// members, each followed by a comma, that make the rest of the body valid). Every one must get
+/// a 4xx problem, never a 500.
+pub fn malformed_bodies(field: &str, extra: &str) -> Vec<String> {
+    let long = "x".repeat(10_000);
+    let mut bodies: Vec<String> = [
+        "1e309",
+        "-1e309",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "1e400",
+        "-0",
+        "0.5",
+        "1.0",
+        "\"1\"",
+        "[1]",
+        "{\"a\":1}",
+        "null",
+        "true",
+        "\"\"",
+        "\"\\u0000\"",
+    ]
+    .iter()
+    .map(|v| format!("{{{extra}\"{field}\": {v}}}"))
+    .collect();
+    bodies.push(format!("{{{extra}\"{field}\": \"{long}\"}}"));
+    for raw in [
+        "[]", "\"str\"", "{", "}", "", "null", "1", "{\"a\":}", "\u{0}",
+    ] {
+        bodies.push(raw.to_owned());
+    }
+    bodies
 }

@@ -19,7 +19,7 @@ pub struct AddToCartInput {
 impl AddToCartInput {
     pub fn from_json(body: &JsonObject) -> Result<Self, ValidationError> {
         Ok(Self {
-            product_id: body.string("productId", 1, 200)?,
+            product_id: body.string("productId", 1, usize::MAX)?,
             quantity: body.int("quantity", 1, MAX_ADD_QUANTITY)?,
         })
     }

@@ -47,7 +47,7 @@ impl OrderRequest {
                 let mut seen = HashSet::new();
                 let mut lines = Vec::with_capacity(objects.len());
                 for (i, o) in objects.iter().enumerate() {
-                    let product_id = o.string("productId", 1, 200)?;
+                    let product_id = o.string("productId", 1, usize::MAX)?;
                     let quantity = o.int("quantity", 1, MAX_LINE_QUANTITY)?;
                     if !seen.insert(product_id.clone()) {
                         return Err(ValidationError::new(

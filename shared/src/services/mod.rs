@@ -4,3 +4,5 @@ pub mod auth;
 pub mod balance;
 pub mod cart;
 pub mod catalog;
+pub mod orders;
+pub mod popular;

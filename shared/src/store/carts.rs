@@ -1,4 +1,4 @@
-//! Carts: one item per user holding a map `lines` of productId -> {quantity, addedAt}.
+//! Carts: one item per user holding a map `cartLines` of productId -> {quantity, addedAt}.
 //!
 //! One item makes "at most 30 lines" and "quantity as read" single conditional writes, and lets
 //! one TTL (`expiresAt`, pushed forward on every change) expire carts of inactive users.
@@ -45,7 +45,7 @@ fn line_value(quantity: i64, added_at: i64) -> AttributeValue {
 }
 
 fn parse_lines(item: &Item) -> Result<Vec<CartLine>, StoreError> {
-    let Some(AttributeValue::M(lines)) = item.get("lines") else {
+    let Some(AttributeValue::M(lines)) = item.get("cartLines") else {
         return Ok(Vec::new());
     };
     lines
@@ -78,7 +78,7 @@ impl Db {
             return Ok(StoredCart::default());
         };
         let expired = super::get_n(&item, "expiresAt").is_ok_and(|e| e <= now_epoch);
-        if expired || !item.contains_key("lines") {
+        if expired || !item.contains_key("cartLines") {
             return Ok(StoredCart::default());
         }
         Ok(StoredCart {
@@ -102,9 +102,9 @@ impl Db {
                 .put_item()
                 .table_name(&self.tables.carts)
                 .item("userId", s(user_id))
-                .item("lines", AttributeValue::M(HashMap::from([(product_id.to_owned(), line_value(*quantity, now_epoch))])))
+                .item("cartLines", AttributeValue::M(HashMap::from([(product_id.to_owned(), line_value(*quantity, now_epoch))])))
                 .item("expiresAt", n(expires_at))
-                .condition_expression("attribute_not_exists(userId) OR attribute_not_exists(lines) OR expiresAt <= :now")
+                .condition_expression("attribute_not_exists(userId) OR attribute_not_exists(cartLines) OR expiresAt <= :now")
                 .expression_attribute_values(":now", n(now_epoch))
                 .send()
                 .await
@@ -115,9 +115,9 @@ impl Db {
                 .update_item()
                 .table_name(&self.tables.carts)
                 .key("userId", s(user_id))
-                .update_expression("SET lines.#p = :line, expiresAt = :exp")
+                .update_expression("SET cartLines.#p = :line, expiresAt = :exp")
                 .condition_expression(
-                    "attribute_exists(lines) AND attribute_not_exists(lines.#p) AND size(lines) < :max AND expiresAt > :now",
+                    "attribute_exists(cartLines) AND attribute_not_exists(cartLines.#p) AND size(cartLines) < :max AND expiresAt > :now",
                 )
                 .expression_attribute_names("#p", product_id)
                 .expression_attribute_values(":line", line_value(*quantity, now_epoch))
@@ -133,8 +133,8 @@ impl Db {
                 .update_item()
                 .table_name(&self.tables.carts)
                 .key("userId", s(user_id))
-                .update_expression("SET lines.#p.quantity = :to, expiresAt = :exp")
-                .condition_expression("lines.#p.quantity = :from AND expiresAt > :now")
+                .update_expression("SET cartLines.#p.quantity = :to, expiresAt = :exp")
+                .condition_expression("cartLines.#p.quantity = :from AND expiresAt > :now")
                 .expression_attribute_names("#p", product_id)
                 .expression_attribute_values(":from", n(*from))
                 .expression_attribute_values(":to", n(*to))
@@ -164,8 +164,8 @@ impl Db {
             .update_item()
             .table_name(&self.tables.carts)
             .key("userId", s(user_id))
-            .update_expression("REMOVE lines.#p")
-            .condition_expression("attribute_exists(lines.#p) AND expiresAt > :now")
+            .update_expression("REMOVE cartLines.#p")
+            .condition_expression("attribute_exists(cartLines.#p) AND expiresAt > :now")
             .expression_attribute_names("#p", product_id)
             .expression_attribute_values(":now", n(now_epoch))
             .send()

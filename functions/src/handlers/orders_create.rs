@@ -1,0 +1,28 @@
+//! `POST /orders` (auth, idempotent).
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::domain::order::OrderRequest;
+use shop_shared::services::orders;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    http::check_size(&req)?;
+    let caller = http::authenticate(ctx, &req)?;
+    let key = http::idempotency_key(&req)?;
+    let request = OrderRequest::from_json(&http::json_body(&req)?)?;
+    let answer = orders::place(
+        ctx,
+        &caller.user_id,
+        key.as_deref(),
+        http::body_bytes(&req),
+        request,
+    )
+    .await?;
+    Ok(http::raw_json(answer.status, answer.body))
+}

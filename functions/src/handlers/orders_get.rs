@@ -1,0 +1,20 @@
+//! `GET /orders/{orderId}` (auth): the caller's own orders only.
+
+use lambda_http::{Body, Request, Response};
+use shop_shared::services::orders;
+use shop_shared::AppContext;
+
+use crate::http::{self, respond, HttpResult};
+
+pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
+    respond(run(ctx, req).await)
+}
+
+async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+    let caller = http::authenticate(ctx, &req)?;
+    let order_id = http::path_param(&req, "orderId");
+    Ok(http::json(
+        200,
+        &orders::get(ctx, &caller.user_id, &order_id).await?,
+    ))
+}
