@@ -5,5 +5,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod http;
 pub mod lambda;
+pub mod local_events;
 pub mod local_setup;
+pub mod outbox;
 pub mod routes;

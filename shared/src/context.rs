@@ -20,6 +20,8 @@ pub enum ContextError {
     Config(#[from] ConfigError),
     #[error("unknown PAYMENT_GATEWAY {0:?} (known: sandbox)")]
     UnknownPaymentGateway(String),
+    #[error("could not read the JWT secret from SSM parameter {name}: {reason}")]
+    Secret { name: String, reason: String },
 }
 
 #[derive(Clone)]
@@ -93,13 +95,38 @@ pub fn sqs_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_sqs::
     aws_sdk_sqs::Client::from_conf(b.build())
 }
 
+/// Reads a SecureString parameter once per cold start. The value is never logged.
+async fn read_secret(sdk: &aws_config::SdkConfig, name: &str) -> Result<String, ContextError> {
+    let err = |reason: String| ContextError::Secret {
+        name: name.to_owned(),
+        reason,
+    };
+    let out = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| err(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+    out.parameter
+        .and_then(|p| p.value)
+        .filter(|v| v.len() >= 32)
+        .ok_or_else(|| err("missing, or shorter than 32 characters".to_owned()))
+}
+
 impl AppContext {
     pub async fn from_env() -> Result<Self, ContextError> {
         Self::from_config(Config::from_env()?).await
     }
 
-    pub async fn from_config(config: Config) -> Result<Self, ContextError> {
+    pub async fn from_config(mut config: Config) -> Result<Self, ContextError> {
         let sdk = sdk_config(&config).await;
+        if let Some(name) = std::env::var("JWT_SECRET_PARAMETER")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            config.jwt_secret = read_secret(&sdk, &name).await?;
+        }
         let payment: Arc<dyn PaymentGateway> = match config.payment_gateway.as_str() {
             "sandbox" => Arc::new(SandboxGateway),
             other => return Err(ContextError::UnknownPaymentGateway(other.to_owned())),

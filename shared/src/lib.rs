@@ -7,6 +7,7 @@ pub mod context;
 pub mod cursor;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod infra_tables;
 pub mod payment;
 pub mod services;

@@ -2,6 +2,8 @@
 //! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::sync::Arc;
 
 use axum::http::{Method, Request};
@@ -278,11 +280,11 @@ impl TestApp {
 }
 
 /// Bodies that are malformed, or whose `field` is wrongly typed or out of range (`extra` holds
-/// members, each followed by a comma, that make the rest of the body valid). Every one must get
-/// a 4xx problem, never a 500.
-pub fn malformed_bodies(field: &str, extra: &str) -> Vec<String> {
+/// members, each followed by a comma, that make the rest of the body valid). `text`: the field
+/// is a string (so short strings may be valid). Every one must get a 4xx problem, never a 500.
+pub fn malformed_bodies(field: &str, extra: &str, text: bool) -> Vec<String> {
     let long = "x".repeat(10_000);
-    let mut bodies: Vec<String> = [
+    let mut values = vec![
         "1e309",
         "-1e309",
         "9223372036854775808",
@@ -292,18 +294,23 @@ pub fn malformed_bodies(field: &str, extra: &str) -> Vec<String> {
         "-0",
         "0.5",
         "1.0",
-        "\"1\"",
         "[1]",
         "{\"a\":1}",
         "null",
         "true",
         "\"\"",
-        "\"\\u0000\"",
-    ]
-    .iter()
-    .map(|v| format!("{{{extra}\"{field}\": {v}}}"))
-    .collect();
+    ];
+    if text {
+        values.push("1");
+    } else {
+        values.extend(["\"1\"", "\"\\u0000\"", "-1"]);
+    }
+    let mut bodies: Vec<String> = values
+        .iter()
+        .map(|v| format!("{{{extra}\"{field}\": {v}}}"))
+        .collect();
     bodies.push(format!("{{{extra}\"{field}\": \"{long}\"}}"));
+    bodies.push(format!("{{{extra}\"{field}\": "));
     for raw in [
         "[]", "\"str\"", "{", "}", "", "null", "1", "{\"a\":}", "\u{0}",
     ] {

@@ -28,6 +28,35 @@ impl From<ValidationError> for ApiError {
     }
 }
 
+/// For a body serde_json refused: the top-level member whose value could not be read, so the
+/// error names it. `{"price": 1e309}` is valid JSON, but its number is too large for an `f64`.
+fn failing_member(body: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+    use std::cell::RefCell;
+
+    struct Finder<'a>(&'a RefCell<Option<String>>);
+    impl<'de> Visitor<'de> for Finder<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                *self.0.borrow_mut() = Some(key);
+                map.next_value::<Value>()?;
+                *self.0.borrow_mut() = None;
+            }
+            Ok(())
+        }
+    }
+    let failing = RefCell::new(None);
+    match serde_json::Deserializer::from_slice(body).deserialize_map(Finder(&failing)) {
+        // Only a number too large to read is the member's fault; broken syntax is the body's.
+        Err(e) if e.to_string().starts_with("number out of range") => failing.into_inner(),
+        _ => None,
+    }
+}
+
 /// A JSON object body, read field by field.
 #[derive(Debug, Clone)]
 pub struct JsonObject {
@@ -41,8 +70,10 @@ impl JsonObject {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ValidationError::new("body", "a JSON object is required"));
         }
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ValidationError::new("body", format!("malformed JSON ({e})")))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            let field = failing_member(body).unwrap_or_else(|| "body".to_owned());
+            ValidationError::new(field, format!("malformed JSON ({e})"))
+        })?;
         Self::from_value("", value)
     }
 
@@ -108,20 +139,15 @@ impl JsonObject {
             None => Err(ValidationError::new(field, "is required")),
             Some(Value::Number(n)) => {
                 let v = if let Some(v) = n.as_i64() {
-                    v
+                    Some(v)
                 } else if n.is_u64() {
-                    i64::MAX // above i64: certainly out of range
+                    None // above i64: out of range for every field
                 } else {
                     return Err(ValidationError::new(field, "must be an integer"));
                 };
-                if v < min || v > max {
-                    Err(ValidationError::new(
-                        field,
-                        format!("must be an integer from {min} to {max}"),
-                    ))
-                } else {
-                    Ok(v)
-                }
+                v.filter(|v| (min..=max).contains(v)).ok_or_else(|| {
+                    ValidationError::new(field, format!("must be an integer from {min} to {max}"))
+                })
             }
             Some(_) => Err(ValidationError::new(field, "must be an integer")),
         }
@@ -195,7 +221,13 @@ mod tests {
 
     #[test]
     fn huge_exponents_are_a_validation_error_not_a_panic() {
-        assert!(JsonObject::parse(br#"{"amount": 1e309}"#).is_err());
+        let e = JsonObject::parse(br#"{"a": 1, "amount": 1e309}"#).expect_err("range");
+        assert_eq!(e.field, "amount");
+        // Broken structure outside any member's value still names the body.
+        for body in [r#"{"a": 1"#, r#"{"a" 1}"#, r#"{"a": 1,}"#] {
+            let e = JsonObject::parse(body.as_bytes()).expect_err(body);
+            assert_eq!(e.field, "body", "{body}");
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@ impl Db {
                 .table_name(&self.tables.sales)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await

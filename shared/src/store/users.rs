@@ -96,23 +96,34 @@ impl Db {
                 .map(|p| TransactWriteItem::builder().put(p).build())
                 .map_err(|e| StoreError::Malformed(e.to_string()))
         };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put(&self.tables.users, email_item)?)
-            .transact_items(put(&self.tables.users, profile_item)?)
-            .send()
-            .await;
-        match result.map_err(map_transact) {
-            Ok(_) => Ok(()),
-            Err(StoreError::TransactionCanceled(reasons))
-                if reasons
-                    .first()
-                    .is_some_and(|r| r.code == "ConditionalCheckFailed") =>
-            {
-                Err(CreateUserError::EmailTaken)
+        let email_put = put(&self.tables.users, email_item)?;
+        let profile_put = put(&self.tables.users, profile_item)?;
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(email_put.clone())
+                .transact_items(profile_put.clone())
+                .send()
+                .await;
+            match result.map_err(map_transact) {
+                Ok(_) => return Ok(()),
+                Err(StoreError::TransactionCanceled(reasons))
+                    if reasons
+                        .first()
+                        .is_some_and(|r| r.code == "ConditionalCheckFailed") =>
+                {
+                    return Err(CreateUserError::EmailTaken)
+                }
+                // A concurrent signup for the same email holds the item: retry, and the
+                // condition then tells who won.
+                Err(e) if (e.has_conflict() || e.is_transient()) && attempt < 6 => {
+                    attempt += 1;
+                    tokio::time::sleep(super::backoff(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
     }
 

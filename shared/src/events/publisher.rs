@@ -1,0 +1,129 @@
+//! Publishing `OrderPlaced` to EventBridge: at most 10 entries per PutEvents, failed entries
+//! (`FailedEntryCount`) resent with backoff, what still fails reported to the caller.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use thiserror::Error;
+
+use super::{OrderPlaced, DETAIL_TYPE, SOURCE};
+use crate::store::backoff;
+
+/// PutEvents takes at most 10 entries.
+pub const MAX_ENTRIES_PER_CALL: usize = 10;
+/// Rounds of resending failed entries inside one relay invocation.
+pub const RESEND_ROUNDS: u32 = 4;
+
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("event could not be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("EventBridge call failed: {0}")]
+    Call(String),
+}
+
+/// The outbound port for order events.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes every event; returns the indexes (into `events`) that could not be published.
+    async fn publish(&self, events: &[OrderPlaced]) -> Vec<usize>;
+}
+
+#[derive(Debug, Clone)]
+pub struct EventBridgePublisher {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+impl EventBridgePublisher {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus: bus.into(),
+        }
+    }
+
+    fn entry(&self, event: &OrderPlaced) -> Result<PutEventsRequestEntry, PublishError> {
+        Ok(PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(serde_json::to_string(event)?)
+            .build())
+    }
+
+    /// One PutEvents call; returns the positions (within `batch`) that failed.
+    async fn put_batch(
+        &self,
+        batch: &[(usize, PutEventsRequestEntry)],
+    ) -> Result<Vec<usize>, PublishError> {
+        let out = self
+            .client
+            .put_events()
+            .set_entries(Some(batch.iter().map(|(_, e)| e.clone()).collect()))
+            .send()
+            .await
+            .map_err(|e| {
+                PublishError::Call(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())
+            })?;
+        if out.failed_entry_count == 0 {
+            return Ok(Vec::new());
+        }
+        let results = out.entries.unwrap_or_default();
+        Ok(batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                results
+                    .get(*i)
+                    .is_none_or(|r| r.error_code.is_some() || r.event_id.is_none())
+            })
+            .map(|(_, (idx, _))| *idx)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for EventBridgePublisher {
+    async fn publish(&self, events: &[OrderPlaced]) -> Vec<usize> {
+        let mut pending: Vec<(usize, PutEventsRequestEntry)> = Vec::new();
+        let mut failed = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match self.entry(e) {
+                Ok(entry) => pending.push((i, entry)),
+                Err(err) => {
+                    tracing::error!(error = %err, event_id = %e.event_id, "unpublishable event");
+                    failed.push(i);
+                }
+            }
+        }
+        for round in 0..=RESEND_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(backoff(round + 2)).await;
+            }
+            let mut still = Vec::new();
+            for batch in pending.chunks(MAX_ENTRIES_PER_CALL) {
+                match self.put_batch(batch).await {
+                    Ok(bad) => still.extend(batch.iter().filter(|(i, _)| bad.contains(i)).cloned()),
+                    Err(err) => {
+                        tracing::warn!(error = %err, round, "PutEvents failed");
+                        still.extend(batch.iter().cloned());
+                    }
+                }
+            }
+            if !still.is_empty() {
+                tracing::warn!(
+                    failed = still.len(),
+                    round,
+                    "resending failed OrderPlaced entries"
+                );
+            }
+            pending = still;
+        }
+        failed.extend(pending.into_iter().map(|(i, _)| i));
+        failed.sort_unstable();
+        failed
+    }
+}
