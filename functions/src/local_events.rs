@@ -133,6 +133,8 @@ pub struct StreamPoller {
 struct ShardState {
     iterator: Option<String>,
     failures: u32,
+    /// The last record relayed (or dead-lettered): where to resume with a fresh iterator.
+    last_sequence: Option<String>,
 }
 
 impl StreamPoller {
@@ -206,6 +208,7 @@ impl StreamPoller {
                     ShardState {
                         iterator: it.shard_iterator,
                         failures: 0,
+                        last_sequence: None,
                     },
                 );
             }
@@ -246,14 +249,45 @@ impl StreamPoller {
         let Some(iterator) = state.iterator.clone() else {
             return Ok(false);
         };
-        let out = self
+        let out = match self
             .streams
             .get_records()
             .shard_iterator(iterator)
             .limit(100)
             .send()
             .await
-            .map_err(|e| err(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+        {
+            Ok(out) => out,
+            // DynamoDB Local answers a TRIM_HORIZON iterator of a shard without records this
+            // way (and iterators expire): take a fresh one and look again next round.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_trimmed_data_access_exception() || s.is_expired_iterator_exception()
+                }) =>
+            {
+                state.iterator = match &state.last_sequence {
+                    Some(seq) => {
+                        self.iterator_at(arn, shard, ShardIteratorType::AfterSequenceNumber, seq)
+                            .await?
+                    }
+                    None => {
+                        self.streams
+                            .get_shard_iterator()
+                            .stream_arn(arn)
+                            .shard_id(shard)
+                            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                err(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
+                            })?
+                            .shard_iterator
+                    }
+                };
+                return Ok(false);
+            }
+            Err(e) => return Err(err(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))),
+        };
         let records: Vec<ChangeRecord> = out
             .records
             .unwrap_or_default()
@@ -276,9 +310,11 @@ impl StreamPoller {
             return Ok(false);
         }
         let outcome = relay::relay(self.publisher.as_ref(), &records).await;
+        let batch_end = records.last().map(|r| r.sequence_number.clone());
         match outcome.first_failed_sequence {
             None => {
                 state.failures = 0;
+                state.last_sequence = batch_end;
                 state.iterator = out.next_shard_iterator;
             }
             Some(seq) => {
@@ -303,6 +339,7 @@ impl StreamPoller {
                     }
                     tracing::error!(sequence = %seq, "relay retries exhausted; records sent to the relay DLQ");
                     state.failures = 0;
+                    state.last_sequence = batch_end;
                     state.iterator = out.next_shard_iterator;
                 } else {
                     tokio::time::sleep(Duration::from_millis(

@@ -111,7 +111,7 @@ pub fn find(routes: &[Route], method: &Method, path: &str) -> Match {
         return Match::NotFound;
     }
     candidates.sort_by_key(|(r, _)| std::cmp::Reverse(literal_segments(r.path)));
-    if let Some((r, params)) = candidates.iter().find(|(r, _)| &r.method == method) {
+    if let Some((r, params)) = candidates.iter().find(|(r, _)| r.method == method) {
         return Match::Found((*r).clone(), params.clone());
     }
     let mut allowed: Vec<Method> = candidates.iter().map(|(r, _)| r.method.clone()).collect();

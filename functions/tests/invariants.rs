@@ -121,10 +121,10 @@ async fn mixed_concurrent_run_conserves_money_and_stock() {
         .collect()
         .await;
 
-    let mut charged = vec![0_i64; USERS];
-    let mut restocked = vec![0_i64; PRODUCTS];
-    let mut sold = vec![0_i64; PRODUCTS];
-    let mut spent = vec![0_i64; USERS];
+    let mut charged = [0_i64; USERS];
+    let mut restocked = [0_i64; PRODUCTS];
+    let mut sold = [0_i64; PRODUCTS];
+    let mut spent = [0_i64; USERS];
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     for (op, status, body) in &results {
         let code = body["code"].as_str().unwrap_or("").to_owned();
