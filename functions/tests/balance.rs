@@ -477,3 +477,69 @@ async fn malformed_charge_bodies_are_4xx_never_500() {
     }
     assert_eq!(app.balance(&token).await, 0);
 }
+
+/// Records cancels; approves like the sandbox.
+#[derive(Default)]
+struct CancelRecordingGateway {
+    cancels: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for CancelRecordingGateway {
+    async fn charge(&self, request: &ChargeRequest) -> Result<PaymentApproval, PaymentError> {
+        Ok(PaymentApproval {
+            payment_id: format!("pay_{}", request.idempotency_key),
+        })
+    }
+    async fn cancel(&self, _approval: &PaymentApproval) -> Result<(), PaymentError> {
+        self.cancels.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_credit_voids_the_payment_and_frees_the_key() {
+    use common::faults::{self, FaultInjector};
+    let config = test_config();
+    let clean = TestApp::with_context_tweak(config.clone(), |_| {}).await;
+    let (_, token) = clean.user().await;
+    let injector = FaultInjector::new(
+        "TransactWriteItems",
+        u32::MAX,
+        true,
+        faults::internal_server_error,
+    );
+    let gateway = Arc::new(CancelRecordingGateway::default());
+    let g = gateway.clone();
+    let broken = TestApp::with_context_tweak(config, move |ctx| {
+        ctx.db.client = faults::dynamodb_with(&ctx.db.client, injector.clone());
+        ctx.payment = g;
+    })
+    .await;
+    let r = broken
+        .post_with_key(
+            "/balance/charge",
+            &token,
+            "k-void",
+            json!({"amount": 5_000}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (503, "SERVICE_UNAVAILABLE"), "{r:?}");
+    assert_eq!(
+        gateway.cancels.load(Ordering::SeqCst),
+        1,
+        "the approved payment was voided"
+    );
+    assert_eq!(clean.balance(&token).await, 0);
+    // The key is free again: the same request now succeeds, once.
+    let r = clean
+        .post_with_key(
+            "/balance/charge",
+            &token,
+            "k-void",
+            json!({"amount": 5_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(clean.balance(&token).await, 5_000);
+}

@@ -253,7 +253,29 @@ async fn execute(
                 "The token names no user.",
             ));
         }
-        Err(CommitChargeError::Store(e)) => return Err(e.into()),
+        Err(CommitChargeError::Store(e)) => {
+            // The credit failed (or its outcome is unknown). Settle it now: if the record is
+            // still PENDING nothing was credited, so close it and void the payment; if it is not,
+            // the commit did happen and the stored answer stands.
+            tracing::error!(error = %e, charge_id = %record.resource_id, "charge commit failed");
+            if ctx.db.release_idempotency(&record.pk).await? {
+                if let Err(e) = ctx.payment.cancel(&approval).await {
+                    tracing::error!(error = %e, payment_id = %approval.payment_id, "payment cancel failed: needs reconciliation");
+                }
+                let mut busy = ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The balance could not be credited; the payment was voided. Retry shortly.",
+                );
+                busy.retry_after = Some(1);
+                return Err(busy);
+            }
+            let current = ctx
+                .db
+                .get_idempotency(&record.pk)
+                .await?
+                .ok_or_else(ApiError::internal)?;
+            return replay(ctx, user_id, &current, input.amount).await;
+        }
     }
     let balance = get(ctx, user_id).await?.balance;
     let answer = Answer {

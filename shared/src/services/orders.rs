@@ -122,7 +122,9 @@ pub async fn place(
     match &result {
         Ok(_) => {}
         // Nothing changed and the client may retry: free the key.
-        Err(e) if e.status() >= 500 => ctx.db.release_idempotency(&pk).await?,
+        Err(e) if e.status() >= 500 => {
+            ctx.db.release_idempotency(&pk).await?;
+        }
         // A definite refusal is the first answer: replay it.
         Err(e) => {
             ctx.db

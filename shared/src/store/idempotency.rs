@@ -165,7 +165,8 @@ impl Db {
     }
 
     /// Forgets a `PENDING` record so the same key may be retried (the request had no effect).
-    pub async fn release_idempotency(&self, pk: &str) -> Result<(), StoreError> {
+    /// Returns `false` when the record was no longer pending (someone completed it).
+    pub async fn release_idempotency(&self, pk: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
@@ -177,9 +178,9 @@ impl Db {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match map_sdk(e) {
-                StoreError::ConditionFailed(_) => Ok(()),
+                StoreError::ConditionFailed(_) => Ok(false),
                 other => Err(other),
             },
         }
