@@ -1,10 +1,11 @@
 # Shop backend: developer and CI entry points (GNU make). Everything runs without Docker.
 #   make dev          whole shop locally (stack + set-up + API on http://127.0.0.1:3000); Ctrl-C stops all
 #   make test         lint, then scripts/test.sh (local stack on test ports, cargo tests, cfn-lint)
+#   make bench        scripts/bench.sh: release load generator vs its own local stack (docs/PERFORMANCE.md)
 #   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
 #   make package      sam build of infra/template.yaml (cargo-lambda, arm64)
-#   make clean-stack  stops the local stacks of `make dev` and `make test`
+#   make clean-stack  stops the local stacks of `make dev`, `make test` and `make bench`
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,8 +16,10 @@ STACK := localstack/stack.sh
 TOOLS := scripts/tools.sh
 TEST_DDB_PORT ?= 8100
 TEST_MOTO_PORT ?= 5100
+BENCH_DDB_PORT ?= 8400
+BENCH_MOTO_PORT ?= 5400
 
-.PHONY: help deps tools lint test dev package clean-stack stack-up stack-down stack-status
+.PHONY: help deps tools lint test bench dev package clean-stack stack-up stack-down stack-status
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -34,6 +37,9 @@ lint:
 
 test: lint
 	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) scripts/test.sh
+
+bench:
+	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh
 
 dev:
 	scripts/dev.sh
@@ -55,3 +61,4 @@ stack-status:
 clean-stack:
 	$(STACK) down
 	DDB_PORT=$(TEST_DDB_PORT) MOTO_PORT=$(TEST_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DDB_PORT) $(STACK) down
+	DDB_PORT=$(BENCH_DDB_PORT) MOTO_PORT=$(BENCH_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-bench-$(BENCH_DDB_PORT) $(STACK) down

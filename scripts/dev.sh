@@ -67,18 +67,23 @@ export TABLE_PREFIX="${TABLE_PREFIX:-shop-}"
 export EVENT_BUS_NAME="${EVENT_BUS_NAME:-shop-events}"
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 
-# --- set-up: tables, bus, queue, admin, seed catalog ---
-cargo run --release --bin shop-local -- setup
+# --- build once, then run the binaries directly ---
+log "building (release; the first build takes a few minutes)"
+cargo build --release --bin shop-local --bin local-gateway --bin local-events
+BIN="$REPO_ROOT/target/release"
+
+# --- set-up: tables, admin, seed catalog ---
+"$BIN/shop-local" setup
 
 # --- local background processes -------------------------------------------------------------------------------
-# >>> Extra local processes go here, each with start_bg (tracked by PID, stopped by the trap), e.g.:
-#   start_bg stream-poller cargo run --release --bin <stream poller bin>
-#   start_bg event-dispatcher cargo run --release --bin <EventBridge->SQS dispatcher bin>
-# <<<
+# Order events: the orders-table stream poller (runs the relay Lambda's code), the rule's queue
+# dispatcher (runs the consumer Lambda's code) and the data-platform sink on :$DATA_PLATFORM_PORT.
+export DATA_PLATFORM_PORT="${DATA_PLATFORM_PORT:-4000}"
+start_bg local-events "$BIN/local-events"
 
 # --- API gateway (foreground) ---
-log "starting the API gateway on http://127.0.0.1:$PORT (first build may take a while)"
-cargo run --release --bin local-gateway &
+log "starting the API gateway on http://127.0.0.1:$PORT"
+"$BIN/local-gateway" &
 gateway=$!
 
 until curl -s -o /dev/null -m 2 "http://127.0.0.1:$PORT/health"; do
@@ -91,6 +96,7 @@ if kill -0 "$gateway" 2>/dev/null; then
   Shop API       http://127.0.0.1:$PORT        (health: http://127.0.0.1:$PORT/health)
   DynamoDB Local http://127.0.0.1:$DDB_PORT        (data: $([[ "$DDB_IN_MEMORY" == 1 ]] && echo in-memory || echo "$STACK_RUN_DIR/ddb-data"))
   moto           http://127.0.0.1:$MOTO_PORT        (EventBridge + SQS; dashboard /moto-api/)
+  Data platform  http://127.0.0.1:$DATA_PLATFORM_PORT/events  (GET lists the OrderPlaced events received)
   Tables         ${TABLE_PREFIX}users, ${TABLE_PREFIX}products, ...   bus: $EVENT_BUS_NAME
   Logs           $STACK_RUN_DIR/*.log
   Ctrl-C stops everything.

@@ -99,7 +99,7 @@ async fn top_five_sorted_by_quantity_then_id_with_ranks_and_live_stock() {
     }
     let r = app.get("/products/popular", None).await;
     let got = sold(&r.body);
-    let mut threes = vec![ids[2].clone(), ids[3].clone()];
+    let mut threes = [ids[2].clone(), ids[3].clone()];
     threes.sort();
     let want = vec![
         (ids[6].clone(), 7),

@@ -66,11 +66,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         config.event_bus_name
     );
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    // Like the managed services, keep going after a failure (e.g. the stack restarting).
     let relay = tokio::spawn({
         let stop = stop.clone();
-        async move { poller.run(stop).await }
+        async move {
+            while !*stop.borrow() {
+                if let Err(e) = poller.run(stop.clone()).await {
+                    tracing::error!(error = %e, "stream poller failed; restarting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
     });
-    let consume = tokio::spawn(async move { dispatcher.run(stop).await });
+    let consume = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            while !*stop.borrow() {
+                if let Err(e) = dispatcher.run(stop.clone()).await {
+                    tracing::error!(error = %e, "queue dispatcher failed; restarting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
     let _ = tokio::signal::ctrl_c().await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(3), async {

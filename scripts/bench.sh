@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The benchmark behind `make bench`:
+#   deps -> build the release `bench` binary -> its own local stack (in-memory) on bench ports
+#   -> run `bench` once (gateway vs bare DynamoDB, see functions/src/bin/bench.rs) -> stack down -> leak check.
+# The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
+#
+# Usage: scripts/bench.sh
+# Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
+#        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10) -- passed to the binary.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+STACK="$REPO_ROOT/localstack/stack.sh"
+export DDB_PORT="${BENCH_DDB_PORT:-8400}"
+export MOTO_PORT="${BENCH_MOTO_PORT:-5400}"
+export DDB_IN_MEMORY=1
+export STACK_RUN_DIR="$REPO_ROOT/.local/stack-bench-$DDB_PORT"
+# The binary stops itself within ~2 minutes; this is only the last resort.
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
+
+log() { echo "bench.sh: $*" >&2; }
+
+child=""
+preexisting=""  # pids of servers on our ports that were running before this run (not ours to judge)
+our_groups=""   # process groups of the servers this run started
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
+  "$STACK" down || rc=1
+  local leaked="" line pgid
+  while read -r line; do
+    [[ -n "$line" ]] || continue
+    grep -qx "${line%% *}" <<<"$preexisting" || leaked+="$line"$'\n'
+  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
+  for pgid in $our_groups; do
+    leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
+  done
+  if [[ -n "$leaked" ]]; then
+    log "FAIL: stack processes of this run survived teardown:"
+    echo "$leaked" >&2
+    rc=1
+  fi
+  if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# --- deps and build (before the stack, so compiling does not compete with a running DynamoDB Local) ---
+"$STACK" install
+log "building the release bench binary"
+cargo build --release -p shop-functions --bin bench
+BENCH_BIN="$REPO_ROOT/target/release/bench"
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/bench"; fi
+
+# --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
+"$STACK" down
+preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
+"$STACK" up
+our_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+export AWS_REGION=ap-northeast-2
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+# Local traffic must not go through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
+# DynamoDB Local's JVM (the group leader exec'd into java): the binary reports its CPU use per phase.
+BENCH_DDB_PID="$(cat "$STACK_RUN_DIR/ddb.pid" 2>/dev/null || true)"
+export BENCH_DDB_PID
+TABLE_PREFIX="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
+export TABLE_PREFIX
+log "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT EVENTS_ENDPOINT=$EVENTS_ENDPOINT"
+
+rc=0
+# In the background + wait, so INT/TERM reach the trap at once (which then stops the whole command tree).
+log "running: $BENCH_BIN (command: make bench)"
+timeout --signal=TERM --kill-after=10 "$BENCH_TIMEOUT" "$BENCH_BIN" &
+child=$!
+wait "$child" || rc=$?
+child=""
+if ((rc != 0)); then log "FAIL: bench exited $rc"; fi
+exit "$rc"
