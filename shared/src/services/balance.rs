@@ -19,8 +19,9 @@ use crate::domain::money::{credit_allowed, MAX_BALANCE, MAX_CHARGE};
 use crate::domain::order::request_hash;
 use crate::error::{ApiError, ErrorCode};
 use crate::payment::{ChargeRequest, PaymentError};
+use crate::services::idempotency::{self, Begun};
 use crate::store::charges::{ChargeEntry, CommitChargeError};
-use crate::store::idempotency::{record_key, Claim, IdemRecord, IdemStatus, RETENTION_SECONDS};
+use crate::store::idempotency::{IdemRecord, IdemStatus};
 
 pub const DEFAULT_PAYMENT_METHOD: &str = "tok_sandbox";
 
@@ -74,20 +75,6 @@ fn error_answer(e: &ApiError) -> Answer {
     }
 }
 
-fn key_reused() -> ApiError {
-    ApiError::new(
-        ErrorCode::IdempotencyKeyReused,
-        "This Idempotency-Key was used with a different request body.",
-    )
-}
-
-fn in_progress() -> ApiError {
-    ApiError::new(
-        ErrorCode::RequestInProgress,
-        "A request with this Idempotency-Key is still in progress.",
-    )
-}
-
 /// Charges `input.amount`. `raw_body` is hashed so the same key with another body is refused.
 pub async fn charge(
     ctx: &AppContext,
@@ -96,51 +83,20 @@ pub async fn charge(
     raw_body: &[u8],
     input: ChargeInput,
 ) -> Result<Answer, ApiError> {
-    let now = ctx.clock.now();
     let key =
         idempotency_key.map_or_else(|| format!("auto-{}", uuid::Uuid::new_v4()), str::to_owned);
-    let pk = record_key("CHARGE", user_id, &key);
-    let lease_ms = i64::try_from(ctx.config.idempotency_lease_seconds).unwrap_or(30) * 1000;
-    let fresh = IdemRecord {
-        pk: pk.clone(),
-        status: IdemStatus::Pending,
-        request_hash: request_hash(raw_body),
-        resource_id: ids::new_charge_id(),
-        lease_until: now.timestamp_millis() + lease_ms,
-        expires_at: now.timestamp() + RETENTION_SECONDS,
-        response_status: None,
-        response_body: None,
-    };
-    let record = match ctx.db.claim_idempotency(&fresh, now.timestamp()).await? {
-        Claim::Acquired(r) => r,
-        Claim::Existing(old) => {
-            if old.request_hash != fresh.request_hash {
-                return Err(key_reused());
-            }
-            match old.status {
-                IdemStatus::Completed | IdemStatus::Failed => {
-                    return replay(ctx, user_id, &old, input.amount).await
-                }
-                IdemStatus::Pending if old.lease_until > now.timestamp_millis() => {
-                    return Err(in_progress())
-                }
-                IdemStatus::Pending => {
-                    let lease = now.timestamp_millis() + lease_ms;
-                    if !ctx
-                        .db
-                        .take_over_idempotency(&pk, old.lease_until, lease)
-                        .await?
-                    {
-                        return Err(in_progress());
-                    }
-                    tracing::info!(charge_id = %old.resource_id, "resuming an abandoned charge");
-                    IdemRecord {
-                        lease_until: lease,
-                        ..old
-                    }
-                }
-            }
-        }
+    let begun = idempotency::begin(
+        ctx,
+        "CHARGE",
+        user_id,
+        &key,
+        request_hash(raw_body),
+        ids::new_charge_id(),
+    )
+    .await?;
+    let record = match begun {
+        Begun::Owner(record) => record,
+        Begun::Finished(old) => return replay(ctx, user_id, &old, input.amount).await,
     };
     execute(ctx, user_id, &key, &record, &input).await
 }

@@ -4,5 +4,6 @@ pub mod auth;
 pub mod balance;
 pub mod cart;
 pub mod catalog;
+pub mod idempotency;
 pub mod orders;
 pub mod popular;

@@ -23,7 +23,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::services::balance::Answer;
 use crate::services::cart::insufficient_stock;
 use crate::services::catalog::product_not_found;
-use crate::store::idempotency::{record_key, Claim, IdemRecord, IdemStatus, RETENTION_SECONDS};
+use crate::services::idempotency::{self, in_progress, Begun};
+use crate::store::idempotency::IdemStatus;
 use crate::store::orders::{Action, OrderRecord, OrderWrite, PlaceError};
 use crate::store::products::Product;
 use crate::store::{backoff, get_n, get_s, StoreError};
@@ -59,57 +60,27 @@ pub async fn place(
     raw_body: &[u8],
     request: OrderRequest,
 ) -> Result<Answer, ApiError> {
-    let now = ctx.clock.now();
     let hash = request_hash(raw_body);
     let Some(key) = idempotency_key else {
         return execute(ctx, user_id, &ids::new_order_id(), &request, &hash, None).await;
     };
-    let pk = record_key("ORDER", user_id, key);
-    let lease_ms = i64::try_from(ctx.config.idempotency_lease_seconds).unwrap_or(30) * 1000;
-    let fresh = IdemRecord {
-        pk: pk.clone(),
-        status: IdemStatus::Pending,
-        request_hash: hash.clone(),
-        resource_id: ids::new_order_id(),
-        lease_until: now.timestamp_millis() + lease_ms,
-        expires_at: now.timestamp() + RETENTION_SECONDS,
-        response_status: None,
-        response_body: None,
+    let begun = idempotency::begin(
+        ctx,
+        "ORDER",
+        user_id,
+        key,
+        hash.clone(),
+        ids::new_order_id(),
+    )
+    .await?;
+    let record = match begun {
+        Begun::Owner(record) => record,
+        Begun::Finished(old) => match (old.response_status, old.response_body) {
+            (Some(status), Some(body)) => return Ok(Answer { status, body }),
+            _ => return Err(in_progress()),
+        },
     };
-    let record = match ctx.db.claim_idempotency(&fresh, now.timestamp()).await? {
-        Claim::Acquired(r) => r,
-        Claim::Existing(old) => {
-            if old.request_hash != hash {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "This Idempotency-Key was used with a different request body.",
-                ));
-            }
-            match (old.status, old.response_status, &old.response_body) {
-                (IdemStatus::Completed | IdemStatus::Failed, Some(status), Some(body)) => {
-                    return Ok(Answer {
-                        status,
-                        body: body.clone(),
-                    })
-                }
-                (IdemStatus::Pending, _, _) if old.lease_until <= now.timestamp_millis() => {
-                    let lease = now.timestamp_millis() + lease_ms;
-                    if !ctx
-                        .db
-                        .take_over_idempotency(&pk, old.lease_until, lease)
-                        .await?
-                    {
-                        return Err(in_progress());
-                    }
-                    IdemRecord {
-                        lease_until: lease,
-                        ..old
-                    }
-                }
-                _ => return Err(in_progress()),
-            }
-        }
-    };
+    let pk = record.pk.clone();
     let result = execute(
         ctx,
         user_id,
@@ -133,13 +104,6 @@ pub async fn place(
         }
     }
     result
-}
-
-fn in_progress() -> ApiError {
-    ApiError::new(
-        ErrorCode::RequestInProgress,
-        "A request with this Idempotency-Key is still in progress.",
-    )
 }
 
 /// What to order this attempt: the lines in request order and, for `fromCart`, the cart lines read.
