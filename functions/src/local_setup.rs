@@ -28,17 +28,10 @@ pub async fn setup(
     seed: bool,
 ) -> Result<SetupReport, Box<dyn std::error::Error>> {
     infra_tables::create_all(&ctx.db.client, &ctx.db.tables).await?;
-    let mut report = SetupReport::default();
-    let admin = SignupInput {
-        email: ADMIN_EMAIL.to_owned(),
-        password: ctx.config.admin_password.clone(),
-        name: "Shop Admin".to_owned(),
+    let mut report = SetupReport {
+        admin_created: create_admin(ctx).await?,
+        ..SetupReport::default()
     };
-    match auth::create_user(ctx, &admin, Role::Admin).await {
-        Ok(_) => report.admin_created = true,
-        Err(e) if e.code == ErrorCode::EmailTaken => {}
-        Err(e) => return Err(Box::new(e)),
-    }
     if seed && ctx.db.list_products(1, None).await?.items.is_empty() {
         for (name, price, stock) in DEMO_CATALOG {
             catalog::create(
@@ -54,4 +47,18 @@ pub async fn setup(
         }
     }
     Ok(report)
+}
+
+/// Creates `admin@shop.local` with `SHOP_ADMIN_PASSWORD` unless it exists. Returns whether it was created.
+pub async fn create_admin(ctx: &AppContext) -> Result<bool, Box<dyn std::error::Error>> {
+    let admin = SignupInput {
+        email: ADMIN_EMAIL.to_owned(),
+        password: ctx.config.admin_password.clone(),
+        name: "Shop Admin".to_owned(),
+    };
+    match auth::create_user(ctx, &admin, Role::Admin).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == ErrorCode::EmailTaken => Ok(false),
+        Err(e) => Err(Box::new(e)),
+    }
 }

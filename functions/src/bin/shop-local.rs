@@ -1,5 +1,6 @@
 //! Local stack set-up: `shop-local setup [--no-seed]` creates the tables (from infra/template.yaml),
-//! the admin account and a demo catalog. Idempotent.
+//! the admin account and a demo catalog. `shop-local admin` creates only the admin account (for a
+//! deployed stack). Idempotent.
 
 use shop_shared::AppContext;
 
@@ -23,8 +24,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
+        Some("admin") => {
+            // For a deployed stack: only the admin account, in the existing tables.
+            let ctx = AppContext::from_env().await?;
+            let created = shop_functions::local_setup::create_admin(&ctx).await?;
+            println!(
+                "admin {}",
+                if created {
+                    "created"
+                } else {
+                    "already present"
+                }
+            );
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: shop-local setup [--no-seed]");
+            eprintln!("usage: shop-local setup [--no-seed] | shop-local admin");
             std::process::exit(2);
         }
     }
