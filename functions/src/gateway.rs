@@ -58,23 +58,7 @@ impl Gateway {
         let path = parts.uri.path().to_owned();
         let (route, params) = match routes::find(&self.routes, &parts.method, &path) {
             Match::Found(route, params) => (route, params),
-            Match::NotFound => {
-                return problem(&ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("No route for {path}."),
-                ))
-            }
-            Match::MethodNotAllowed(allowed) => {
-                let mut resp = problem(&ApiError::new(
-                    ErrorCode::MethodNotAllowed,
-                    format!("{} is not allowed on {path}.", parts.method),
-                ));
-                let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-                if let Ok(v) = allow.join(", ").parse() {
-                    resp.headers_mut().insert(axum::http::header::ALLOW, v);
-                }
-                return resp;
-            }
+            unmatched => return routes::unmatched_response(&unmatched, &parts.method, &path),
         };
         if body.len() > MAX_BODY_BYTES {
             return problem(&ApiError::new(

@@ -22,10 +22,15 @@ pub fn init_tracing() {
 
 /// Builds the context once (cold start) and serves the named route's handler.
 pub async fn serve(function: &str) -> Result<(), lambda_http::Error> {
-    init_tracing();
     let handler = routes::by_function(function)
         .map(|r| r.handler)
         .ok_or_else(|| format!("no route is served by {function}"))?;
+    serve_handler(handler).await
+}
+
+/// Builds the context once (cold start) and serves `handler`.
+pub async fn serve_handler(handler: routes::Handler) -> Result<(), lambda_http::Error> {
+    init_tracing();
     let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await?));
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(handler(ctx, req).await)

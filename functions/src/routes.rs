@@ -100,6 +100,29 @@ fn literal_segments(template: &str) -> usize {
     template.split('/').filter(|s| !s.starts_with('{')).count()
 }
 
+/// The 404 / 405 problem answer for a request that no route serves.
+pub fn unmatched_response(m: &Match, method: &Method, path: &str) -> Response<Body> {
+    use shop_shared::{ApiError, ErrorCode};
+    match m {
+        Match::Found(..) | Match::NotFound => crate::http::problem(&ApiError::new(
+            ErrorCode::NotFound,
+            format!("No route for {path}."),
+        )),
+        Match::MethodNotAllowed(allowed) => {
+            let mut resp = crate::http::problem(&ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on {path}."),
+            ));
+            let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            if let Ok(v) = allow.join(", ").parse() {
+                resp.headers_mut()
+                    .insert(lambda_http::http::header::ALLOW, v);
+            }
+            resp
+        }
+    }
+}
+
 /// Routes like API Gateway: the most specific template wins (`/products/popular` before
 /// `/products/{productId}`); a known path with another method is 405.
 pub fn find(routes: &[Route], method: &Method, path: &str) -> Match {

@@ -231,3 +231,28 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
         assert_eq!(e.code.as_str(), "UNAUTHORIZED");
     }
 }
+
+#[tokio::test]
+async fn the_default_route_function_answers_404_and_405_as_problems() {
+    use lambda_http::Body;
+    let app = TestApp::new().await;
+    let call = |method: &str, path: &str| {
+        let req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(format!("https://api.example.com{path}"))
+            .body(Body::Empty)
+            .expect("request");
+        shop_functions::handlers::route_fallback::handle(app.ctx(), req)
+    };
+    let r = call("GET", "/nope").await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = call("DELETE", "/cart").await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    let body = match r.body() {
+        Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    assert!(body.contains("METHOD_NOT_ALLOWED"), "{body}");
+}

@@ -16,4 +16,5 @@ pub mod products_get;
 pub mod products_list;
 pub mod products_popular;
 pub mod products_restock;
+pub mod route_fallback;
 pub mod signup;
