@@ -11,7 +11,7 @@ use serde_json::json;
 
 const USERS: usize = 12;
 const PRODUCTS: usize = 4;
-const OPERATIONS: usize = 1_500;
+const OPERATIONS: usize = 2_500;
 const CONCURRENCY: usize = 32;
 
 #[derive(Debug, Clone)]
