@@ -10,6 +10,11 @@ truth) and creates them against local endpoints:
 Names: a template name "${AWS::StackName}-<suffix>" becomes "${TABLE_PREFIX:-shop-}<suffix>"; the bus name is
 $EVENT_BUS_NAME, else the template parameter's default. Running it twice changes nothing the second time.
 
+EventBridge rules that target Lambdas (`EventBridgeRule` events of the functions) get a local stand-in: a queue
+"shop-<kebab event name>" (OrderPlaced -> shop-order-placed) and a rule "<queue>-to-queue" on the bus with the
+template's pattern, targeting that queue. The local dispatcher reads the queue and plays the Lambda target
+(the same names as functions/src/local_events.rs).
+
 Works with any Python that has boto3 and PyYAML: the moto venv of localstack/stack.sh has both
 (~/.cache/shop-backend/venv-moto-<version>/bin/python), and so has the LocalStack image.
 
@@ -19,6 +24,7 @@ Usage: create_resources.py [--template PATH] [--dry-run]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -115,6 +121,34 @@ def plain(value: Any, what: str) -> Any:
     return value
 
 
+def kebab(name: str) -> str:
+    """OrderPlaced -> order-placed."""
+    return "".join(("-" + c.lower()) if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def resolve_bus(value: Any, template: dict[str, Any], names: Names, what: str) -> str:
+    """A bus name: plain, !Ref Parameter, or !Ref of the template's AWS::Events::EventBus (its Name)."""
+    if value is None:
+        return "default"
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        target = template["Resources"].get(value["Ref"])
+        if isinstance(target, dict) and target.get("Type") == "AWS::Events::EventBus":
+            return names.resolve((target.get("Properties") or {}).get("Name"), f"{value['Ref']}.Name")
+    return names.resolve(value, what)
+
+
+def eventbridge_rules(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function id, event id, properties) of every `EventBridgeRule` event of a serverless function."""
+    rules = []
+    for function_id, res in template["Resources"].items():
+        if not isinstance(res, dict) or res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event_id, event in ((res.get("Properties") or {}).get("Events") or {}).items():
+            if isinstance(event, dict) and event.get("Type") == "EventBridgeRule":
+                rules.append((function_id, event_id, event.get("Properties") or {}))
+    return rules
+
+
 def resources_of(template: dict[str, Any], cfn_type: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         (logical_id, res.get("Properties", {}) or {})
@@ -207,6 +241,34 @@ def ensure_bus(events: Any, logical_id: str, props: dict[str, Any], names: Names
         print(f"event bus {name}: exists")
 
 
+LOCAL_QUEUE_PREFIX = "shop-"
+# The same target id as functions/src/local_events.rs: both set-ups may run against one moto, and a second id
+# on the same rule would deliver every event twice.
+LOCAL_TARGET_ID = "order-queue"
+
+
+def ensure_rule_queue(events: Any, sqs: Any, template: dict[str, Any], function_id: str, event_id: str,
+                      props: dict[str, Any], names: Names, dry_run: bool) -> None:
+    """The local stand-in for a rule -> Lambda target: the same rule, targeting a queue."""
+    what = f"{function_id}.Events.{event_id}"
+    bus = resolve_bus(props.get("EventBusName"), template, names, f"{what}.EventBusName")
+    pattern = json.dumps(plain(props["Pattern"], f"{what}.Pattern"), sort_keys=True)
+    queue = LOCAL_QUEUE_PREFIX + kebab(event_id)
+    rule = f"{queue}-to-queue"
+    if dry_run:
+        print(f"rule {rule} on bus {bus} ({what}): {pattern} -> queue {queue}")
+        return
+    try:
+        url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # put_rule / put_targets replace what is there: running again changes nothing.
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=pattern, State="ENABLED")
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": LOCAL_TARGET_ID, "Arn": arn}])
+    print(f"rule {rule} on bus {bus}: {pattern} -> queue {queue} ({url})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--template", type=Path,
@@ -219,6 +281,7 @@ def main() -> int:
     tables = resources_of(template, "AWS::DynamoDB::Table")
     buses = resources_of(template, "AWS::Events::EventBus")
     queues = resources_of(template, "AWS::SQS::Queue")
+    rules = eventbridge_rules(template)
 
     ddb = sqs = events = None
     if not args.dry_run:
@@ -245,7 +308,10 @@ def main() -> int:
         ensure_bus(events, logical_id, props, names, args.dry_run)
     for logical_id, props in queues:
         ensure_queue(sqs, logical_id, props, names, args.dry_run)
-    print(f"done: {len(tables)} tables, {len(buses)} event bus(es), {len(queues)} queue(s) from {args.template}")
+    for function_id, event_id, props in rules:
+        ensure_rule_queue(events, sqs, template, function_id, event_id, props, names, args.dry_run)
+    print(f"done: {len(tables)} tables, {len(buses)} event bus(es), {len(queues)} queue(s), "
+          f"{len(rules)} local rule queue(s) from {args.template}")
     return 0
 
 

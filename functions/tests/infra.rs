@@ -1,0 +1,545 @@
+//! `infra/template.yaml` against the code: the route table, the binaries, the table definitions
+//! local set-up reads, and the settings every function must have. No AWS and no local stack needed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use shop_functions::routes;
+use shop_shared::config::TableNames;
+use shop_shared::infra_tables::{table_logical_ids, TEMPLATE};
+
+/// Binaries in `src/bin` that only ever run locally (never deployed).
+const LOCAL_ONLY_BINS: [&str; 3] = ["local-gateway", "shop-local", "bench"];
+
+/// Serves the API's `$default` route: 404 / 405 problem+json for requests no route serves.
+const FALLBACK_BIN: &str = "route-fallback";
+
+fn is_local_only(bin: &str) -> bool {
+    LOCAL_ONLY_BINS.contains(&bin) || bin.starts_with("local-")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the functions crate lives inside the workspace")
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A CloudFormation short-form tag (`!Ref X`) as (tag name without `!`, value).
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn str_of<'a>(v: Option<&'a Value>, what: &str) -> &'a str {
+    v.and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{what}: expected a plain string, found {v:?}"))
+}
+
+fn resources_of_type<'a>(doc: &'a Value, cfn_type: &str) -> Vec<(String, &'a Value)> {
+    let Some(Value::Mapping(resources)) = doc.get("Resources") else {
+        panic!("template has no Resources mapping");
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(cfn_type))
+        .map(|(k, r)| (k.as_str().expect("logical ids are strings").to_owned(), r))
+        .collect()
+}
+
+fn functions(doc: &Value) -> Vec<(String, &Value)> {
+    let fns = resources_of_type(doc, "AWS::Serverless::Function");
+    assert!(
+        !fns.is_empty(),
+        "no AWS::Serverless::Function in the template"
+    );
+    fns
+}
+
+/// A function property, else the one from `Globals.Function`.
+fn function_prop<'a>(doc: &'a Value, function: &'a Value, key: &str) -> Option<&'a Value> {
+    function
+        .get("Properties")
+        .and_then(|p| p.get(key))
+        .or_else(|| doc.get("Globals")?.get("Function")?.get(key))
+}
+
+/// An environment variable as the function sees it (function level overrides Globals).
+fn env_var<'a>(doc: &'a Value, function: &'a Value, name: &str) -> Option<&'a Value> {
+    let of = |v: Option<&'a Value>| v?.get("Environment")?.get("Variables")?.get(name);
+    of(function.get("Properties"))
+        .or_else(|| of(doc.get("Globals").and_then(|g| g.get("Function"))))
+}
+
+fn binary_of(logical_id: &str, function: &Value) -> String {
+    str_of(
+        function
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary")),
+        &format!("{logical_id}.Metadata.BuildProperties.Binary"),
+    )
+    .to_owned()
+}
+
+/// `auth-signup` -> `AuthSignupFunction`.
+fn logical_id_for(binary: &str) -> String {
+    let mut id: String = binary
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_uppercase().chain(chars).collect::<String>()
+            })
+        })
+        .collect();
+    id.push_str("Function");
+    id
+}
+
+fn bins_on_disk() -> BTreeSet<String> {
+    let dir = repo_root().join("functions/src/bin");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.expect("readable directory entry").path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect()
+}
+
+/// `(METHOD, path, binary)` of every route in `routes::all()`.
+fn route_table() -> BTreeSet<(String, String, String)> {
+    routes::all()
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str().to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn statements(function: &Value) -> Vec<&Value> {
+    let Some(Value::Sequence(policies)) =
+        function.get("Properties").and_then(|p| p.get("Policies"))
+    else {
+        return Vec::new();
+    };
+    policies
+        .iter()
+        .filter_map(|p| p.get("Statement")?.as_sequence())
+        .flatten()
+        .collect()
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(s) => s.iter().collect(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn http_api_events_are_exactly_the_route_table() {
+    let doc = template();
+    let mut declared = BTreeSet::new();
+    let mut default_route = Vec::new();
+    for (id, f) in functions(&doc) {
+        let binary = binary_of(&id, f);
+        let Some(Value::Mapping(events)) = f.get("Properties").and_then(|p| p.get("Events")) else {
+            continue;
+        };
+        for (name, event) in events {
+            if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = event.get("Properties");
+            let what = format!("{id}.Events.{}", name.as_str().unwrap_or("?"));
+            let api = props.and_then(|p| p.get("ApiId"));
+            assert!(
+                matches!(api.and_then(tagged), Some((tag, v)) if tag == "Ref" && v.as_str() == Some("HttpApi")),
+                "{what}: ApiId must be !Ref HttpApi, found {api:?}"
+            );
+            let (method, path) = (
+                props.and_then(|p| p.get("Method")),
+                props.and_then(|p| p.get("Path")),
+            );
+            if method.is_none() && path.is_none() {
+                // No Path and Method: SAM makes it the API's `$default` route.
+                default_route.push(binary.clone());
+                continue;
+            }
+            let method = str_of(method, &what).to_uppercase();
+            let path = str_of(path, &what).to_owned();
+            assert!(
+                declared.insert((method.clone(), path.clone(), binary.clone())),
+                "{what}: {method} {path} declared twice"
+            );
+        }
+    }
+    assert_eq!(
+        default_route,
+        vec![FALLBACK_BIN.to_owned()],
+        "the $default route (HttpApi event without Path and Method) is served by {FALLBACK_BIN} alone"
+    );
+    let expected = route_table();
+    let missing: Vec<_> = expected.difference(&declared).collect();
+    let extra: Vec<_> = declared.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "template HttpApi events differ from routes::all(): missing {missing:?}, not in the route table {extra:?}"
+    );
+}
+
+#[test]
+fn every_function_builds_a_binary_of_this_crate() {
+    let doc = template();
+    let bins = bins_on_disk();
+    let mut seen = BTreeSet::new();
+    for (id, f) in functions(&doc) {
+        let binary = binary_of(&id, f);
+        assert!(
+            bins.contains(&binary),
+            "{id}: binary {binary} has no functions/src/bin/{binary}.rs"
+        );
+        assert!(
+            !is_local_only(&binary),
+            "{id}: {binary} is a local-only binary"
+        );
+        assert!(
+            seen.insert(binary.clone()),
+            "{id}: binary {binary} deployed twice"
+        );
+        assert_eq!(
+            id,
+            logical_id_for(&binary),
+            "logical id of the {binary} function"
+        );
+        let meta = f.get("Metadata");
+        assert_eq!(
+            meta.and_then(|m| m.get("BuildMethod"))
+                .and_then(Value::as_str),
+            Some("rust-cargolambda"),
+            "{id}: Metadata.BuildMethod"
+        );
+        assert_eq!(
+            function_prop(&doc, f, "CodeUri").and_then(Value::as_str),
+            Some("../functions"),
+            "{id}: CodeUri"
+        );
+        assert_eq!(
+            function_prop(&doc, f, "Handler").and_then(Value::as_str),
+            Some("bootstrap"),
+            "{id}: Handler"
+        );
+    }
+}
+
+#[test]
+fn every_deployable_bin_is_a_function() {
+    let doc = template();
+    let deployed: BTreeSet<String> = functions(&doc)
+        .into_iter()
+        .map(|(id, f)| binary_of(&id, f))
+        .collect();
+    let missing: Vec<String> = bins_on_disk()
+        .into_iter()
+        .filter(|b| !is_local_only(b) && !deployed.contains(b))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "binaries in functions/src/bin with no function in infra/template.yaml: {missing:?}"
+    );
+}
+
+#[test]
+fn the_event_functions_are_deployed() {
+    let doc = template();
+    let deployed: BTreeMap<String, String> = functions(&doc)
+        .into_iter()
+        .map(|(id, f)| (binary_of(&id, f), id))
+        .collect();
+    for (binary, event_type) in [
+        ("order-relay", "DynamoDB"),
+        ("order-consumer", "EventBridgeRule"),
+    ] {
+        let id = deployed
+            .get(binary)
+            .unwrap_or_else(|| panic!("no function builds {binary}"));
+        let f = doc["Resources"].get(id.as_str()).expect("the function");
+        let Some(Value::Mapping(events)) = f.get("Properties").and_then(|p| p.get("Events")) else {
+            panic!("{id} has no Events");
+        };
+        assert!(
+            events
+                .values()
+                .any(|e| e.get("Type").and_then(Value::as_str) == Some(event_type)),
+            "{id} needs a {event_type} event"
+        );
+    }
+}
+
+#[test]
+fn every_function_is_arm64_al2023_128mb() {
+    let doc = template();
+    for (id, f) in functions(&doc) {
+        let arch = function_prop(&doc, f, "Architectures").and_then(Value::as_sequence);
+        assert!(
+            matches!(arch, Some(a) if a.len() == 1 && a[0].as_str() == Some("arm64")),
+            "{id}: Architectures must be [arm64], found {arch:?}"
+        );
+        assert_eq!(
+            function_prop(&doc, f, "Runtime").and_then(Value::as_str),
+            Some("provided.al2023"),
+            "{id}: Runtime"
+        );
+        assert_eq!(
+            function_prop(&doc, f, "MemorySize").and_then(Value::as_u64),
+            Some(128),
+            "{id}: MemorySize"
+        );
+    }
+}
+
+/// A function that would read the JWT secret from SSM at cold start must be allowed to, and only those.
+#[test]
+fn ssm_access_matches_the_jwt_secret_setting() {
+    let doc = template();
+    for (id, f) in functions(&doc) {
+        let binary = binary_of(&id, f);
+        let reads_secret = match env_var(&doc, f, "JWT_SECRET_PARAMETER") {
+            None => false,
+            Some(v) => v.as_str() != Some(""),
+        };
+        let granted = statements(f).iter().any(|s| {
+            s.get("Action")
+                .map(as_list)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| a.as_str() == Some("ssm:GetParameter"))
+        });
+        assert_eq!(
+            reads_secret, granted,
+            "{id}: JWT_SECRET_PARAMETER set = {reads_secret}, ssm:GetParameter granted = {granted}"
+        );
+        let needs_secret = routes::by_function(&binary)
+            .is_some_and(|r| r.function != "health" && r.function != "openapi");
+        assert_eq!(
+            reads_secret, needs_secret,
+            "{id}: every API function except health and openapi reads the JWT secret, nothing else does"
+        );
+    }
+}
+
+#[test]
+fn inline_policies_have_no_wildcards() {
+    let doc = template();
+    for (id, f) in functions(&doc) {
+        for s in statements(f) {
+            for a in s.get("Action").map(as_list).unwrap_or_default() {
+                let a = a.as_str().unwrap_or_default();
+                assert!(!a.contains('*'), "{id}: wildcard action {a}");
+            }
+            for r in s.get("Resource").map(as_list).unwrap_or_default() {
+                assert_ne!(r.as_str(), Some("*"), "{id}: Resource \"*\"");
+            }
+        }
+    }
+}
+
+#[test]
+fn tables_are_on_demand_with_point_in_time_recovery() {
+    let doc = template();
+    let tables = resources_of_type(&doc, "AWS::DynamoDB::Table");
+    assert!(!tables.is_empty(), "no tables in the template");
+    for (id, t) in tables {
+        let props = t.get("Properties");
+        assert_eq!(
+            props
+                .and_then(|p| p.get("BillingMode"))
+                .and_then(Value::as_str),
+            Some("PAY_PER_REQUEST"),
+            "{id}: BillingMode"
+        );
+        assert_eq!(
+            props
+                .and_then(|p| p.get("PointInTimeRecoverySpecification"))
+                .and_then(|p| p.get("PointInTimeRecoveryEnabled"))
+                .and_then(Value::as_bool),
+            Some(true),
+            "{id}: PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled"
+        );
+    }
+}
+
+#[test]
+fn tables_are_the_ones_local_set_up_and_config_know() {
+    let doc = template();
+    let in_template: BTreeSet<String> = resources_of_type(&doc, "AWS::DynamoDB::Table")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let read_by_setup: BTreeSet<String> = table_logical_ids(TEMPLATE)
+        .expect("infra_tables reads the compiled-in template")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        in_template, read_by_setup,
+        "tables in the template vs infra_tables::TEMPLATE"
+    );
+
+    let names = TableNames::with_prefix("x-");
+    let configured: BTreeMap<&str, &str> = names.by_logical_id().into_iter().collect();
+    assert_eq!(
+        in_template,
+        configured
+            .keys()
+            .map(|k| (*k).to_owned())
+            .collect::<BTreeSet<_>>(),
+        "tables in the template vs config::TableNames::by_logical_id"
+    );
+    // Local names come from "${AWS::StackName}-<suffix>" with the prefix in its place.
+    for (id, local_name) in configured {
+        let table = &doc["Resources"][id];
+        let name = table.get("Properties").and_then(|p| p.get("TableName"));
+        let sub = match name.and_then(tagged) {
+            Some((tag, v)) if tag == "Sub" => v.as_str(),
+            _ => None,
+        };
+        let suffix = sub
+            .and_then(|s| s.strip_prefix("${AWS::StackName}-"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{id}: TableName must be !Sub \"${{AWS::StackName}}-<suffix>\", found {name:?}"
+                )
+            });
+        assert_eq!(format!("x-{suffix}"), local_name, "{id}: local table name");
+    }
+}
+
+/// `[watch.router]` of the root `CargoLambda.toml` (the `cargo lambda watch` HTTP router) serves
+/// the same routes (one line per path: `"/path" = [{ method = "GET", function = "bin" }, ...]`).
+#[test]
+fn cargo_lambda_watch_router_is_the_route_table() {
+    let path = repo_root().join("CargoLambda.toml");
+    let manifest = std::fs::read_to_string(&path).expect("CargoLambda.toml");
+    let mut in_router = false;
+    let mut declared = BTreeSet::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') && !line.starts_with("[{") {
+            in_router = line == "[watch.router]";
+            continue;
+        }
+        if !in_router || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once(" = ")
+            .expect("router line: \"/path\" = [...]");
+        let route_path = key.trim_matches('"');
+        for entry in value.split("method = \"").skip(1) {
+            let method = entry.split('"').next().expect("method");
+            let function = entry
+                .split("function = \"")
+                .nth(1)
+                .and_then(|f| f.split('"').next())
+                .expect("function");
+            declared.insert((
+                method.to_owned(),
+                route_path.to_owned(),
+                function.to_owned(),
+            ));
+        }
+    }
+    let expected = route_table();
+    assert_eq!(
+        declared, expected,
+        "cargo lambda watch router vs routes::all()"
+    );
+}
+
+fn example_event(name: &str) -> String {
+    let path = repo_root().join("functions/events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The example events of `functions/events/` (for `cargo lambda invoke --data-file`) are what the
+/// functions accept: API Gateway v2 requests that route to the named function, a stream INSERT the
+/// relay turns into `OrderPlaced`, and an `OrderPlaced` EventBridge event.
+#[test]
+fn example_events_are_accepted() {
+    use lambda_http::RequestExt;
+
+    let table = routes::all();
+    for (file, function) in [
+        ("apigw-health.json", "health"),
+        ("apigw-get-product.json", "products-get"),
+        ("apigw-signup.json", "auth-signup"),
+        ("apigw-charge.json", "balance-charge"),
+    ] {
+        let req = lambda_http::request::from_str(&example_event(file))
+            .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 request: {e}"));
+        match routes::find(&table, req.method(), req.uri().path()) {
+            routes::Match::Found(route, params) => {
+                assert_eq!(route.function, function, "{file}: routed to");
+                for (name, value) in params {
+                    assert_eq!(
+                        req.path_parameters().first(&name),
+                        Some(value.as_str()),
+                        "{file}: pathParameters.{name}"
+                    );
+                }
+            }
+            other => panic!(
+                "{file}: {} {} does not route: {other:?}",
+                req.method(),
+                req.uri().path()
+            ),
+        }
+    }
+
+    let stream: aws_lambda_events::dynamodb::Event =
+        serde_json::from_str(&example_event("dynamodb-stream-order.json"))
+            .expect("a DynamoDB stream event");
+    let records = shop_functions::outbox::change_records(stream);
+    assert_eq!(records.len(), 1, "dynamodb-stream-order.json: one record");
+    let from_stream = shop_shared::events::relay::order_event(&records[0])
+        .expect("dynamodb-stream-order.json: an INSERT of an order the relay publishes");
+
+    let bridged: aws_lambda_events::eventbridge::EventBridgeEvent<
+        shop_shared::events::OrderPlaced,
+    > = serde_json::from_str(&example_event("eventbridge-order-placed.json"))
+        .expect("an OrderPlaced event");
+    assert_eq!(bridged.source, shop_shared::events::SOURCE);
+    assert_eq!(bridged.detail_type, shop_shared::events::DETAIL_TYPE);
+    assert_eq!(
+        bridged.detail, from_stream,
+        "the two example events carry the same order"
+    );
+    assert_eq!(
+        bridged.detail.event_id,
+        format!("evt_{}", bridged.detail.order.order_id)
+    );
+}
+
+#[test]
+fn logical_ids_are_pascal_case_of_the_binary() {
+    assert_eq!(logical_id_for("auth-signup"), "AuthSignupFunction");
+    assert_eq!(logical_id_for("health"), "HealthFunction");
+    assert_eq!(logical_id_for("order-relay"), "OrderRelayFunction");
+}
