@@ -69,7 +69,6 @@ pub struct Config {
     pub payment_gateway: String,
     /// How long an in-flight idempotent request holds its key before a retry may take over.
     pub idempotency_lease_seconds: u64,
-    pub order_queue_url: Option<String>,
     pub data_platform_url: Option<String>,
 }
 
@@ -129,7 +128,6 @@ impl Config {
             idempotency_lease_seconds: parse_num("IDEMPOTENCY_LEASE_SECONDS", 30, |v| {
                 (1..=900).contains(v)
             })?,
-            order_queue_url: var("ORDER_QUEUE_URL"),
             data_platform_url: var("DATA_PLATFORM_URL"),
         })
     }
