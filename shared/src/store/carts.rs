@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{map_conditional, map_sdk, n, s, Db, Item, StoreError};
+use super::{map_conditional, n, s, Db, Item, StoreError};
 use crate::domain::cart::{CartLine, MAX_CART_LINES};
 
 /// The cart as stored (already treated as empty when its TTL has passed).
@@ -65,16 +65,10 @@ fn parse_lines(item: &Item) -> Result<Vec<CartLine>, StoreError> {
 
 impl Db {
     pub async fn get_cart(&self, user_id: &str, now_epoch: i64) -> Result<StoredCart, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.carts)
-            .key("userId", s(user_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_sdk)?;
-        let Some(item) = out.item else {
+        let Some(item) = self
+            .read_item(&self.tables.carts, &[("userId", user_id)])
+            .await?
+        else {
             return Ok(StoredCart::default());
         };
         let expired = super::get_n(&item, "expiresAt").is_ok_and(|e| e <= now_epoch);

@@ -90,19 +90,7 @@ impl Db {
     }
 
     pub async fn get_idempotency(&self, pk: &str) -> Result<Option<IdemRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.idempotency)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_sdk)?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(Into::into)
+        self.read(&self.tables.idempotency, &[("pk", pk)]).await
     }
 
     /// Takes over a `PENDING` record whose lease ran out; `false` if someone else got there first.

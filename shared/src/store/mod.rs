@@ -200,6 +200,36 @@ impl Db {
         Self { client, tables }
     }
 
+    /// A strongly consistent read of one item by its key attributes (all strings).
+    pub(crate) async fn read_item(
+        &self,
+        table: &str,
+        key: &[(&str, &str)],
+    ) -> Result<Option<Item>, StoreError> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(table)
+            .consistent_read(true);
+        for (name, value) in key {
+            request = request.key(*name, s(*value));
+        }
+        Ok(request.send().await.map_err(map_sdk)?.item)
+    }
+
+    /// [`Db::read_item`], decoded.
+    pub(crate) async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &[(&str, &str)],
+    ) -> Result<Option<T>, StoreError> {
+        self.read_item(table, key)
+            .await?
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(Into::into)
+    }
+
     /// For `GET /health`: the tables answer.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client

@@ -206,20 +206,11 @@ impl Db {
         user_id: &str,
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.orders)
-            .key("pk", s(user_pk(user_id)))
-            .key("sk", s(order_sk(order_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_sdk)?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(Into::into)
+        self.read(
+            &self.tables.orders,
+            &[("pk", &user_pk(user_id)), ("sk", &order_sk(order_id))],
+        )
+        .await
     }
 
     /// A user's orders, newest first (order ids are time-ordered), no scan.

@@ -58,16 +58,8 @@ impl Db {
     }
 
     pub async fn get_product(&self, product_id: &str) -> Result<Option<Product>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.products)
-            .key("productId", s(product_id))
-            .consistent_read(true)
-            .send()
+        self.read(&self.tables.products, &[("productId", product_id)])
             .await
-            .map_err(map_sdk)?;
-        out.item.map(product_from).transpose()
     }
 
     /// Reads many products in one round trip per 100 ids (strongly consistent), retrying unprocessed keys.

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{map_sdk, map_transact, s, Db, Item, StoreError};
+use super::{map_transact, Db, Item, StoreError};
 use crate::domain::user::Role;
 
 pub fn user_pk(user_id: &str) -> String {
@@ -131,36 +131,18 @@ impl Db {
         &self,
         normalized_email: &str,
     ) -> Result<Option<LoginRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .key("pk", s(email_pk(normalized_email)))
-            .key("sk", s(EMAIL_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_sdk)?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(Into::into)
+        self.read(
+            &self.tables.users,
+            &[("pk", &email_pk(normalized_email)), ("sk", EMAIL_SK)],
+        )
+        .await
     }
 
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.users)
-            .key("pk", s(user_pk(user_id)))
-            .key("sk", s(PROFILE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(map_sdk)?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(Into::into)
+        self.read(
+            &self.tables.users,
+            &[("pk", &user_pk(user_id)), ("sk", PROFILE_SK)],
+        )
+        .await
     }
 }
