@@ -18,7 +18,7 @@ use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_BALANCE, MAX_CHARGE};
 use crate::domain::order::request_hash;
 use crate::error::{ApiError, ErrorCode};
-use crate::payment::{ChargeRequest, PaymentError};
+use crate::payment::{ChargeRequest, PaymentApproval, PaymentError};
 use crate::services::idempotency::{self, Begun};
 use crate::store::charges::{ChargeEntry, CommitChargeError};
 use crate::store::idempotency::{IdemRecord, IdemStatus};
@@ -124,6 +124,28 @@ async fn replay(
     })
 }
 
+/// Answers what the record holds now (another owner finished the charge).
+async fn replay_stored(
+    ctx: &AppContext,
+    user_id: &str,
+    pk: &str,
+    amount: i64,
+) -> Result<Answer, ApiError> {
+    let current = ctx
+        .db
+        .get_idempotency(pk)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    replay(ctx, user_id, &current, amount).await
+}
+
+/// Voids an approved payment that was not credited; a failure is left for reconciliation.
+async fn void(ctx: &AppContext, approval: &PaymentApproval) {
+    if let Err(e) = ctx.payment.cancel(approval).await {
+        tracing::error!(error = %e, payment_id = %approval.payment_id, "payment cancel failed: needs reconciliation");
+    }
+}
+
 async fn fail(ctx: &AppContext, pk: &str, err: ApiError) -> Result<Answer, ApiError> {
     let answer = error_answer(&err);
     ctx.db
@@ -189,19 +211,12 @@ async fn execute(
         Ok(()) => {}
         Err(CommitChargeError::BalanceLimit) => {
             // Raced with other charges past the limit: give the money back, record the refusal.
-            if let Err(e) = ctx.payment.cancel(&approval).await {
-                tracing::error!(error = %e, payment_id = %approval.payment_id, "payment cancel failed: needs reconciliation");
-            }
+            void(ctx, &approval).await;
             return fail(ctx, &record.pk, limit_error()).await;
         }
         Err(CommitChargeError::NotPending) => {
             // Someone else finished this charge (after taking over our lease): answer what they stored.
-            let current = ctx
-                .db
-                .get_idempotency(&record.pk)
-                .await?
-                .ok_or_else(ApiError::internal)?;
-            return replay(ctx, user_id, &current, input.amount).await;
+            return replay_stored(ctx, user_id, &record.pk, input.amount).await;
         }
         Err(CommitChargeError::NoUser) => {
             return Err(ApiError::new(
@@ -215,9 +230,7 @@ async fn execute(
             // the commit did happen and the stored answer stands.
             tracing::error!(error = %e, charge_id = %record.resource_id, "charge commit failed");
             if ctx.db.release_idempotency(&record.pk).await? {
-                if let Err(e) = ctx.payment.cancel(&approval).await {
-                    tracing::error!(error = %e, payment_id = %approval.payment_id, "payment cancel failed: needs reconciliation");
-                }
+                void(ctx, &approval).await;
                 let mut busy = ApiError::new(
                     ErrorCode::ServiceUnavailable,
                     "The balance could not be credited; the payment was voided. Retry shortly.",
@@ -225,12 +238,7 @@ async fn execute(
                 busy.retry_after = Some(1);
                 return Err(busy);
             }
-            let current = ctx
-                .db
-                .get_idempotency(&record.pk)
-                .await?
-                .ok_or_else(ApiError::internal)?;
-            return replay(ctx, user_id, &current, input.amount).await;
+            return replay_stored(ctx, user_id, &record.pk, input.amount).await;
         }
     }
     let balance = get(ctx, user_id).await?.balance;
