@@ -11,7 +11,9 @@ use axum::body::to_bytes;
 use axum::response::IntoResponse;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use shop_shared::{ApiError, AppContext, ErrorCode};
+use shop_shared::AppContext;
+
+use crate::problem::{ApiError, ErrorCode};
 
 use crate::http::{problem, MAX_BODY_BYTES};
 use crate::routes::{self, Match, Route};

@@ -5,7 +5,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use shop_shared::auth::{self, Principal};
 use shop_shared::domain::input::{JsonObject, ValidationError};
-use shop_shared::{ApiError, AppContext, ErrorCode};
+use shop_shared::AppContext;
+
+use crate::problem::{ApiError, ErrorCode};
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -29,16 +31,6 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Response<Body> {
             problem(&ApiError::internal())
         }
     }
-}
-
-/// A stored JSON answer (idempotent replay), sent back byte for byte.
-pub fn raw_json(status: u16, body: String) -> Response<Body> {
-    let content_type = if status >= 400 {
-        "application/problem+json"
-    } else {
-        "application/json"
-    };
-    build(status, content_type, Body::from(body))
 }
 
 pub fn no_content() -> Response<Body> {
@@ -93,7 +85,7 @@ pub fn authenticate(ctx: &AppContext, req: &Request) -> Result<Principal, ApiErr
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth::authenticate(&ctx.jwt, header)
+    Ok(auth::authenticate(&ctx.jwt, header)?)
 }
 
 /// The caller, who must be an admin.
@@ -120,10 +112,10 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 }
 
 /// `?limit=` as 1 to 100, default 20.
-pub fn page_limit(req: &Request) -> Result<i32, ApiError> {
+pub fn page_limit(req: &Request) -> Result<usize, ApiError> {
     match query_param(req, "limit") {
         None => Ok(20),
-        Some(raw) => match raw.trim().parse::<i32>() {
+        Some(raw) => match raw.trim().parse::<usize>() {
             Ok(v) if (1..=100).contains(&v) => Ok(v),
             _ => Err(ValidationError::new("limit", "must be an integer from 1 to 100").into()),
         },

@@ -8,4 +8,5 @@ pub mod lambda;
 pub mod local_events;
 pub mod local_setup;
 pub mod outbox;
+pub mod problem;
 pub mod routes;

@@ -14,12 +14,12 @@ use std::time::Duration;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 use serde_json::Value;
+use shop_shared::adapters::dynamodb::Db;
 use shop_shared::clock::Clock;
 use shop_shared::events::consumer::DataPlatform;
 use shop_shared::events::publisher::EventPublisher;
 use shop_shared::events::relay::{self, ChangeRecord};
 use shop_shared::events::{OrderPlaced, DETAIL_TYPE, SOURCE};
-use shop_shared::store::Db;
 use tokio::sync::watch;
 
 use crate::outbox;
@@ -402,7 +402,7 @@ impl QueueDispatcher {
             .unwrap_or(1);
         let result = match serde_json::from_str::<EventBridgeEvent<OrderPlaced>>(&body) {
             Ok(event) => outbox::consumer_handler(
-                &self.db,
+                &self.db as &dyn shop_shared::ports::IdempotencyStore,
                 self.platform.as_ref(),
                 self.clock.as_ref(),
                 event,

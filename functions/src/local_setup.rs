@@ -1,9 +1,11 @@
 //! Local set-up: tables from `infra/template.yaml`, the admin account and a small demo catalog.
 
+use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::ADMIN_EMAIL;
 use shop_shared::domain::user::{Role, SignupInput};
+use shop_shared::services::auth::AuthError;
 use shop_shared::services::{auth, catalog};
-use shop_shared::{infra_tables, AppContext, ErrorCode};
+use shop_shared::{infra_tables, AppContext};
 
 /// Demo products: (name, price KRW, stock).
 pub const DEMO_CATALOG: &[(&str, i64, i64)] = &[
@@ -25,14 +27,15 @@ pub struct SetupReport {
 
 pub async fn setup(
     ctx: &AppContext,
+    db: &Db,
     seed: bool,
 ) -> Result<SetupReport, Box<dyn std::error::Error>> {
-    infra_tables::create_all(&ctx.db.client, &ctx.db.tables).await?;
+    infra_tables::create_all(&db.client, &db.tables).await?;
     let mut report = SetupReport {
         admin_created: create_admin(ctx).await?,
         ..SetupReport::default()
     };
-    if seed && ctx.db.list_products(1, None).await?.items.is_empty() {
+    if seed && ctx.products.list(1, None).await?.items.is_empty() {
         for (name, price, stock) in DEMO_CATALOG {
             catalog::create(
                 ctx,
@@ -58,7 +61,7 @@ pub async fn create_admin(ctx: &AppContext) -> Result<bool, Box<dyn std::error::
     };
     match auth::create_user(ctx, &admin, Role::Admin).await {
         Ok(_) => Ok(true),
-        Err(e) if e.code == ErrorCode::EmailTaken => Ok(false),
+        Err(AuthError::EmailTaken) => Ok(false),
         Err(e) => Err(Box::new(e)),
     }
 }

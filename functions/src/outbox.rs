@@ -8,7 +8,7 @@ use shop_shared::events::consumer::{self, ConsumeError, Consumed, DataPlatform};
 use shop_shared::events::publisher::EventPublisher;
 use shop_shared::events::relay::{self, ChangeRecord};
 use shop_shared::events::OrderPlaced;
-use shop_shared::store::Db;
+use shop_shared::ports::IdempotencyStore;
 
 /// Stream records from a Lambda DynamoDB event.
 pub fn change_records(event: StreamEvent) -> Vec<ChangeRecord> {
@@ -49,12 +49,12 @@ pub async fn relay_handler(
 /// Forwards one `OrderPlaced` (once per `eventId`). An error fails the invocation: retried,
 /// then dead-lettered.
 pub async fn consumer_handler(
-    db: &Db,
+    idempotency: &dyn IdempotencyStore,
     platform: &dyn DataPlatform,
     clock: &dyn Clock,
     event: EventBridgeEvent<OrderPlaced>,
 ) -> Result<Consumed, ConsumeError> {
-    let outcome = consumer::consume(db, platform, clock, &event.detail).await?;
+    let outcome = consumer::consume(idempotency, platform, clock, &event.detail).await?;
     tracing::info!(event_id = %event.detail.event_id, ?outcome, "order event consumed");
     Ok(outcome)
 }

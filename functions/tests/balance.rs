@@ -4,15 +4,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::gateway::{FaultyGateway, GatewayFault};
 use common::{malformed_bodies, test_config, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::SystemClock;
-use shop_shared::payment::{ChargeRequest, PaymentApproval, PaymentError, PaymentGateway};
 
 const MAX_BALANCE: i64 = 10_000_000_000;
 
@@ -23,11 +23,10 @@ async fn charge(app: &TestApp, token: &str, body: Value) -> common::Reply {
 /// The user's charge ledger entries (`USER#<id>` / `CHARGE#<chargeId>`): (chargeId, amount).
 async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
     let out = app
-        .ctx()
         .db
         .client
         .query()
-        .table_name(&app.ctx().db.tables.users)
+        .table_name(&app.db.tables.users)
         .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
         .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
         .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
@@ -359,36 +358,17 @@ async fn parallel_charges_under_one_key_credit_once() {
     assert_eq!(ledger(&app, &user_id).await.len(), 1);
 }
 
-/// Approves (as far as the payment provider is concerned) and then never answers: the process
-/// running the charge is killed while waiting.
-#[derive(Default)]
-struct HangingGateway {
-    calls: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl PaymentGateway for HangingGateway {
-    async fn charge(&self, _request: &ChargeRequest) -> Result<PaymentApproval, PaymentError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        std::future::pending().await
-    }
-
-    async fn cancel(&self, _approval: &PaymentApproval) -> Result<(), PaymentError> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
     let config = test_config();
     assert_eq!(config.idempotency_lease_seconds, 2);
-    let hanging = Arc::new(HangingGateway::default());
-    let gateway = hanging.clone();
-    let crashing = Arc::new(
-        TestApp::with_context_tweak(config.clone(), move |ctx| ctx.payment = gateway).await,
-    );
     // Same tables, same JWT secret, the sandbox gateway.
-    let app = TestApp::with_config(config, Arc::new(SystemClock)).await;
+    let app = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
+    // The gateway approves, and the process dies waiting for its answer.
+    let faulty = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
+    faulty.on_approve(&[GatewayFault::Hang]);
+    let g = faulty.clone();
+    let crashing = Arc::new(TestApp::with_context_tweak(config, move |ctx| ctx.payment = g).await);
     let (user_id, token) = app.user().await;
     let body = json!({"amount": 5_000});
 
@@ -403,10 +383,11 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
         })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hanging.calls.load(Ordering::SeqCst) == 0 {
+    while faulty.approvals.load(Ordering::SeqCst) == 0 {
         assert!(Instant::now() < deadline, "the gateway was never called");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
     assert_eq!(
@@ -437,7 +418,11 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
         .await;
     assert_eq!((again.status, again.body.clone()), (200, r.body.clone()));
     assert_eq!(app.balance(&token).await, 5_000);
-    assert_eq!(hanging.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        faulty.approvals.load(Ordering::SeqCst),
+        1,
+        "one payment only"
+    );
     let entries = ledger(&app, &user_id).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(Some(entries[0].0.as_str()), r.body["chargeId"].as_str());
@@ -478,68 +463,55 @@ async fn malformed_charge_bodies_are_4xx_never_500() {
     assert_eq!(app.balance(&token).await, 0);
 }
 
-/// Records cancels; approves like the sandbox.
-#[derive(Default)]
-struct CancelRecordingGateway {
-    cancels: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl PaymentGateway for CancelRecordingGateway {
-    async fn charge(&self, request: &ChargeRequest) -> Result<PaymentApproval, PaymentError> {
-        Ok(PaymentApproval {
-            payment_id: format!("pay_{}", request.idempotency_key),
-        })
-    }
-    async fn cancel(&self, _approval: &PaymentApproval) -> Result<(), PaymentError> {
-        self.cancels.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 #[tokio::test]
-async fn a_failed_credit_voids_the_payment_and_frees_the_key() {
+async fn a_credit_that_cannot_be_confirmed_is_never_voided_and_is_credited_once() {
     use common::faults::{self, FaultInjector};
     let config = test_config();
-    let clean = TestApp::with_context_tweak(config.clone(), |_| {}).await;
-    let (_, token) = clean.user().await;
+    let clean = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
+    let (user_id, token) = clean.user().await;
+    // Every credit transaction fails before DynamoDB applies it, with a 500.
     let injector = FaultInjector::new(
         "TransactWriteItems",
         u32::MAX,
         true,
         faults::internal_server_error,
     );
-    let gateway = Arc::new(CancelRecordingGateway::default());
-    let g = gateway.clone();
-    let broken = TestApp::with_context_tweak(config, move |ctx| {
-        ctx.db.client = faults::dynamodb_with(&ctx.db.client, injector.clone());
-        ctx.payment = g;
-    })
+    let faulty = Arc::new(FaultyGateway::new(clean.ctx().payment.clone()));
+    let g = faulty.clone();
+    let broken = TestApp::with_parts(
+        config,
+        move |db| db.client = faults::dynamodb_with(&db.client, injector),
+        move |ctx| ctx.payment = g,
+    )
     .await;
+    let body = json!({"amount": 5_000});
     let r = broken
-        .post_with_key(
-            "/balance/charge",
-            &token,
-            "k-void",
-            json!({"amount": 5_000}),
-        )
+        .post_with_key("/balance/charge", &token, "k-void", body.clone())
         .await;
     assert_eq!((r.status, r.code()), (503, "SERVICE_UNAVAILABLE"), "{r:?}");
+    assert!(
+        r.body["detail"].as_str().unwrap_or("").contains("approved"),
+        "{r:?}"
+    );
     assert_eq!(
-        gateway.cancels.load(Ordering::SeqCst),
-        1,
-        "the approved payment was voided"
+        faulty.voids.load(Ordering::SeqCst),
+        0,
+        "an approval in doubt is never voided"
     );
     assert_eq!(clean.balance(&token).await, 0);
-    // The key is free again: the same request now succeeds, once.
+
+    // The retry finds the approval (recorded, and at the gateway) and credits it once.
     let r = clean
-        .post_with_key(
-            "/balance/charge",
-            &token,
-            "k-void",
-            json!({"amount": 5_000}),
-        )
+        .post_with_key("/balance/charge", &token, "k-void", body.clone())
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(clean.balance(&token).await, 5_000);
+    let again = clean
+        .post_with_key("/balance/charge", &token, "k-void", body)
+        .await;
+    assert_eq!((again.status, again.body.clone()), (200, r.body.clone()));
+    assert_eq!(clean.balance(&token).await, 5_000);
+    assert_eq!(ledger(&clean, &user_id).await.len(), 1);
+    assert_eq!(faulty.approvals.load(Ordering::SeqCst), 1);
+    assert_eq!(faulty.voids.load(Ordering::SeqCst), 0);
 }

@@ -361,11 +361,10 @@ async fn the_cart_shows_todays_name_and_price() {
     let a = app.product(&admin, 1_000, 5).await;
     add(&app, &token, &a, 3).await;
     // No API changes a price: change it underneath, as a future admin tool would.
-    app.ctx()
-        .db
+    app.db
         .client
         .update_item()
-        .table_name(&app.ctx().db.tables.products)
+        .table_name(&app.db.tables.products)
         .key("productId", AttributeValue::S(a.clone()))
         .update_expression("SET price = :p, #n = :n")
         .expression_attribute_names("#n", "name")

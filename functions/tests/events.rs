@@ -36,8 +36,7 @@ async fn rig(
     let suffix = config.tables.users.trim_end_matches("users").to_owned();
     config.event_bus_name = format!("bus-{suffix}");
     let app = TestApp::with_context_tweak(config.clone(), |_| {}).await;
-    let ctx = app.ctx();
-    let queues = local_events::setup(&ctx.events, &ctx.sqs, &config.event_bus_name, &suffix)
+    let queues = local_events::setup(&app.events, &app.sqs, &config.event_bus_name, &suffix)
         .await
         .expect("event plumbing");
 
@@ -56,22 +55,22 @@ async fn rig(
     }
     let (stop_tx, stop) = watch::channel(false);
     let poller = StreamPoller {
-        dynamodb: ctx.db.client.clone(),
+        dynamodb: app.db.client.clone(),
         streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-        sqs: ctx.sqs.clone(),
-        orders_table: ctx.db.tables.orders.clone(),
+        sqs: app.sqs.clone(),
+        orders_table: app.db.tables.orders.clone(),
         publisher: Arc::new(EventBridgePublisher::new(
-            events_client(&ctx.events),
+            events_client(&app.events),
             config.event_bus_name.clone(),
         )),
         relay_dlq: queues.relay_dlq.clone(),
         poll_interval: Duration::from_millis(100),
     };
     let dispatcher = QueueDispatcher {
-        sqs: ctx.sqs.clone(),
+        sqs: app.sqs.clone(),
         queue_url: queues.order_queue.clone(),
         dlq_url: queues.consumer_dlq.clone(),
-        db: ctx.db.clone(),
+        db: app.db.clone(),
         platform: Arc::new(HttpDataPlatform::new(sink_url.clone())),
         clock: Arc::new(SystemClock),
     };
@@ -201,7 +200,6 @@ async fn a_redelivered_event_is_forwarded_once() {
     let got = wait_for(&rig.sink, 1, Duration::from_secs(20)).await;
     assert_eq!(got.len(), 1);
     // Deliver the same event again, as EventBridge or the queue may.
-    let ctx = rig.app.ctx();
     let event = json!({
         "version": "0", "id": "redelivery", "detail-type": "OrderPlaced", "source": "shop.orders",
         "account": "000000000000", "time": "2026-11-24T00:00:00Z", "region": "ap-northeast-2",
@@ -209,9 +207,10 @@ async fn a_redelivered_event_is_forwarded_once() {
     });
     let event = serde_json::from_value(event).expect("event");
     let platform = HttpDataPlatform::new(rig.sink_url.clone());
-    let outcome = shop_functions::outbox::consumer_handler(&ctx.db, &platform, &SystemClock, event)
-        .await
-        .expect("consumed");
+    let outcome =
+        shop_functions::outbox::consumer_handler(&rig.app.db, &platform, &SystemClock, event)
+            .await
+            .expect("consumed");
     assert_eq!(
         outcome,
         shop_shared::events::consumer::Consumed::AlreadyForwarded

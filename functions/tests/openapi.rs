@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
 use shop_functions::handlers::openapi::OPENAPI;
+use shop_functions::problem::ErrorCode;
 use shop_functions::routes;
-use shop_shared::ErrorCode;
 
 fn doc() -> Value {
     serde_yaml_ng::from_str(OPENAPI).expect("openapi.yaml parses")

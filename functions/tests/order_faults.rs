@@ -16,9 +16,11 @@ async fn setup(injector: FaultInjector) -> (TestApp, String, String) {
     let product = clean.product(&admin, 1_000, 10).await;
     let (_, token) = clean.user().await;
     clean.charge(&token, 10_000).await;
-    let faulty = TestApp::with_context_tweak(config, move |ctx| {
-        ctx.db.client = faults::dynamodb_with(&ctx.db.client, injector);
-    })
+    let faulty = TestApp::with_parts(
+        config,
+        move |db| db.client = faults::dynamodb_with(&db.client, injector),
+        |_| {},
+    )
     .await;
     (faulty, product, token)
 }
@@ -55,7 +57,7 @@ async fn endless_conflicts_answer_503_try_again_and_change_nothing() {
         .await;
     assert_eq!((r.status, r.code()), (503, "TRY_AGAIN"), "{r:?}");
     assert!(r.headers.get("retry-after").is_some(), "Retry-After is set");
-    assert_eq!(injector.seen(), shop_shared::services::orders::MAX_ATTEMPTS);
+    assert_eq!(injector.seen(), shop_shared::retry::CYCLE_ATTEMPTS as u32);
     assert_eq!(app.stock(&product).await, 10);
     assert_eq!(app.balance(&token).await, 10_000);
     let orders = app.get("/orders", Some(&token)).await;

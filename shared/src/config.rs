@@ -25,6 +25,8 @@ pub struct TableNames {
     pub orders: String,
     pub sales: String,
     pub idempotency: String,
+    /// The sandbox payment gateway's own payments (local and test stages).
+    pub sandbox_payments: String,
 }
 
 impl TableNames {
@@ -37,11 +39,12 @@ impl TableNames {
             orders: format!("{prefix}orders"),
             sales: format!("{prefix}sales"),
             idempotency: format!("{prefix}idempotency"),
+            sandbox_payments: format!("{prefix}sandbox-payments"),
         }
     }
 
     /// `(template logical id, name)` of every table.
-    pub fn by_logical_id(&self) -> [(&'static str, &str); 6] {
+    pub fn by_logical_id(&self) -> [(&'static str, &str); 7] {
         [
             ("UsersTable", &self.users),
             ("ProductsTable", &self.products),
@@ -49,6 +52,7 @@ impl TableNames {
             ("OrdersTable", &self.orders),
             ("SalesTable", &self.sales),
             ("IdempotencyTable", &self.idempotency),
+            ("SandboxPaymentsTable", &self.sandbox_payments),
         ]
     }
 }
@@ -94,6 +98,13 @@ fn parse_num<T: std::str::FromStr>(
 }
 
 impl Config {
+    /// The idempotency lease in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.idempotency_lease_seconds)
+            .unwrap_or(30)
+            .saturating_mul(1000)
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let prefix = var("TABLE_PREFIX").unwrap_or_else(|| "shop-".to_owned());
         let defaults = TableNames::with_prefix(&prefix);
@@ -104,6 +115,7 @@ impl Config {
             orders: var("ORDERS_TABLE").unwrap_or(defaults.orders),
             sales: var("SALES_TABLE").unwrap_or(defaults.sales),
             idempotency: var("IDEMPOTENCY_TABLE").unwrap_or(defaults.idempotency),
+            sandbox_payments: var("SANDBOX_PAYMENTS_TABLE").unwrap_or(defaults.sandbox_payments),
         };
         let tz_name = var("SHOP_TIME_ZONE").unwrap_or_else(|| "Asia/Seoul".to_owned());
         let time_zone = tz_name.parse::<Tz>().map_err(|_| ConfigError::Invalid {

@@ -1,18 +1,25 @@
-//! Everything a function needs, built once per Lambda instance (cold start) and reused.
+//! Everything a function needs, built once per Lambda instance (cold start) and reused: the
+//! configuration, the ports (behind trait objects, so tests can swap any of them), the JWT
+//! keys and the clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use thiserror::Error;
 
+use crate::adapters::dynamodb::Db;
+use crate::adapters::payment::sandbox::SandboxGateway;
 use crate::auth::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::payment::sandbox::SandboxGateway;
-use crate::payment::PaymentGateway;
-use crate::store::Db;
+use crate::ports::{
+    CartStore, ChargeStore, HealthCheck, IdempotencyStore, OrderStore, PaymentGateway,
+    ProductStore, SalesStore, UserStore,
+};
+use crate::retry::ATTEMPT_TIMEOUT;
 
 #[derive(Debug, Error)]
 pub enum ContextError {
@@ -27,32 +34,39 @@ pub enum ContextError {
 #[derive(Clone)]
 pub struct AppContext {
     pub config: Config,
-    pub db: Db,
-    pub events: aws_sdk_eventbridge::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub jwt: JwtKeys,
+    pub users: Arc<dyn UserStore>,
+    pub products: Arc<dyn ProductStore>,
+    pub carts: Arc<dyn CartStore>,
+    pub orders: Arc<dyn OrderStore>,
+    pub sales: Arc<dyn SalesStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub charges: Arc<dyn ChargeStore>,
+    pub health: Arc<dyn HealthCheck>,
     pub payment: Arc<dyn PaymentGateway>,
+    pub jwt: JwtKeys,
     pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AppContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppContext")
-            .field("tables", &self.db.tables)
+            .field("tables", &self.config.tables)
             .finish_non_exhaustive()
     }
 }
 
-/// The shared SDK configuration. With an endpoint override (local stack) and no credentials in
-/// the environment, static dummy credentials are used: emulators accept any.
+/// The shared SDK configuration. The SDK's own retries are off: every retry goes through the
+/// shop's one policy ([`crate::retry`]). With an endpoint override (local stack) and no
+/// credentials in the environment, static dummy credentials are used: emulators accept any.
 pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(config.region.clone()))
+        .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(9))
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
     let local = config.dynamodb_endpoint.is_some() || config.events_endpoint.is_some();
@@ -114,11 +128,23 @@ async fn read_secret(sdk: &aws_config::SdkConfig, name: &str) -> Result<String, 
         .ok_or_else(|| err("missing, or shorter than 32 characters".to_owned()))
 }
 
+/// The DynamoDB adapter for `config` (tools and tests that also need the client itself).
+pub async fn connect_dynamodb(config: &Config) -> Db {
+    let sdk = sdk_config(config).await;
+    Db::new(
+        dynamodb_client(&sdk, config),
+        config.tables.clone(),
+        config.time_zone,
+        config.sales_shards,
+    )
+}
+
 impl AppContext {
     pub async fn from_env() -> Result<Self, ContextError> {
         Self::from_config(Config::from_env()?).await
     }
 
+    /// The context on AWS (or the local stack): DynamoDB behind every store port.
     pub async fn from_config(mut config: Config) -> Result<Self, ContextError> {
         let sdk = sdk_config(&config).await;
         if let Some(name) = std::env::var("JWT_SECRET_PARAMETER")
@@ -127,18 +153,60 @@ impl AppContext {
         {
             config.jwt_secret = read_secret(&sdk, &name).await?;
         }
+        let db = Db::new(
+            dynamodb_client(&sdk, &config),
+            config.tables.clone(),
+            config.time_zone,
+            config.sales_shards,
+        );
+        Self::with_db(config, db)
+    }
+
+    /// The context over `db` (tests pass a client with fault injection).
+    pub fn with_db(config: Config, db: Db) -> Result<Self, ContextError> {
         let payment: Arc<dyn PaymentGateway> = match config.payment_gateway.as_str() {
-            "sandbox" => Arc::new(SandboxGateway),
+            "sandbox" => Arc::new(SandboxGateway::new(db.clone())),
             other => return Err(ContextError::UnknownPaymentGateway(other.to_owned())),
         };
+        let db = Arc::new(db);
         Ok(Self {
-            db: Db::new(dynamodb_client(&sdk, &config), config.tables.clone()),
-            events: eventbridge_client(&sdk, &config),
-            sqs: sqs_client(&sdk, &config),
-            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds),
+            users: db.clone(),
+            products: db.clone(),
+            carts: db.clone(),
+            orders: db.clone(),
+            sales: db.clone(),
+            idempotency: db.clone(),
+            charges: db.clone(),
+            health: db,
             payment,
+            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds),
             clock: Arc::new(SystemClock),
             config,
         })
+    }
+
+    /// The context over in-memory stores (unit tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn in_memory(
+        config: Config,
+        store: crate::adapters::memory::MemoryStore,
+        payment: Arc<dyn PaymentGateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let store = Arc::new(store);
+        Self {
+            users: store.clone(),
+            products: store.clone(),
+            carts: store.clone(),
+            orders: store.clone(),
+            sales: store.clone(),
+            idempotency: store.clone(),
+            charges: store.clone(),
+            health: store,
+            payment,
+            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds),
+            clock,
+            config,
+        }
     }
 }

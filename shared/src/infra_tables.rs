@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use thiserror::Error;
 
+use crate::adapters::dynamodb::map_sdk;
 use crate::config::TableNames;
-use crate::store::{map_sdk, StoreError};
+use crate::ports::StoreError;
 
 /// The SAM template, compiled in so binaries need no file at run time.
 pub const TEMPLATE: &str = include_str!("../../infra/template.yaml");

@@ -32,17 +32,33 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCa
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use shop_functions::gateway::Gateway;
+use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, TableNames};
 use shop_shared::domain::ids;
-use shop_shared::domain::order::{build_order, OrderRequest, PricedLine, RequestedLine};
+use shop_shared::domain::order::{
+    build_order, request_hash, OrderRequest, PricedLine, RequestedLine,
+};
 use shop_shared::domain::popular::sales_day;
+use shop_shared::domain::product::Product;
 use shop_shared::domain::user::Role;
+use shop_shared::domain::user::UserProfile;
+use shop_shared::ports::{OrderPlacement, OrderStore, PlaceOutcome, ProductStore};
 use shop_shared::services::orders;
-use shop_shared::store::orders::{OrderRecord, OrderWrite, PlaceError};
-use shop_shared::store::products::Product;
-use shop_shared::store::users::UserProfile;
-use shop_shared::store::Db;
 use shop_shared::{infra_tables, AppContext};
+
+/// The context and the DynamoDB adapter behind it (the bare sides of each comparison use the adapter).
+#[derive(Clone)]
+struct Env {
+    ctx: AppContext,
+    db: Db,
+}
+
+impl std::ops::Deref for Env {
+    type Target = AppContext;
+    fn deref(&self) -> &AppContext {
+        &self.ctx
+    }
+}
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -188,8 +204,7 @@ async fn new_product(db: &Db, name: &str) -> BoxResult<String> {
         price: PRICE,
         stock: HOT_STOCK,
     };
-    db.put_new_product(&product, &chrono::Utc::now().to_rfc3339())
-        .await?;
+    ProductStore::create(db, &product, &chrono::Utc::now().to_rfc3339()).await?;
     Ok(product.product_id)
 }
 
@@ -205,7 +220,7 @@ async fn new_user(ctx: &AppContext) -> BoxResult<(String, String)> {
         balance: USER_BALANCE,
         created_at: chrono::Utc::now().to_rfc3339(),
     };
-    ctx.db
+    ctx.users
         .create_user(&profile, &email, "not-a-password-hash")
         .await
         .map_err(|e| format!("create user: {e}"))?;
@@ -231,8 +246,7 @@ async fn serve(gateway: Gateway) -> BoxResult<(String, tokio::sync::oneshot::Sen
 }
 
 async fn stock(db: &Db, product_id: &str) -> BoxResult<i64> {
-    Ok(db
-        .get_product(product_id)
+    Ok(ProductStore::get(db, product_id)
         .await?
         .ok_or("hot product vanished")?
         .stock)
@@ -475,7 +489,7 @@ async fn gateway_order(
 
 /// The bare order transaction: the four actions of a 1-line order without idempotency key,
 /// built and sent by the store code the service uses (no read before it, no retry after it).
-async fn bare_order(db: &Db, config: &Config, user_id: &str, product_id: &str) -> Option<String> {
+async fn bare_order(db: &Db, user_id: &str, product_id: &str) -> Option<String> {
     let now = chrono::Utc::now();
     let lines = [PricedLine {
         product_id: product_id.to_owned(),
@@ -485,34 +499,22 @@ async fn bare_order(db: &Db, config: &Config, user_id: &str, product_id: &str) -
     }];
     let order_id = ids::new_order_id();
     let order = build_order(&order_id, user_id, &lines, &now.to_rfc3339()).ok()?;
-    let body = serde_json::to_string(&order).unwrap_or_default();
-    let record = OrderRecord::new(order, "bench".to_owned());
-    let day = sales_day(now, config.time_zone);
-    let sales =
-        match db.sales_counter_update(day, config.time_zone, config.sales_shards, product_id, 1) {
-            Ok(u) => vec![u],
-            Err(e) => return Some(format!("build error: {e}")),
-        };
-    let write = OrderWrite {
-        record: &record,
+    let day = sales_day(now, db.time_zone);
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let placement = OrderPlacement {
+        order: &order,
+        request_hash: "bench",
         lines: &lines,
         cart_lines: None,
-        idempotency: None,
-        response_body: &body,
-        sales,
-        client_request_token: uuid::Uuid::new_v4().simple().to_string(),
+        owner: None,
+        stored_outcome: "",
+        sales_day: day,
+        commit_token: &token,
     };
-    match db.place_order(&write).await {
-        Ok(()) => None,
-        Err(PlaceError::Cancelled(reasons)) => {
-            let codes: Vec<String> = reasons
-                .iter()
-                .filter(|(_, r)| r.code != "None")
-                .map(|(a, r)| format!("{a:?}:{}", r.code))
-                .collect();
-            Some(format!("TransactionCanceled [{}]", codes.join(", ")))
-        }
-        Err(PlaceError::Store(e)) => Some(format!("store error: {e}")),
+    match db.place(&placement).await {
+        Ok(PlaceOutcome::Placed) => None,
+        Ok(other) => Some(format!("not placed: {other:?}")),
+        Err(e) => Some(format!("store error: {e}")),
     }
 }
 
@@ -622,7 +624,7 @@ where
 /// One round: `clients` loops of `one` until the deadline; adds what happened to `side`.
 async fn round<F, Fut>(
     side: &mut Side,
-    ctx: &AppContext,
+    ctx: &Env,
     counter: &CallCounter,
     product_id: &str,
     clients: usize,
@@ -689,7 +691,7 @@ where
 }
 
 async fn part_b(
-    ctx: &AppContext,
+    ctx: &Env,
     counter: &CallCounter,
     http: &reqwest::Client,
     base: &str,
@@ -735,14 +737,10 @@ async fn part_b(
                     product_id,
                     quantity: 1,
                 }]);
-                match orders::place(&ctx, &users[i].0, None, body.as_bytes(), request).await {
-                    Ok(a) if a.status == 201 => None,
-                    Ok(a) => Some(format!("status {}", a.status)),
-                    Err(e) => Some(format!(
-                        "{} {}",
-                        e.status(),
-                        e.body()["code"].as_str().unwrap_or("?")
-                    )),
+                let hash = request_hash(body.as_bytes());
+                match orders::place(&ctx.ctx, &users[i].0, None, hash, request).await {
+                    Ok(_) => None,
+                    Err(e) => Some(format!("{e}")),
                 }
             }
         }
@@ -752,7 +750,7 @@ async fn part_b(
         let (ctx, users, product_id) = (ctx.clone(), users.clone(), product_id.clone());
         move |i: usize| {
             let (ctx, users, product_id) = (ctx.clone(), users.clone(), product_id.clone());
-            async move { bare_order(&ctx.db, &ctx.config, &users[i].0, &product_id).await }
+            async move { bare_order(&ctx.db, &users[i].0, &product_id).await }
         }
     };
 
@@ -1134,18 +1132,23 @@ async fn request(
     Ok(resp.status().as_u16())
 }
 
-async fn part_c(ctx: &AppContext) -> BoxResult<()> {
+async fn part_c(ctx: &Env) -> BoxResult<()> {
     println!();
     println!("== (c) DynamoDB calls and consumed capacity per order (ReturnConsumedCapacity=TOTAL on every call)");
     println!("   the real order path (gateway handler -> service -> store) on an SDK client with a recording interceptor");
     let recorder = CapacityRecorder::default();
-    let mut ictx = ctx.clone();
-    ictx.db = Db::new(
+    let db = Db::new(
         client_with(&ctx.config, recorder.clone()).await,
         ctx.db.tables.clone(),
+        ctx.config.time_zone,
+        ctx.config.sales_shards,
     );
+    let ictx = Env {
+        ctx: AppContext::with_db(ctx.config.clone(), db.clone())?,
+        db,
+    };
     let tables = ictx.db.tables.clone();
-    let gw = Gateway::new(ictx.clone());
+    let gw = Gateway::new(ictx.ctx.clone());
     let product_id = new_product(&ictx.db, "Bench capacity product").await?;
     let (_, token) = new_user(&ictx).await?;
     let items = json!({"items": [{"productId": product_id, "quantity": 1}]});
@@ -1260,15 +1263,20 @@ async fn run() -> BoxResult<()> {
             |p| format!("DynamoDB Local JVM pid {p}")
         )
     );
-    let mut ctx = AppContext::from_config(config).await?;
     // The shared client counts its calls (cheap; both sides of every comparison go through it).
     let counter = CallCounter::default();
-    ctx.db = Db::new(
-        client_with(&ctx.config, counter.clone()).await,
-        ctx.db.tables.clone(),
+    let db = Db::new(
+        client_with(&config, counter.clone()).await,
+        config.tables.clone(),
+        config.time_zone,
+        config.sales_shards,
     );
+    let ctx = Env {
+        ctx: AppContext::with_db(config, db.clone())?,
+        db,
+    };
     infra_tables::create_all(&ctx.db.client, &ctx.db.tables).await?;
-    let gateway = Gateway::new(ctx.clone());
+    let gateway = Gateway::new(ctx.ctx.clone());
     let (base, stop) = serve(gateway.clone()).await?;
     println!("gateway:      {base} (in-process axum, keep-alive reqwest client)");
     let http = reqwest::Client::builder()

@@ -7,10 +7,11 @@ use std::time::Duration;
 use shop_functions::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPoller};
 use shop_shared::clock::SystemClock;
 use shop_shared::config::Config;
-use shop_shared::context::{dynamodb_client, eventbridge_client, sdk_config, sqs_client};
+use shop_shared::context::{
+    connect_dynamodb, dynamodb_client, eventbridge_client, sdk_config, sqs_client,
+};
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
-use shop_shared::store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -57,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         sqs,
         queue_url: queues.order_queue.clone(),
         dlq_url: queues.consumer_dlq.clone(),
-        db: Db::new(dynamodb, config.tables.clone()),
+        db: connect_dynamodb(&config).await,
         platform: Arc::new(HttpDataPlatform::new(url.clone())),
         clock: Arc::new(SystemClock),
     };

@@ -2,26 +2,22 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use shop_shared::adapters::dynamodb::Db;
 use shop_shared::clock::SystemClock;
 use shop_shared::config::Config;
-use shop_shared::context::{dynamodb_client, sdk_config};
+use shop_shared::context::connect_dynamodb;
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::OrderPlaced;
-use shop_shared::store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shop_functions::lambda::init_tracing();
     let config = Config::from_env()?;
-    let sdk = sdk_config(&config).await;
     let url = config
         .data_platform_url
         .clone()
         .ok_or("DATA_PLATFORM_URL is not set")?;
-    let db: &'static Db = Box::leak(Box::new(Db::new(
-        dynamodb_client(&sdk, &config),
-        config.tables.clone(),
-    )));
+    let db: &'static Db = Box::leak(Box::new(connect_dynamodb(&config).await));
     let platform: &'static HttpDataPlatform = Box::leak(Box::new(HttpDataPlatform::new(url)));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<OrderPlaced>>| async move {

@@ -2,6 +2,8 @@
 //! the admin account and a demo catalog. `shop-local admin` creates only the admin account (for a
 //! deployed stack). Idempotent.
 
+use shop_shared::config::Config;
+use shop_shared::context::connect_dynamodb;
 use shop_shared::AppContext;
 
 #[tokio::main]
@@ -9,9 +11,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("setup") => {
-            let ctx = AppContext::from_env().await?;
+            let config = Config::from_env()?;
+            let db = connect_dynamodb(&config).await;
+            let ctx = AppContext::with_db(config, db.clone())?;
             let seed = !args.iter().any(|a| a == "--no-seed");
-            let report = shop_functions::local_setup::setup(&ctx, seed).await?;
+            let report = shop_functions::local_setup::setup(&ctx, &db, seed).await?;
             println!(
                 "tables ready ({}*); admin {}; {} demo products seeded",
                 ctx.config.tables.users.trim_end_matches("users"),

@@ -1,7 +1,8 @@
 //! `POST /balance/charge` (auth, idempotent).
 
 use lambda_http::{Body, Request, Response};
-use shop_shared::services::balance::{self, ChargeInput};
+use shop_shared::domain::order::request_hash;
+use shop_shared::services::charges::{self, ChargeInput};
 use shop_shared::AppContext;
 
 use crate::http::{self, respond, HttpResult};
@@ -15,13 +16,7 @@ async fn run(ctx: &AppContext, req: Request) -> HttpResult {
     let caller = http::authenticate(ctx, &req)?;
     let key = http::idempotency_key(&req)?;
     let input = ChargeInput::from_json(&http::json_body(&req)?)?;
-    let answer = balance::charge(
-        ctx,
-        &caller.user_id,
-        key.as_deref(),
-        http::body_bytes(&req),
-        input,
-    )
-    .await?;
-    Ok(http::raw_json(answer.status, answer.body))
+    let hash = request_hash(http::body_bytes(&req));
+    let receipt = charges::charge(ctx, &caller.user_id, key.as_deref(), hash, input).await?;
+    Ok(http::json(200, &receipt))
 }

@@ -1,7 +1,7 @@
 //! `POST /orders` (auth, idempotent).
 
 use lambda_http::{Body, Request, Response};
-use shop_shared::domain::order::OrderRequest;
+use shop_shared::domain::order::{request_hash, OrderRequest};
 use shop_shared::services::orders;
 use shop_shared::AppContext;
 
@@ -16,13 +16,7 @@ async fn run(ctx: &AppContext, req: Request) -> HttpResult {
     let caller = http::authenticate(ctx, &req)?;
     let key = http::idempotency_key(&req)?;
     let request = OrderRequest::from_json(&http::json_body(&req)?)?;
-    let answer = orders::place(
-        ctx,
-        &caller.user_id,
-        key.as_deref(),
-        http::body_bytes(&req),
-        request,
-    )
-    .await?;
-    Ok(http::raw_json(answer.status, answer.body))
+    let hash = request_hash(http::body_bytes(&req));
+    let order = orders::place(ctx, &caller.user_id, key.as_deref(), hash, request).await?;
+    Ok(http::json(201, &order))
 }

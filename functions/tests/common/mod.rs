@@ -3,18 +3,25 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod gateway;
 
 use std::sync::Arc;
 
 use axum::http::{Method, Request};
 use serde_json::Value;
 use shop_functions::gateway::Gateway;
+use shop_shared::adapters::dynamodb::Db;
 use shop_shared::clock::{Clock, SystemClock};
 use shop_shared::config::{Config, TableNames};
+use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::{infra_tables, AppContext};
 
 pub struct TestApp {
     pub gateway: Gateway,
+    /// The DynamoDB adapter behind the context (with any fault injection the test installed).
+    pub db: Db,
+    pub events: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 pub struct Reply {
@@ -64,17 +71,35 @@ impl TestApp {
     /// An app over `config`'s tables (created if missing, so a second app may share the first
     /// one's tables) whose context `tweak` adjusts (e.g. another payment gateway or clock).
     pub async fn with_context_tweak(config: Config, tweak: impl FnOnce(&mut AppContext)) -> Self {
+        Self::with_parts(config, |_| {}, tweak).await
+    }
+
+    /// Like [`TestApp::with_context_tweak`], with the DynamoDB client adjusted first (e.g. an
+    /// SDK interceptor that injects faults).
+    pub async fn with_parts(
+        config: Config,
+        db_tweak: impl FnOnce(&mut Db),
+        tweak: impl FnOnce(&mut AppContext),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .try_init();
-        let mut ctx = AppContext::from_config(config).await.expect("context");
-        tweak(&mut ctx);
-        infra_tables::create_all(&ctx.db.client, &ctx.db.tables)
+        let sdk = sdk_config(&config).await;
+        let mut db = connect_dynamodb(&config).await;
+        infra_tables::create_all(&db.client, &db.tables)
             .await
             .expect("create tables");
+        db_tweak(&mut db);
+        let events = eventbridge_client(&sdk, &config);
+        let sqs = sqs_client(&sdk, &config);
+        let mut ctx = AppContext::with_db(config, db.clone()).expect("context");
+        tweak(&mut ctx);
         Self {
             gateway: Gateway::new(ctx),
+            db,
+            events,
+            sqs,
         }
     }
 

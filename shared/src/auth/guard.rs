@@ -1,9 +1,21 @@
 //! The guard for (auth) and (admin) routes.
 
+use thiserror::Error;
+
 use crate::domain::user::Role;
-use crate::error::{ApiError, ErrorCode};
 
 use super::JwtKeys;
+
+/// Why a caller is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthFailure {
+    /// No valid, unexpired token (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A valid token without the admin role (403).
+    #[error("this action needs the admin role")]
+    Forbidden,
+}
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,12 +24,12 @@ pub struct Principal {
     pub role: Role,
 }
 
-fn unauthorized(detail: &str) -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized, detail)
+fn unauthorized(detail: &'static str) -> AuthFailure {
+    AuthFailure::Unauthorized(detail)
 }
 
 /// Checks an `Authorization` header value: `Bearer <jwt>`, valid signature, configured alg, unexpired.
-pub fn authenticate(keys: &JwtKeys, authorization: Option<&str>) -> Result<Principal, ApiError> {
+pub fn authenticate(keys: &JwtKeys, authorization: Option<&str>) -> Result<Principal, AuthFailure> {
     let header = authorization.ok_or_else(|| unauthorized("A bearer token is required."))?;
     let (scheme, token) = header
         .trim()
@@ -38,14 +50,11 @@ pub fn authenticate(keys: &JwtKeys, authorization: Option<&str>) -> Result<Princ
 }
 
 /// 403 for callers without the admin role.
-pub fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+pub fn require_admin(principal: &Principal) -> Result<(), AuthFailure> {
     if principal.role == Role::Admin {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "This action needs the admin role.",
-        ))
+        Err(AuthFailure::Forbidden)
     }
 }
 
@@ -60,10 +69,7 @@ mod tests {
         let user = k.issue("usr_1", Role::User, now).expect("issue");
         let p = authenticate(&k, Some(&format!("Bearer {user}"))).expect("ok");
         assert_eq!(p.user_id, "usr_1");
-        assert_eq!(
-            require_admin(&p).map_err(|e| e.code),
-            Err(ErrorCode::Forbidden)
-        );
+        assert_eq!(require_admin(&p), Err(AuthFailure::Forbidden));
         for bad in [
             None,
             Some(""),
@@ -72,9 +78,8 @@ mod tests {
             Some("Basic abc"),
             Some("Bearer x.y.z"),
         ] {
-            assert_eq!(
-                authenticate(&k, bad).map_err(|e| e.code),
-                Err(ErrorCode::Unauthorized),
+            assert!(
+                matches!(authenticate(&k, bad), Err(AuthFailure::Unauthorized(_))),
                 "{bad:?}"
             );
         }

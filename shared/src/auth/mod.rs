@@ -4,5 +4,5 @@ pub mod guard;
 pub mod jwt;
 pub mod password;
 
-pub use guard::{authenticate, require_admin, Principal};
+pub use guard::{authenticate, require_admin, AuthFailure, Principal};
 pub use jwt::JwtKeys;

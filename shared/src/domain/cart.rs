@@ -33,6 +33,17 @@ pub struct CartLine {
     pub added_at: i64,
 }
 
+/// How one optimistic cart write changes a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineWrite {
+    /// No live cart yet: create it with this one line.
+    CreateCart { quantity: i64 },
+    /// Add a line the cart does not hold (not applied if it appeared meanwhile or the cart is full).
+    AddLine { quantity: i64 },
+    /// Change a line's quantity from `from` (not applied if it changed meanwhile).
+    SetQuantity { from: i64, to: i64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CartItemView {

@@ -3,8 +3,6 @@
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::error::ApiError;
-
 /// Why a request body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {reason}")]
@@ -19,12 +17,6 @@ impl ValidationError {
             field: field.into(),
             reason: reason.into(),
         }
-    }
-}
-
-impl From<ValidationError> for ApiError {
-    fn from(e: ValidationError) -> Self {
-        ApiError::validation(&e.field, format!("{}: {}", e.field, e.reason))
     }
 }
 

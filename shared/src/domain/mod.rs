@@ -1,9 +1,12 @@
-//! Pure domain rules: no AWS types, no I/O.
+//! Pure domain rules and types: no AWS types, no HTTP, no I/O.
 
 pub mod cart;
+pub mod charge;
+pub mod idempotency;
 pub mod ids;
 pub mod input;
 pub mod money;
 pub mod order;
 pub mod popular;
+pub mod product;
 pub mod user;

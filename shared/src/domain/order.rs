@@ -96,6 +96,41 @@ pub struct PricedLine {
     pub quantity: i64,
 }
 
+/// A final refusal of an order: nothing changed. Stored for a key and replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "code",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub enum OrderRefusal {
+    ProductNotFound {
+        product_id: String,
+    },
+    /// The first line in request order lacking stock, with the stock found.
+    InsufficientStock {
+        product_id: String,
+        available: i64,
+    },
+    InsufficientBalance {
+        balance: i64,
+        required: i64,
+    },
+    CartEmpty,
+    /// The total does not fit the money type.
+    TotalTooLarge,
+    /// The caller's user does not exist.
+    NoUser,
+}
+
+/// The final answer of a keyed order, as its idempotency record stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum OrderOutcome {
+    Placed { order: Order },
+    Refused { refusal: OrderRefusal },
+}
+
 /// Builds the order document from priced lines (checked arithmetic).
 pub fn build_order(
     order_id: &str,
@@ -202,6 +237,23 @@ mod tests {
         assert_eq!(o.total_amount, 3005);
         assert_eq!(o.items[0].amount, 3000);
         assert!(build_order("o", "u", &[l(i64::MAX, 2)], "t").is_err());
+    }
+
+    #[test]
+    fn outcomes_round_trip() {
+        let r = OrderOutcome::Refused {
+            refusal: OrderRefusal::InsufficientStock {
+                product_id: "p".into(),
+                available: 2,
+            },
+        };
+        let json = serde_json::to_string(&r).expect("json");
+        assert!(json.contains(r#""code":"INSUFFICIENT_STOCK""#), "{json}");
+        assert!(json.contains(r#""productId":"p""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<OrderOutcome>(&json).expect("back"),
+            r
+        );
     }
 
     #[test]

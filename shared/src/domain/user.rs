@@ -20,6 +20,27 @@ impl Role {
     }
 }
 
+/// A user as stored (the password hash lives beside it, never in this type).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub balance: i64,
+    pub created_at: String,
+}
+
+/// What log-in needs, in one read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRecord {
+    pub user_id: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignupInput {
     /// As given (trimmed); uniqueness uses [`normalize_email`].

@@ -12,8 +12,8 @@ use thiserror::Error;
 
 use super::OrderPlaced;
 use crate::clock::Clock;
-use crate::store::idempotency::{record_key, Claim, IdemRecord, IdemStatus};
-use crate::store::{Db, StoreError};
+use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
+use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError};
 
 /// How long forwarded event ids are remembered.
 pub const DEDUP_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
@@ -88,46 +88,55 @@ pub enum Consumed {
     AlreadyForwarded,
 }
 
-/// Forwards `event` unless it was forwarded before.
+/// Forwards `event` unless it was forwarded before. The de-duplication record is owned through
+/// a lease token like every idempotency record: a stale invocation cannot finish or release it.
 pub async fn consume(
-    db: &Db,
+    idempotency: &dyn IdempotencyStore,
     platform: &dyn DataPlatform,
     clock: &dyn Clock,
     event: &OrderPlaced,
 ) -> Result<Consumed, ConsumeError> {
     let now = clock.now();
-    let record = IdemRecord {
-        pk: record_key("EVENT", "-", &event.event_id),
-        status: IdemStatus::Pending,
-        request_hash: String::new(),
-        resource_id: event.event_id.clone(),
-        lease_until: now.timestamp_millis() + LEASE_MS,
-        expires_at: now.timestamp() + DEDUP_RETENTION_SECONDS,
-        response_status: None,
-        response_body: None,
-    };
-    match db.claim_idempotency(&record, now.timestamp()).await? {
-        Claim::Acquired(_) => {}
-        Claim::Existing(old) if old.status == IdemStatus::Completed => {
+    let now_ms = now.timestamp_millis();
+    let lease = Lease::new(now_ms, LEASE_MS);
+    let mut record = IdemRecord::pending(
+        Scope::Event,
+        record_key(Scope::Event, "-", &event.event_id),
+        String::new(),
+        event.event_id.clone(),
+        &lease,
+        now.timestamp(),
+    );
+    record.expires_at = now.timestamp() + DEDUP_RETENTION_SECONDS;
+    let token = match idempotency.claim(&record, now.timestamp()).await? {
+        ClaimOutcome::Acquired => lease.token,
+        ClaimOutcome::Existing(old) if old.status == RecordStatus::Completed => {
             return Ok(Consumed::AlreadyForwarded)
         }
-        Claim::Existing(old) if old.lease_until > now.timestamp_millis() => {
+        ClaimOutcome::Existing(old)
+            if old.status == RecordStatus::Pending && old.lease_until > now_ms =>
+        {
             return Err(ConsumeError::InProgress(event.event_id.clone()))
         }
-        Claim::Existing(old) => {
-            if !db
-                .take_over_idempotency(&record.pk, old.lease_until, record.lease_until)
+        ClaimOutcome::Existing(old) => {
+            let lease = Lease::new(now_ms, LEASE_MS);
+            match idempotency
+                .take_over(&record.pk, old.status, &old.lease_token, &lease, now_ms)
                 .await?
             {
-                return Err(ConsumeError::InProgress(event.event_id.clone()));
+                Owned::Done => lease.token,
+                Owned::NotOwner => return Err(ConsumeError::InProgress(event.event_id.clone())),
             }
         }
-    }
+    };
     if let Err(e) = platform.deliver(event).await {
-        db.release_idempotency(&record.pk).await?;
+        if let Err(release) = idempotency.release(&record.pk, &token).await {
+            tracing::warn!(error = %release, "consumer: could not release the event record");
+        }
         return Err(e.into());
     }
-    db.finish_idempotency(&record.pk, IdemStatus::Completed, 200, "forwarded")
+    idempotency
+        .finish(&record.pk, &token, RecordStatus::Completed, "forwarded")
         .await?;
     Ok(Consumed::Forwarded)
 }

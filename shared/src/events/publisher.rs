@@ -6,12 +6,12 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use thiserror::Error;
 
 use super::{OrderPlaced, DETAIL_TYPE, SOURCE};
-use crate::store::backoff;
+use crate::retry::Attempts;
 
 /// PutEvents takes at most 10 entries.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 /// Rounds of resending failed entries inside one relay invocation.
-pub const RESEND_ROUNDS: u32 = 4;
+pub const RESEND_ROUNDS: usize = 4;
 
 #[derive(Debug, Error)]
 pub enum PublishError {
@@ -96,13 +96,9 @@ impl EventPublisher for EventBridgePublisher {
                 }
             }
         }
-        for round in 0..=RESEND_ROUNDS {
-            if pending.is_empty() {
-                break;
-            }
-            if round > 0 {
-                tokio::time::sleep(backoff(round + 2)).await;
-            }
+        let mut rounds = Attempts::new(RESEND_ROUNDS + 1);
+        while !pending.is_empty() && rounds.next().await {
+            let round = rounds.made();
             let mut still = Vec::new();
             for batch in pending.chunks(MAX_ENTRIES_PER_CALL) {
                 match self.put_batch(batch).await {

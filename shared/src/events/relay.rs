@@ -6,7 +6,7 @@
 
 use super::publisher::EventPublisher;
 use super::OrderPlaced;
-use crate::store::orders::OrderRecord;
+use crate::adapters::dynamodb::OrderRecord;
 
 /// One stream record as the relay needs it.
 #[derive(Debug, Clone)]
@@ -30,6 +30,13 @@ pub fn order_event(record: &ChangeRecord) -> Option<OrderPlaced> {
         return None;
     }
     let image = record.new_image.clone()?;
+    // A fence (the tombstone of an order id that was never used) is not an order.
+    if matches!(
+        image.get("fenced"),
+        Some(serde_dynamo::AttributeValue::Bool(true))
+    ) {
+        return None;
+    }
     match serde_dynamo::from_item::<_, OrderRecord>(image) {
         Ok(r) => Some(OrderPlaced {
             event_id: r.event_id,

@@ -1,13 +1,13 @@
 //! Sign-up and log-in.
 
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::clock::rfc3339;
 use crate::context::AppContext;
 use crate::domain::ids;
-use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput};
-use crate::error::{ApiError, ErrorCode};
-use crate::store::users::{CreateUserError, UserProfile};
+use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput, UserProfile};
+use crate::ports::{CreateUserOutcome, StoreError};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,8 +25,21 @@ pub struct LoginOutput {
     pub expires_in: u64,
 }
 
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error("the email is registered")]
+    EmailTaken,
+    /// Wrong email or wrong password (the same answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
 /// Creates a user (role `user`, balance 0). Exactly one of concurrent signups with one email wins.
-pub async fn signup(ctx: &AppContext, input: SignupInput) -> Result<SignupOutput, ApiError> {
+pub async fn signup(ctx: &AppContext, input: SignupInput) -> Result<SignupOutput, AuthError> {
     let profile = create_user(ctx, &input, Role::User).await?;
     Ok(SignupOutput {
         user_id: profile.user_id,
@@ -35,19 +48,16 @@ pub async fn signup(ctx: &AppContext, input: SignupInput) -> Result<SignupOutput
     })
 }
 
-/// Creates a user with the given role; used by sign-up and by local set-up for the admin.
+/// Creates a user with the given role; used by sign-up and by set-up for the admin.
 pub async fn create_user(
     ctx: &AppContext,
     input: &SignupInput,
     role: Role,
-) -> Result<UserProfile, ApiError> {
+) -> Result<UserProfile, AuthError> {
     let normalized = normalize_email(&input.email);
     let hash = crate::auth::password::hash(input.password.clone())
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "hashing failed");
-            ApiError::internal()
-        })?;
+        .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
     let profile = UserProfile {
         user_id: ids::new_user_id(),
         email: input.email.trim().to_owned(),
@@ -56,19 +66,15 @@ pub async fn create_user(
         balance: 0,
         created_at: rfc3339(ctx.clock.now()),
     };
-    match ctx.db.create_user(&profile, &normalized, &hash).await {
-        Ok(()) => Ok(profile),
-        Err(CreateUserError::EmailTaken) => Err(ApiError::new(
-            ErrorCode::EmailTaken,
-            "This email is already registered.",
-        )),
-        Err(CreateUserError::Store(e)) => Err(e.into()),
+    match ctx.users.create_user(&profile, &normalized, &hash).await? {
+        CreateUserOutcome::Created => Ok(profile),
+        CreateUserOutcome::EmailTaken => Err(AuthError::EmailTaken),
     }
 }
 
 /// Checks the password and issues a token. Unknown email and wrong password answer alike.
-pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, ApiError> {
-    let record = ctx.db.find_login(&normalize_email(&input.email)).await?;
+pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, AuthError> {
+    let record = ctx.users.find_login(&normalize_email(&input.email)).await?;
     let stored = record
         .as_ref()
         .map(|r| r.password_hash.clone())
@@ -76,20 +82,12 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
     let ok = crate::auth::password::verify(input.password, stored).await;
     let record = match record {
         Some(r) if ok => r,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidCredentials,
-                "The email or password is wrong.",
-            ))
-        }
+        _ => return Err(AuthError::InvalidCredentials),
     };
     let token = ctx
         .jwt
         .issue(&record.user_id, record.role, ctx.clock.now().timestamp())
-        .map_err(|e| {
-            tracing::error!(error = %e, "token issue failed");
-            ApiError::internal()
-        })?;
+        .map_err(|e| AuthError::Internal(format!("token issue failed: {e}")))?;
     Ok(LoginOutput {
         access_token: token,
         token_type: "Bearer",

@@ -1,38 +1,47 @@
 //! The cart: add (reserves nothing, but never more than the stock now), list, remove.
 
 use chrono::Duration;
+use thiserror::Error;
 
 use crate::context::AppContext;
-use crate::domain::cart::{AddToCartInput, CartLine, CartView, CART_TTL_DAYS, MAX_CART_LINES};
+use crate::domain::cart::{
+    AddToCartInput, CartLine, CartView, LineWrite, CART_TTL_DAYS, MAX_CART_LINES,
+};
 use crate::domain::ids;
-use crate::error::{ApiError, ErrorCode};
-use crate::services::catalog::product_not_found;
-use crate::store::carts::LineWrite;
+use crate::ports::StoreError;
+use crate::retry::Attempts;
 
-/// Optimistic writes retried this often before answering 503 (only under heavy contention on one cart).
-const MAX_ATTEMPTS: u32 = 16;
+/// Optimistic writes tried this often (only heavy contention on one cart exhausts them).
+const MAX_ATTEMPTS: usize = 16;
 
-pub fn insufficient_stock(product_id: &str, available: i64) -> ApiError {
-    ApiError::new(
-        ErrorCode::InsufficientStock,
-        format!("Only {available} left in stock."),
-    )
-    .with("productId", product_id)
-    .with("available", available)
+#[derive(Debug, Error)]
+pub enum CartError {
+    #[error("no product {0}")]
+    ProductNotFound(String),
+    #[error("only {available} of {product_id} in stock")]
+    InsufficientStock { product_id: String, available: i64 },
+    #[error("the cart holds {MAX_CART_LINES} products")]
+    CartFull,
+    #[error("the cart does not hold {0}")]
+    ItemNotFound(String),
+    /// Contention on the cart outlasted the attempts; nothing changed.
+    #[error("the cart is busy")]
+    Busy,
+    #[error("a total does not fit the money type")]
+    Overflow,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The cart at today's names and prices.
-pub async fn view(ctx: &AppContext, user_id: &str) -> Result<CartView, ApiError> {
-    let cart = ctx
-        .db
-        .get_cart(user_id, ctx.clock.now().timestamp())
-        .await?;
+pub async fn view(ctx: &AppContext, user_id: &str) -> Result<CartView, CartError> {
+    let cart = ctx.carts.get(user_id, ctx.clock.now().timestamp()).await?;
     price(ctx, cart.lines).await
 }
 
-async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, ApiError> {
+async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, CartError> {
     let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-    let products = ctx.db.get_products(&ids).await?;
+    let products = ctx.products.get_many(&ids).await?;
     let priced = lines
         .into_iter()
         .filter_map(|l| {
@@ -40,41 +49,42 @@ async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, ApiEr
             Some((l, p.name.clone(), p.price))
         })
         .collect();
-    CartView::price(priced).map_err(|_| ApiError::internal())
+    CartView::price(priced).map_err(|_| CartError::Overflow)
 }
 
 pub async fn add(
     ctx: &AppContext,
     user_id: &str,
     input: AddToCartInput,
-) -> Result<CartView, ApiError> {
+) -> Result<CartView, CartError> {
     if !ids::is_product_id(&input.product_id) {
-        return Err(product_not_found(&input.product_id));
+        return Err(CartError::ProductNotFound(input.product_id));
     }
     let product = ctx
-        .db
-        .get_product(&input.product_id)
+        .products
+        .get(&input.product_id)
         .await?
-        .ok_or_else(|| product_not_found(&input.product_id))?;
-    for attempt in 0..MAX_ATTEMPTS {
+        .ok_or_else(|| CartError::ProductNotFound(input.product_id.clone()))?;
+    let mut attempts = Attempts::new(MAX_ATTEMPTS);
+    while attempts.next().await {
         let now = ctx.clock.now();
         let expires_at = (now + Duration::days(CART_TTL_DAYS)).timestamp();
-        let cart = ctx.db.get_cart(user_id, now.timestamp()).await?;
+        let cart = ctx.carts.get(user_id, now.timestamp()).await?;
         let current = cart.line(&input.product_id).map_or(0, |l| l.quantity);
         let wanted = current
             .checked_add(input.quantity)
-            .ok_or_else(ApiError::internal)?;
+            .ok_or(CartError::Overflow)?;
         if wanted > product.stock {
-            return Err(insufficient_stock(&product.product_id, product.stock));
+            return Err(CartError::InsufficientStock {
+                product_id: product.product_id,
+                available: product.stock,
+            });
         }
         let write = if !cart.exists {
             LineWrite::CreateCart { quantity: wanted }
         } else if current == 0 {
             if cart.lines.len() >= MAX_CART_LINES {
-                return Err(ApiError::new(
-                    ErrorCode::CartFull,
-                    format!("A cart holds at most {MAX_CART_LINES} different products."),
-                ));
+                return Err(CartError::CartFull);
             }
             LineWrite::AddLine { quantity: wanted }
         } else {
@@ -84,8 +94,8 @@ pub async fn add(
             }
         };
         if ctx
-            .db
-            .write_cart_line(
+            .carts
+            .write_line(
                 user_id,
                 &input.product_id,
                 &write,
@@ -96,30 +106,20 @@ pub async fn add(
         {
             return view(ctx, user_id).await;
         }
-        tokio::time::sleep(crate::store::backoff(attempt)).await;
     }
-    let mut busy = ApiError::new(
-        ErrorCode::ServiceUnavailable,
-        "The cart is busy; retry shortly.",
-    );
-    busy.retry_after = Some(1);
-    Err(busy)
+    Err(CartError::Busy)
 }
 
-pub async fn remove(ctx: &AppContext, user_id: &str, product_id: &str) -> Result<(), ApiError> {
-    // A nonsense id is certainly not in the cart (and never reaches DynamoDB as a map key).
+pub async fn remove(ctx: &AppContext, user_id: &str, product_id: &str) -> Result<(), CartError> {
+    // A nonsense id is certainly not in the cart (and never reaches the store as a map key).
     let removed = ids::is_product_id(product_id)
         && ctx
-            .db
-            .remove_cart_line(user_id, product_id, ctx.clock.now().timestamp())
+            .carts
+            .remove_line(user_id, product_id, ctx.clock.now().timestamp())
             .await?;
     if removed {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::CartItemNotFound,
-            "The cart does not hold this product.",
-        )
-        .with("productId", product_id))
+        Err(CartError::ItemNotFound(product_id.to_owned()))
     }
 }

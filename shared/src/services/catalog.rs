@@ -1,6 +1,7 @@
 //! Products: browse, read, create, restock.
 
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::clock::rfc3339;
 use crate::context::AppContext;
@@ -8,8 +9,8 @@ use crate::cursor::CursorCodec;
 use crate::domain::ids;
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::MAX_PRICE;
-use crate::error::{ApiError, ErrorCode};
-use crate::store::products::Product;
+use crate::domain::product::Product;
+use crate::ports::StoreError;
 
 pub const MAX_STOCK: i64 = 1_000_000;
 pub const MAX_RESTOCK: i64 = 1_000_000;
@@ -42,55 +43,56 @@ pub fn restock_quantity(body: &JsonObject) -> Result<i64, ValidationError> {
     body.int("quantity", 1, MAX_RESTOCK)
 }
 
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error("no product {0}")]
+    ProductNotFound(String),
+    #[error("the cursor is not one this API issued")]
+    BadCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 fn cursor_codec(ctx: &AppContext) -> CursorCodec {
     CursorCodec::new(&ctx.config.jwt_secret, "products")
 }
 
-pub fn product_not_found(product_id: &str) -> ApiError {
-    ApiError::new(ErrorCode::ProductNotFound, "No such product.").with("productId", product_id)
-}
-
 pub async fn list(
     ctx: &AppContext,
-    limit: i32,
+    limit: usize,
     cursor: Option<&str>,
-) -> Result<ProductList, ApiError> {
+) -> Result<ProductList, CatalogError> {
     let start = cursor
         .map(|c| cursor_codec(ctx).decode(c))
         .transpose()
-        .map_err(|_| {
-            ApiError::from(ValidationError::new(
-                "cursor",
-                "is not a cursor this API issued",
-            ))
-        })?;
-    let page = ctx.db.list_products(limit, start.as_deref()).await?;
+        .map_err(|_| CatalogError::BadCursor)?;
+    let page = ctx.products.list(limit, start.as_deref()).await?;
     Ok(ProductList {
         items: page.items,
         next_cursor: page.last_key.map(|k| cursor_codec(ctx).encode(&k)),
     })
 }
 
-/// Any id that names no product, whatever its shape, is 404 (odd shapes never reach DynamoDB).
-pub async fn get(ctx: &AppContext, product_id: &str) -> Result<Product, ApiError> {
+/// Any id that names no product, whatever its shape, is not found (odd shapes never reach the store).
+pub async fn get(ctx: &AppContext, product_id: &str) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
-        return Err(product_not_found(product_id));
+        return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.db
-        .get_product(product_id)
+    ctx.products
+        .get(product_id)
         .await?
-        .ok_or_else(|| product_not_found(product_id))
+        .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))
 }
 
-pub async fn create(ctx: &AppContext, input: NewProduct) -> Result<Product, ApiError> {
+pub async fn create(ctx: &AppContext, input: NewProduct) -> Result<Product, CatalogError> {
     let product = Product {
         product_id: ids::new_product_id(),
         name: input.name,
         price: input.price,
         stock: input.stock,
     };
-    ctx.db
-        .put_new_product(&product, &rfc3339(ctx.clock.now()))
+    ctx.products
+        .create(&product, &rfc3339(ctx.clock.now()))
         .await?;
     Ok(product)
 }
@@ -99,12 +101,12 @@ pub async fn restock(
     ctx: &AppContext,
     product_id: &str,
     quantity: i64,
-) -> Result<Product, ApiError> {
+) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
-        return Err(product_not_found(product_id));
+        return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.db
+    ctx.products
         .restock(product_id, quantity)
         .await?
-        .ok_or_else(|| product_not_found(product_id))
+        .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))
 }

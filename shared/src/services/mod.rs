@@ -1,9 +1,12 @@
-//! Use cases: validated input in, domain result or [`ApiError`](crate::error::ApiError) out.
+//! Use cases: domain input in, domain result out (one error enum per service); the HTTP layer
+//! maps them to answers.
 
 pub mod auth;
 pub mod balance;
 pub mod cart;
 pub mod catalog;
+pub mod charges;
 pub mod idempotency;
 pub mod orders;
 pub mod popular;
+pub mod reconciler;

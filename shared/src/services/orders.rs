@@ -1,36 +1,76 @@
 //! Placing and reading orders.
 //!
-//! An order is read once (products in one BatchGetItem, the cart for `fromCart`) and committed
-//! in ONE `TransactWriteItems`: per line the stock decrement (conditioned on stock and the price
-//! read), the balance decrement (conditioned on the balance), the order put (the outbox record),
-//! the idempotency record, per line the sales counter, and for `fromCart` the removal of exactly
-//! the cart lines read. No locks, no read-modify-write: the conditions decide.
+//! An order is read (the cart for `fromCart`, the products) and committed in ONE atomic step
+//! ([`OrderStore::place`]): stock per line, the balance, the order (the outbox record), a keyed
+//! order's idempotency record, the sales counters and the cart lines. The conditions decide.
+//!
+//! Answers never lie. After a commit whose outcome is unknown, every next step first reads the
+//! truth (the order by its id), and no refusal is answered before the order id (keyless) or the
+//! record (keyed) is fenced, so that an attempt still in flight can no longer commit.
+//! docs/TRANSACTIONS.md has the table of steps, faults and answers.
 
-use chrono::{DateTime, Utc};
+use chrono::Duration;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 use crate::clock::rfc3339;
 use crate::context::AppContext;
-use crate::cursor::CursorCodec;
+use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
 use crate::domain::ids;
-use crate::domain::input::ValidationError;
 use crate::domain::order::{
-    build_order, request_hash, Order, OrderRequest, PricedLine, RequestedLine,
+    build_order, Order, OrderOutcome, OrderRefusal, OrderRequest, PricedLine, RequestedLine,
 };
 use crate::domain::popular::sales_day;
-use crate::error::{ApiError, ErrorCode};
-use crate::services::balance::Answer;
-use crate::services::cart::insufficient_stock;
-use crate::services::catalog::product_not_found;
-use crate::services::idempotency::{self, in_progress, Begun};
-use crate::store::idempotency::IdemStatus;
-use crate::store::orders::{Action, OrderRecord, OrderWrite, PlaceError};
-use crate::store::products::Product;
-use crate::store::{backoff, get_n, get_s, StoreError};
+use crate::domain::product::Product;
+use crate::ports::{
+    FenceOutcome, NotApplied, OrderPlacement, Owned, Owner, PlaceOutcome, StoreError,
+};
+use crate::retry::{Attempts, CYCLE_ATTEMPTS};
+use crate::services::idempotency::{self, BeginError, Begun};
 
-/// Attempts of the whole read-and-commit cycle before answering 503 `TRY_AGAIN`.
-pub const MAX_ATTEMPTS: u32 = 8;
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum OrderError {
+    /// A final refusal: nothing changed.
+    #[error("order refused: {0:?}")]
+    Refused(OrderRefusal),
+    #[error("the Idempotency-Key was used with another request body")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is in progress")]
+    InProgress,
+    /// Contention outlasted the attempts. `maybe_applied`: the order may have been placed.
+    #[error("contention; retry")]
+    TryAgain { maybe_applied: bool },
+    /// The store could not be reached or did not answer. `maybe_applied`: as above.
+    #[error("the store is unavailable")]
+    Unavailable { maybe_applied: bool },
+    #[error("orderId names no order of the caller")]
+    NotFound,
+    #[error("the cursor is not one this API issued")]
+    BadCursor,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for OrderError {
+    fn from(e: StoreError) -> Self {
+        store_failure(e, false)
+    }
+}
+
+fn store_failure(e: StoreError, maybe_applied: bool) -> OrderError {
+    match e {
+        StoreError::NotApplied(NotApplied::Rejected { .. }) | StoreError::Corrupt(_) => {
+            tracing::error!(error = %e, "order store failure");
+            OrderError::Internal(e.to_string())
+        }
+        other => {
+            tracing::warn!(error = %other, "order store unavailable");
+            OrderError::Unavailable {
+                maybe_applied: maybe_applied || other.maybe_applied(),
+            }
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,103 +79,387 @@ pub struct OrderList {
     pub next_cursor: Option<String>,
 }
 
-fn try_again() -> ApiError {
-    let mut e = ApiError::new(
-        ErrorCode::TryAgain,
-        "The order could not be committed because of contention; nothing was changed. Retry shortly.",
-    );
-    e.retry_after = Some(1);
-    e
-}
-
-fn order_not_found() -> ApiError {
-    ApiError::new(ErrorCode::OrderNotFound, "No such order.")
-}
-
-/// Places an order. With an Idempotency-Key the first answer is stored and replayed for 24 h.
+/// Places an order. `request_hash` is the request body's hash (same key + other body: refused).
 pub async fn place(
     ctx: &AppContext,
     user_id: &str,
     idempotency_key: Option<&str>,
-    raw_body: &[u8],
+    request_hash: String,
     request: OrderRequest,
-) -> Result<Answer, ApiError> {
-    let hash = request_hash(raw_body);
+) -> Result<Order, OrderError> {
     let Some(key) = idempotency_key else {
-        return execute(ctx, user_id, &ids::new_order_id(), &request, &hash, None).await;
+        let run = Run {
+            ctx,
+            user_id,
+            order_id: ids::new_order_id(),
+            request_hash,
+            request,
+            owner: None,
+        };
+        return run.run().await;
     };
-    let begun = idempotency::begin(
-        ctx,
-        "ORDER",
-        user_id,
-        key,
-        hash.clone(),
+    let now = ctx.clock.now();
+    let lease = Lease::new(now.timestamp_millis(), ctx.config.lease_ms());
+    let fresh = IdemRecord::pending(
+        Scope::Order,
+        record_key(Scope::Order, user_id, key),
+        request_hash.clone(),
         ids::new_order_id(),
-    )
-    .await?;
-    let record = match begun {
-        Begun::Owner(record) => record,
-        Begun::Finished(old) => match (old.response_status, old.response_body) {
-            (Some(status), Some(body)) => return Ok(Answer { status, body }),
-            _ => return Err(in_progress()),
-        },
-    };
-    let pk = record.pk.clone();
-    let result = execute(
-        ctx,
-        user_id,
-        &record.resource_id,
-        &request,
-        &hash,
-        Some(&pk),
-    )
-    .await;
-    match &result {
-        Ok(_) => {}
-        // Nothing changed and the client may retry: free the key.
-        Err(e) if e.status() >= 500 => {
-            ctx.db.release_idempotency(&pk).await?;
-        }
-        // A definite refusal is the first answer: replay it.
-        Err(e) => {
-            ctx.db
-                .finish_idempotency(&pk, IdemStatus::Failed, e.status(), &e.body().to_string())
-                .await?
+        &lease,
+        now.timestamp(),
+    );
+    match idempotency::begin(ctx, fresh).await {
+        Err(BeginError::KeyReused) => Err(OrderError::KeyReused),
+        Err(BeginError::InProgress) => Err(OrderError::InProgress),
+        Err(BeginError::Store(e)) => Err(e.into()),
+        Ok(Begun::Finished(record)) => replay(ctx, user_id, &record).await,
+        Ok(Begun::Owner { record, .. }) => {
+            // A taken-over record is PENDING, so no earlier attempt committed (the commit
+            // completes the record in the same step), and the new token fences them all.
+            let run = Run {
+                ctx,
+                user_id,
+                order_id: record.resource_id.clone(),
+                request_hash,
+                request,
+                owner: Some((record.pk.clone(), record.lease_token.clone())),
+            };
+            run.run().await
         }
     }
-    result
 }
 
-/// What to order this attempt: the lines in request order and, for `fromCart`, the cart lines read.
-async fn lines_to_order(
-    ctx: &AppContext,
-    user_id: &str,
-    request: &OrderRequest,
-    now: DateTime<Utc>,
-) -> Result<(Vec<RequestedLine>, Option<Vec<(String, i64)>>), ApiError> {
-    match request {
-        OrderRequest::Items(lines) => Ok((lines.clone(), None)),
-        OrderRequest::FromCart => {
-            let mut cart = ctx.db.get_cart(user_id, now.timestamp()).await?;
-            if cart.lines.is_empty() {
-                return Err(ApiError::new(ErrorCode::CartEmpty, "The cart is empty."));
+/// The stored final answer of a finished keyed order.
+async fn replay(ctx: &AppContext, user_id: &str, record: &IdemRecord) -> Result<Order, OrderError> {
+    match record
+        .outcome
+        .as_deref()
+        .map(serde_json::from_str::<OrderOutcome>)
+    {
+        Some(Ok(OrderOutcome::Placed { order })) => Ok(order),
+        Some(Ok(OrderOutcome::Refused { refusal })) => Err(OrderError::Refused(refusal)),
+        Some(Err(e)) => Err(OrderError::Internal(format!(
+            "stored outcome unreadable: {e}"
+        ))),
+        // Never expected (the commit stores it): answer from the order itself.
+        None => match ctx.orders.get(user_id, &record.resource_id).await? {
+            Some(order) => Ok(order),
+            None => Err(OrderError::Unavailable {
+                maybe_applied: true,
+            }),
+        },
+    }
+}
+
+/// Why a cycle ends without a final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    Contention,
+    Unavailable,
+}
+
+/// How one read-and-commit cycle ended.
+enum Cycle {
+    Done(Order),
+    Refused(OrderRefusal),
+    Again(Busy),
+    /// The commit's outcome is unknown.
+    Unknown,
+    KeyTaken,
+    Failed(OrderError),
+}
+
+struct Run<'a> {
+    ctx: &'a AppContext,
+    user_id: &'a str,
+    order_id: String,
+    request_hash: String,
+    request: OrderRequest,
+    /// Keyed orders: (record key, lease token).
+    owner: Option<(String, String)>,
+}
+
+impl Run<'_> {
+    async fn run(&self) -> Result<Order, OrderError> {
+        let mut maybe_applied = false;
+        let mut busy = Busy::Contention;
+        let mut cycles = Attempts::new(CYCLE_ATTEMPTS);
+        while cycles.next().await {
+            if maybe_applied {
+                // The truth first: did an earlier attempt of this order commit?
+                match self.ctx.orders.get(self.user_id, &self.order_id).await {
+                    Ok(Some(order)) => return Ok(order),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "order: cannot read the truth yet");
+                        busy = Busy::Unavailable;
+                        continue;
+                    }
+                }
             }
-            cart.lines
-                .sort_by(|a, b| (a.added_at, &a.product_id).cmp(&(b.added_at, &b.product_id)));
-            let lines = cart
-                .lines
-                .iter()
-                .map(|l| RequestedLine {
-                    product_id: l.product_id.clone(),
-                    quantity: l.quantity,
+            match self.cycle().await {
+                Cycle::Done(order) => return Ok(order),
+                Cycle::Refused(refusal) => return self.refuse(refusal, maybe_applied).await,
+                Cycle::Again(why) => busy = why,
+                Cycle::Unknown => {
+                    maybe_applied = true;
+                    busy = Busy::Unavailable;
+                }
+                Cycle::KeyTaken => return self.key_taken().await,
+                Cycle::Failed(e) => return self.give_up_with(e, maybe_applied).await,
+            }
+        }
+        let err = match busy {
+            Busy::Contention => OrderError::TryAgain { maybe_applied },
+            Busy::Unavailable => OrderError::Unavailable { maybe_applied },
+        };
+        self.give_up_with(err, maybe_applied).await
+    }
+
+    /// One read-and-commit cycle.
+    async fn cycle(&self) -> Cycle {
+        let ctx = self.ctx;
+        let now = ctx.clock.now();
+        let (lines, cart_lines) = match self.lines_to_order(now.timestamp()).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(refusal)) => return Cycle::Refused(refusal),
+            Err(e) => return read_failed(e),
+        };
+        if let Some(bad) = lines.iter().find(|l| !ids::is_product_id(&l.product_id)) {
+            return Cycle::Refused(OrderRefusal::ProductNotFound {
+                product_id: bad.product_id.clone(),
+            });
+        }
+        let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
+        let products = match ctx.products.get_many(&ids).await {
+            Ok(p) => p,
+            Err(e) => return read_failed(e),
+        };
+        let priced = match check_lines(&lines, &products) {
+            Ok(p) => p,
+            Err(refusal) => return Cycle::Refused(refusal),
+        };
+        let Ok(order) = build_order(&self.order_id, self.user_id, &priced, &rfc3339(now)) else {
+            return Cycle::Refused(OrderRefusal::TotalTooLarge);
+        };
+        let stored_outcome = match serde_json::to_string(&OrderOutcome::Placed {
+            order: order.clone(),
+        }) {
+            Ok(s) => s,
+            Err(e) => return Cycle::Failed(OrderError::Internal(e.to_string())),
+        };
+        let commit_token = uuid::Uuid::new_v4().simple().to_string();
+        let placement = OrderPlacement {
+            order: &order,
+            request_hash: &self.request_hash,
+            lines: &priced,
+            cart_lines: cart_lines.as_deref(),
+            owner: self.owner.as_ref().map(|(pk, token)| Owner { pk, token }),
+            stored_outcome: &stored_outcome,
+            sales_day: sales_day(now, ctx.config.time_zone),
+            commit_token: &commit_token,
+        };
+        let outcome = match ctx.orders.place(&placement).await {
+            Ok(o) => o,
+            Err(StoreError::Unknown(e)) => {
+                tracing::warn!(error = %e, order_id = %self.order_id, "order commit: outcome unknown");
+                return Cycle::Unknown;
+            }
+            Err(StoreError::NotApplied(n)) if n.is_transient() => {
+                tracing::info!(reason = %n, "order commit not applied; retrying");
+                return Cycle::Again(Busy::Contention);
+            }
+            Err(e) => return Cycle::Failed(store_failure(e, false)),
+        };
+        match outcome {
+            PlaceOutcome::Placed => Cycle::Done(order),
+            PlaceOutcome::AlreadyPlaced(order) => Cycle::Done(order),
+            PlaceOutcome::OutOfStock { .. }
+            | PlaceOutcome::ProductGone { .. }
+            | PlaceOutcome::PriceChanged => {
+                // Re-read: answer the FIRST line lacking stock in request order; a changed
+                // price alone means re-price and retry.
+                match ctx.products.get_many(&ids).await {
+                    Ok(fresh) => match check_lines(&lines, &fresh) {
+                        Err(refusal) => Cycle::Refused(refusal),
+                        Ok(_) => Cycle::Again(Busy::Contention),
+                    },
+                    Err(e) => read_failed(e),
+                }
+            }
+            PlaceOutcome::ShortOfMoney { balance } if balance < order.total_amount => {
+                Cycle::Refused(OrderRefusal::InsufficientBalance {
+                    balance,
+                    required: order.total_amount,
                 })
-                .collect();
-            let read = cart
-                .lines
-                .into_iter()
-                .map(|l| (l.product_id, l.quantity))
-                .collect();
-            Ok((lines, Some(read)))
+            }
+            PlaceOutcome::ShortOfMoney { .. } | PlaceOutcome::CartChanged => {
+                Cycle::Again(Busy::Contention)
+            }
+            PlaceOutcome::KeyTaken => Cycle::KeyTaken,
+            PlaceOutcome::NoUser => Cycle::Refused(OrderRefusal::NoUser),
+            PlaceOutcome::IdTaken => Cycle::Failed(OrderError::Internal(format!(
+                "order id {} is held by another request",
+                self.order_id
+            ))),
+        }
+    }
+
+    /// The lines in request order and, for `fromCart`, the cart lines read (oldest first).
+    #[allow(clippy::type_complexity)]
+    async fn lines_to_order(
+        &self,
+        now_epoch: i64,
+    ) -> Result<Result<(Vec<RequestedLine>, Option<Vec<(String, i64)>>), OrderRefusal>, StoreError>
+    {
+        match &self.request {
+            OrderRequest::Items(lines) => Ok(Ok((lines.clone(), None))),
+            OrderRequest::FromCart => {
+                let mut cart = self.ctx.carts.get(self.user_id, now_epoch).await?;
+                if cart.lines.is_empty() {
+                    return Ok(Err(OrderRefusal::CartEmpty));
+                }
+                cart.lines
+                    .sort_by(|a, b| (a.added_at, &a.product_id).cmp(&(b.added_at, &b.product_id)));
+                let lines = cart
+                    .lines
+                    .iter()
+                    .map(|l| RequestedLine {
+                        product_id: l.product_id.clone(),
+                        quantity: l.quantity,
+                    })
+                    .collect();
+                let read = cart
+                    .lines
+                    .into_iter()
+                    .map(|l| (l.product_id, l.quantity))
+                    .collect();
+                Ok(Ok((lines, Some(read))))
+            }
+        }
+    }
+
+    /// Answers a refusal, fencing first when an earlier attempt may still commit.
+    async fn refuse(
+        &self,
+        refusal: OrderRefusal,
+        maybe_applied: bool,
+    ) -> Result<Order, OrderError> {
+        match &self.owner {
+            Some((pk, token)) => {
+                // Failing the record fences every attempt of ours (they need it PENDING and ours).
+                let outcome = serde_json::to_string(&OrderOutcome::Refused {
+                    refusal: refusal.clone(),
+                })
+                .map_err(|e| OrderError::Internal(e.to_string()))?;
+                match self
+                    .ctx
+                    .idempotency
+                    .finish(pk, token, RecordStatus::Failed, &outcome)
+                    .await
+                {
+                    Ok(Owned::Done) => Err(OrderError::Refused(refusal)),
+                    Ok(Owned::NotOwner) => self.key_taken().await,
+                    Err(e) => {
+                        // Not stored: a retry must decide anew, so this answer is not final.
+                        self.yield_lease().await;
+                        Err(store_failure(e, maybe_applied))
+                    }
+                }
+            }
+            None if !maybe_applied => Err(OrderError::Refused(refusal)),
+            None => match self.fence().await {
+                Ok(FenceOutcome::Fenced) => Err(OrderError::Refused(refusal)),
+                Ok(FenceOutcome::Exists(order)) => Ok(order),
+                Err(e) => Err(store_failure(e, true)),
+            },
+        }
+    }
+
+    /// Ends without a final answer: learns (and fixes) the truth where it can, so the client is
+    /// told "nothing changed" whenever that is true.
+    async fn give_up_with(
+        &self,
+        err: OrderError,
+        maybe_applied: bool,
+    ) -> Result<Order, OrderError> {
+        let settled = |e: &OrderError| match e {
+            OrderError::TryAgain { .. } => OrderError::TryAgain {
+                maybe_applied: false,
+            },
+            OrderError::Unavailable { .. } => OrderError::Unavailable {
+                maybe_applied: false,
+            },
+            other => other.clone(),
+        };
+        match &self.owner {
+            Some((pk, token)) => match self.ctx.idempotency.release(pk, token).await {
+                // Released: no attempt of ours can commit any more, and none did.
+                Ok(Owned::Done) => Err(settled(&err)),
+                Ok(Owned::NotOwner) => self.key_taken().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "order: could not release the key");
+                    self.yield_lease().await;
+                    Err(err)
+                }
+            },
+            None if !maybe_applied => Err(err),
+            None => match self.fence().await {
+                Ok(FenceOutcome::Fenced) => Err(settled(&err)),
+                Ok(FenceOutcome::Exists(order)) => Ok(order),
+                Err(e) => {
+                    tracing::warn!(error = %e, "order: could not fence the order id");
+                    Err(err)
+                }
+            },
+        }
+    }
+
+    /// The record is not ours any more: answer what it says.
+    async fn key_taken(&self) -> Result<Order, OrderError> {
+        let Some((pk, _)) = &self.owner else {
+            return Err(OrderError::Internal("key taken without a key".into()));
+        };
+        match self.ctx.idempotency.get(pk).await {
+            Ok(Some(r)) if matches!(r.status, RecordStatus::Completed | RecordStatus::Failed) => {
+                replay(self.ctx, self.user_id, &r).await
+            }
+            // Another request owns it now (our attempts are fenced): it answers.
+            Ok(Some(r)) if r.status == RecordStatus::Pending => Err(OrderError::InProgress),
+            Ok(_) => Err(OrderError::TryAgain {
+                maybe_applied: false,
+            }),
+            Err(e) => Err(store_failure(e, true)),
+        }
+    }
+
+    async fn fence(&self) -> Result<FenceOutcome, StoreError> {
+        let expires = self.ctx.clock.now() + Duration::days(1);
+        self.ctx
+            .orders
+            .fence(self.user_id, &self.order_id, expires.timestamp())
+            .await
+    }
+
+    /// Lets a retry take the record over at once (best effort: the lease runs out anyway).
+    async fn yield_lease(&self) {
+        if let Some((pk, token)) = &self.owner {
+            let now = self.ctx.clock.now().timestamp_millis();
+            if let Err(e) = self.ctx.idempotency.yield_lease(pk, token, now).await {
+                tracing::warn!(error = %e, "order: could not yield the lease");
+            }
+        }
+    }
+}
+
+fn read_failed(e: StoreError) -> Cycle {
+    match e {
+        StoreError::NotApplied(NotApplied::Rejected { .. }) | StoreError::Corrupt(_) => {
+            Cycle::Failed(store_failure(e, false))
+        }
+        other => {
+            tracing::warn!(error = %other, "order: a read failed");
+            Cycle::Again(Busy::Unavailable)
         }
     }
 }
@@ -145,198 +469,72 @@ async fn lines_to_order(
 fn check_lines(
     lines: &[RequestedLine],
     products: &std::collections::HashMap<String, Product>,
-) -> Result<Vec<PricedLine>, ApiError> {
+) -> Result<Vec<PricedLine>, OrderRefusal> {
     if let Some(missing) = lines.iter().find(|l| !products.contains_key(&l.product_id)) {
-        return Err(product_not_found(&missing.product_id));
-    }
-    let mut priced = Vec::with_capacity(lines.len());
-    for l in lines {
-        let p = &products[&l.product_id];
-        if p.stock < l.quantity {
-            return Err(insufficient_stock(&p.product_id, p.stock));
-        }
-        priced.push(PricedLine {
-            product_id: p.product_id.clone(),
-            name: p.name.clone(),
-            unit_price: p.price,
-            quantity: l.quantity,
+        return Err(OrderRefusal::ProductNotFound {
+            product_id: missing.product_id.clone(),
         });
     }
-    Ok(priced)
-}
-
-fn request_token(order_id: &str, attempt: u32) -> String {
-    hex::encode(&Sha256::digest(format!("{order_id}:{attempt}").as_bytes())[..16])
-}
-
-async fn execute(
-    ctx: &AppContext,
-    user_id: &str,
-    order_id: &str,
-    request: &OrderRequest,
-    hash: &str,
-    idempotency_pk: Option<&str>,
-) -> Result<Answer, ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(attempt)).await;
-        }
-        let now = ctx.clock.now();
-        let (lines, cart_lines) = lines_to_order(ctx, user_id, request, now).await?;
-        if let Some(bad) = lines.iter().find(|l| !ids::is_product_id(&l.product_id)) {
-            return Err(product_not_found(&bad.product_id));
-        }
-        let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-        let products = ctx.db.get_products(&ids).await?;
-        let priced = check_lines(&lines, &products)?;
-        let order = build_order(order_id, user_id, &priced, &rfc3339(now)).map_err(|_| {
-            ApiError::from(ValidationError::new(
-                "items",
-                "the order total is too large",
-            ))
-        })?;
-        let body = serde_json::to_string(&order).map_err(|_| ApiError::internal())?;
-        let record = OrderRecord::new(order, hash.to_owned());
-        let day = sales_day(now, ctx.config.time_zone);
-        let sales = priced
-            .iter()
-            .map(|l| {
-                ctx.db.sales_counter_update(
-                    day,
-                    ctx.config.time_zone,
-                    ctx.config.sales_shards,
-                    &l.product_id,
-                    l.quantity,
-                )
+    lines
+        .iter()
+        .map(|l| {
+            let p = &products[&l.product_id];
+            if p.stock < l.quantity {
+                return Err(OrderRefusal::InsufficientStock {
+                    product_id: p.product_id.clone(),
+                    available: p.stock,
+                });
+            }
+            Ok(PricedLine {
+                product_id: p.product_id.clone(),
+                name: p.name.clone(),
+                unit_price: p.price,
+                quantity: l.quantity,
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let write = OrderWrite {
-            record: &record,
-            lines: &priced,
-            cart_lines: cart_lines.as_deref(),
-            idempotency: idempotency_pk.map(|pk| (pk, order_id)),
-            response_body: &body,
-            sales,
-            client_request_token: request_token(order_id, attempt),
-        };
-        let reasons = match ctx.db.place_order(&write).await {
-            Ok(()) => return Ok(Answer { status: 201, body }),
-            Err(PlaceError::Store(e)) if e.is_transient() => {
-                tracing::warn!(error = %e, attempt, "order commit: transient failure, retrying");
-                continue;
-            }
-            Err(PlaceError::Store(e)) => return Err(e.into()),
-            Err(PlaceError::Cancelled(reasons)) => reasons,
-        };
-        let failed = |a: &Action| {
-            reasons
-                .iter()
-                .find(|(x, r)| x == a && r.code == "ConditionalCheckFailed")
-                .map(|(_, r)| r)
-        };
-        if reasons.iter().any(|(_, r)| r.code == "TransactionConflict") {
-            tracing::info!(attempt, "order commit: transaction conflict, retrying");
-            continue;
-        }
-        // Our own earlier attempt committed (e.g. a timed-out call that did succeed): success.
-        if let Some(existing) = failed(&Action::Order).and_then(|r| r.item.clone()) {
-            if get_s(&existing, "requestHash").is_ok_and(|h| h == hash) {
-                let stored: OrderRecord =
-                    serde_dynamo::from_item(existing).map_err(StoreError::from)?;
-                let body =
-                    serde_json::to_string(&stored.order).map_err(|_| ApiError::internal())?;
-                return Ok(Answer { status: 201, body });
-            }
-            return Err(ApiError::internal());
-        }
-        if failed(&Action::Idempotency).is_some() {
-            // Another request took over this key and finished it: answer what it stored.
-            if let Some(pk) = idempotency_pk {
-                if let Some(r) = ctx.db.get_idempotency(pk).await? {
-                    if let (Some(status), Some(body)) = (r.response_status, r.response_body) {
-                        return Ok(Answer { status, body });
-                    }
-                }
-            }
-            return Err(in_progress());
-        }
-        let product_failed = priced
-            .iter()
-            .enumerate()
-            .any(|(i, _)| failed(&Action::Product(i)).is_some());
-        if product_failed {
-            // Re-read: report the FIRST line lacking stock in request order (the reasons may not
-            // name every failing line); a changed price alone means re-price and retry.
-            let fresh = ctx.db.get_products(&ids).await?;
-            check_lines(&lines, &fresh)?;
-            continue;
-        }
-        if let Some(r) = failed(&Action::Balance) {
-            let balance = r.item.as_ref().and_then(|i| get_n(i, "balance").ok());
-            let Some(balance) = balance else {
-                return Err(ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "The token names no user.",
-                ));
-            };
-            if balance < record.order.total_amount {
-                return Err(ApiError::new(
-                    ErrorCode::InsufficientBalance,
-                    "The balance does not cover the order.",
-                )
-                .with("balance", balance)
-                .with("required", record.order.total_amount));
-            }
-            continue;
-        }
-        // The cart changed between read and commit: read it again.
-        tracing::info!(attempt, ?reasons, "order commit cancelled, retrying");
-    }
-    Err(try_again())
+        })
+        .collect()
 }
 
-fn cursor_codec(ctx: &AppContext) -> CursorCodec {
-    CursorCodec::new(&ctx.config.jwt_secret, "orders")
-}
-
-pub async fn get(ctx: &AppContext, user_id: &str, order_id: &str) -> Result<Order, ApiError> {
+/// The caller's order.
+pub async fn get(ctx: &AppContext, user_id: &str, order_id: &str) -> Result<Order, OrderError> {
     if !ids::is_order_id(order_id) {
-        return Err(order_not_found());
+        return Err(OrderError::NotFound);
     }
-    ctx.db
-        .get_order(user_id, order_id)
+    ctx.orders
+        .get(user_id, order_id)
         .await?
-        .map(|r| r.order)
-        .ok_or_else(order_not_found)
+        .ok_or(OrderError::NotFound)
+}
+
+fn cursor_codec(ctx: &AppContext) -> crate::cursor::CursorCodec {
+    crate::cursor::CursorCodec::new(&ctx.config.jwt_secret, "orders")
 }
 
 /// The caller's orders, newest first. The cursor is bound to the caller.
 pub async fn list(
     ctx: &AppContext,
     user_id: &str,
-    limit: i32,
+    limit: usize,
     cursor: Option<&str>,
-) -> Result<OrderList, ApiError> {
-    let bad_cursor = || {
-        ApiError::from(ValidationError::new(
-            "cursor",
-            "is not a cursor this API issued",
-        ))
-    };
+) -> Result<OrderList, OrderError> {
     let start = match cursor {
         None => None,
         Some(c) => {
-            let payload = cursor_codec(ctx).decode(c).map_err(|_| bad_cursor())?;
-            let (owner, sk) = payload.split_once('|').ok_or_else(bad_cursor)?;
+            let payload = cursor_codec(ctx)
+                .decode(c)
+                .map_err(|_| OrderError::BadCursor)?;
+            let (owner, sk) = payload.split_once('|').ok_or(OrderError::BadCursor)?;
             if owner != user_id {
-                return Err(bad_cursor());
+                return Err(OrderError::BadCursor);
             }
             Some(sk.to_owned())
         }
     };
-    let (records, next) = ctx.db.list_orders(user_id, limit, start.as_deref()).await?;
+    let page = ctx.orders.list(user_id, limit, start.as_deref()).await?;
     Ok(OrderList {
-        items: records.into_iter().map(|r| r.order).collect(),
-        next_cursor: next.map(|sk| cursor_codec(ctx).encode(&format!("{user_id}|{sk}"))),
+        items: page.items,
+        next_cursor: page
+            .last_key
+            .map(|sk| cursor_codec(ctx).encode(&format!("{user_id}|{sk}"))),
     })
 }

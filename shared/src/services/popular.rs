@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::context::AppContext;
 use crate::domain::popular::{rank, window, WINDOW_DAYS};
-use crate::error::ApiError;
+use crate::ports::StoreError;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,12 +26,12 @@ pub struct PopularList {
     pub days: u64,
 }
 
-pub async fn top(ctx: &AppContext) -> Result<PopularList, ApiError> {
+pub async fn top(ctx: &AppContext) -> Result<PopularList, StoreError> {
     let days = window(ctx.clock.now(), ctx.config.time_zone);
-    let counters = ctx.db.sales_on(&days, ctx.config.sales_shards).await?;
+    let counters = ctx.sales.sales_on(&days).await?;
     let ranked = rank(counters);
     let ids: Vec<String> = ranked.iter().map(|(p, _)| p.clone()).collect();
-    let products = ctx.db.get_products(&ids).await?;
+    let products = ctx.products.get_many(&ids).await?;
     let items = ranked
         .into_iter()
         .filter_map(|(id, sold)| products.get(&id).map(|p| (p.clone(), sold)))

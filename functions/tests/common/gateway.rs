@@ -1,0 +1,102 @@
+//! A payment gateway wrapper for fault injection: each of approve, void and status can fail
+//! before reaching the real (sandbox) gateway, reach it and lose the answer, or reach it and
+//! never return (the process dies waiting).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayFault {
+    /// The gateway answers that it failed; nothing happened.
+    Fail,
+    /// No answer and nothing happened (a timeout before the request arrived).
+    TimeoutBefore,
+    /// It happened, and the answer is lost.
+    LoseAnswer,
+    /// It happened, and the caller never hears back (the process dies waiting).
+    Hang,
+}
+
+#[derive(Default)]
+struct Plan {
+    approve: Vec<GatewayFault>,
+    void: Vec<GatewayFault>,
+    status: Vec<GatewayFault>,
+}
+
+/// Wraps a real gateway; faults are consumed one per call, in order.
+pub struct FaultyGateway {
+    inner: Arc<dyn PaymentGateway>,
+    plan: Mutex<Plan>,
+    pub approvals: AtomicUsize,
+    pub voids: AtomicUsize,
+    pub inquiries: AtomicUsize,
+}
+
+impl FaultyGateway {
+    pub fn new(inner: Arc<dyn PaymentGateway>) -> Self {
+        Self {
+            inner,
+            plan: Mutex::new(Plan::default()),
+            approvals: AtomicUsize::new(0),
+            voids: AtomicUsize::new(0),
+            inquiries: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn on_approve(&self, faults: &[GatewayFault]) {
+        self.plan.lock().expect("plan").approve = faults.to_vec();
+    }
+    pub fn on_void(&self, faults: &[GatewayFault]) {
+        self.plan.lock().expect("plan").void = faults.to_vec();
+    }
+    pub fn on_status(&self, faults: &[GatewayFault]) {
+        self.plan.lock().expect("plan").status = faults.to_vec();
+    }
+
+    fn next(&self, pick: impl FnOnce(&mut Plan) -> &mut Vec<GatewayFault>) -> Option<GatewayFault> {
+        let mut plan = self.plan.lock().expect("plan");
+        let list = pick(&mut plan);
+        (!list.is_empty()).then(|| list.remove(0))
+    }
+}
+
+async fn run<T>(
+    fault: Option<GatewayFault>,
+    call: impl std::future::Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    match fault {
+        None => call.await,
+        Some(GatewayFault::Fail) => Err(GatewayError::Failed("injected".into())),
+        Some(GatewayFault::TimeoutBefore) => Err(GatewayError::Unknown("injected timeout".into())),
+        Some(GatewayFault::LoseAnswer) => {
+            let _ = call.await;
+            Err(GatewayError::Unknown("injected lost answer".into()))
+        }
+        Some(GatewayFault::Hang) => {
+            let _ = call.await;
+            std::future::pending().await
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for FaultyGateway {
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
+        self.approvals.fetch_add(1, Ordering::SeqCst);
+        run(self.next(|p| &mut p.approve), self.inner.approve(request)).await
+    }
+
+    async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {
+        self.voids.fetch_add(1, Ordering::SeqCst);
+        run(self.next(|p| &mut p.void), self.inner.void(key, payment_id)).await
+    }
+
+    async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
+        self.inquiries.fetch_add(1, Ordering::SeqCst);
+        run(self.next(|p| &mut p.status), self.inner.status(key)).await
+    }
+}

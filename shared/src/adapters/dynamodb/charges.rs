@@ -1,0 +1,256 @@
+//! Charges: state changes of a charge's record, and the credit transaction (balance, record,
+//! ledger entry) that makes a charge take effect.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+use super::users::{ledger_sk, user_pk, PROFILE_SK};
+use super::{built, condition_failed, n, s, transaction_cancelled, Db};
+use crate::domain::idempotency::RecordStatus;
+use crate::domain::money::MAX_BALANCE;
+use crate::ports::{ChargeStore, Credit, CreditOutcome, Owned, StoreResult};
+use crate::retry::{retry, Safety};
+
+const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
+
+impl Db {
+    fn credit_actions(&self, c: &Credit<'_>) -> StoreResult<Option<Vec<TransactWriteItem>>> {
+        let Some(limit) = MAX_BALANCE.checked_sub(c.amount) else {
+            return Ok(None);
+        };
+        let balance = built(
+            Update::builder()
+                .table_name(&self.tables.users)
+                .key("pk", s(user_pk(c.user_id)))
+                .key("sk", s(PROFILE_SK))
+                .update_expression("SET balance = balance + :a")
+                .condition_expression("attribute_exists(pk) AND balance <= :limit")
+                .expression_attribute_values(":a", n(c.amount))
+                .expression_attribute_values(":limit", n(limit))
+                .return_values_on_condition_check_failure(ALL_OLD)
+                .build(),
+        )?;
+        // Only the owner of the PENDING record, and only for the approval recorded on it.
+        let complete = built(
+            Update::builder()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(c.pk))
+                .update_expression("SET #st = :done REMOVE settleShard")
+                .condition_expression("#st = :pending AND leaseToken = :t AND paymentId = :pay")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":done", s("COMPLETED"))
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(c.token))
+                .expression_attribute_values(":pay", s(c.payment_id))
+                .build(),
+        )?;
+        let ledger = built(
+            Put::builder()
+                .table_name(&self.tables.users)
+                .item("pk", s(user_pk(c.user_id)))
+                .item("sk", s(ledger_sk(c.charge_id)))
+                .item("chargeId", s(c.charge_id))
+                .item("amount", n(c.amount))
+                .item("paymentId", s(c.payment_id))
+                .item("createdAt", s(c.created_at))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        Ok(Some(vec![
+            TransactWriteItem::builder().update(balance).build(),
+            TransactWriteItem::builder().update(complete).build(),
+            TransactWriteItem::builder().put(ledger).build(),
+        ]))
+    }
+}
+
+#[async_trait]
+impl ChargeStore for Db {
+    async fn record_approval(
+        &self,
+        pk: &str,
+        token: &str,
+        attempt: u32,
+        payment_id: &str,
+    ) -> StoreResult<Owned> {
+        retry("UpdateItem(record approval)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET paymentId = :p")
+                .condition_expression(
+                    "#st = :pending AND leaseToken = :t AND gatewayAttempt = :a AND (attribute_not_exists(paymentId) OR paymentId = :p)",
+                )
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":a", n(i64::from(attempt)))
+                .expression_attribute_values(":p", s(payment_id))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException).map(|_| Owned::NotOwner),
+            }
+        })
+        .await
+    }
+
+    async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned> {
+        retry("UpdateItem(next attempt)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET gatewayAttempt = :a REMOVE paymentId")
+                .condition_expression("#st = :pending AND leaseToken = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":a", n(i64::from(attempt)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                    .map(|_| Owned::NotOwner),
+            }
+        })
+        .await
+    }
+
+    /// Resent after an unknown outcome with the same token: a resend of an applied credit
+    /// finds the record completed (`NotOwner`), never credits twice.
+    async fn credit(&self, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
+        let Some(items) = self.credit_actions(c)? else {
+            return Ok(CreditOutcome::LimitExceeded);
+        };
+        retry("TransactWriteItems(credit)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(c.commit_token)
+                .send()
+                .await;
+            let reasons = match result {
+                Ok(_) => return Ok(CreditOutcome::Credited),
+                Err(e) => transaction_cancelled(e)?,
+            };
+            let failed = |i: usize| reasons.get(i).is_some_and(|r| r.condition_failed());
+            Ok(if failed(1) || failed(2) {
+                CreditOutcome::NotOwner
+            } else if reasons
+                .first()
+                .is_some_and(|r| r.condition_failed() && r.item.is_none())
+            {
+                CreditOutcome::NoUser
+            } else {
+                CreditOutcome::LimitExceeded
+            })
+        })
+        .await
+    }
+
+    async fn fail(
+        &self,
+        pk: &str,
+        token: &str,
+        outcome: &str,
+        void: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<Owned> {
+        retry("UpdateItem(fail charge)", Safety::Idempotent, || async {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .condition_expression("#st = :pending AND leaseToken = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":failed", s(RecordStatus::Failed.as_str()))
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":o", s(outcome))
+                .return_values_on_condition_check_failure(ALL_OLD);
+            update = match void {
+                // Stays in the settle index until the void is confirmed.
+                Some(payment_id) => update
+                    .update_expression(
+                        "SET #st = :failed, outcome = :o, voidPaymentId = :v, leaseUntil = :now",
+                    )
+                    .expression_attribute_values(":v", s(payment_id))
+                    .expression_attribute_values(":now", n(now_ms)),
+                None => {
+                    update.update_expression("SET #st = :failed, outcome = :o REMOVE settleShard")
+                }
+            };
+            match update.send().await {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => {
+                    let old =
+                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
+                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
+                        r.lease_token == token
+                            && r.status == RecordStatus::Failed
+                            && r.outcome.as_deref() == Some(outcome)
+                    });
+                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
+                }
+            }
+        })
+        .await
+    }
+
+    async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()> {
+        retry("UpdateItem(voided)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("REMOVE voidPaymentId, settleShard")
+                .condition_expression("voidPaymentId = :v")
+                .expression_attribute_values(":v", s(payment_id))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Already recorded (a resend, or another reconciler).
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                    .map(|_| ()),
+            }
+        })
+        .await
+    }
+
+    async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()> {
+        retry("UpdateItem(store answer)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET outcome = :o")
+                .condition_expression("#st = :done AND attribute_not_exists(outcome)")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":done", s("COMPLETED"))
+                .expression_attribute_values(":o", s(outcome))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // The first answer stands.
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                    .map(|_| ()),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,245 @@
+//! Idempotency table: one record per (scope, user, key), kept 24 h by TTL, owned through a
+//! lease token. Records that may need settling carry `settleShard`, the partition key of the
+//! sparse `settle` index (sorted by `leaseUntil`), which the reconciler queries.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+use super::{condition_failed, map_sdk, n, s, Db, Item, SETTLE_INDEX};
+use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope};
+use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError, StoreResult};
+use crate::retry::{retry, Safety};
+
+const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
+
+pub(crate) fn record_from(item: Item) -> StoreResult<IdemRecord> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+impl Db {
+    /// The record as it is now, for a condition that failed without returning the old item.
+    pub(crate) async fn old_record(
+        &self,
+        pk: &str,
+        old: Option<Item>,
+    ) -> StoreResult<Option<IdemRecord>> {
+        match old {
+            Some(item) => record_from(item).map(Some),
+            None => self.get(pk).await,
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Db {
+    async fn claim(&self, record: &IdemRecord, now_epoch: i64) -> StoreResult<ClaimOutcome> {
+        let item: Item = serde_dynamo::to_item(record)?;
+        retry("PutItem(claim)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.tables.idempotency)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+                .expression_attribute_values(":now", n(now_epoch))
+                .return_values_on_condition_check_failure(ALL_OLD)
+                .send()
+                .await;
+            let old = match result {
+                Ok(_) => return Ok(ClaimOutcome::Acquired),
+                Err(e) => condition_failed!(e, PutItemError::ConditionalCheckFailedException)?,
+            };
+            match self.old_record(&record.pk, old).await? {
+                // A resend of our own claim finds the record with our token.
+                Some(old) if old.lease_token == record.lease_token => Ok(ClaimOutcome::Acquired),
+                Some(old) => Ok(ClaimOutcome::Existing(Box::new(old))),
+                None => Err(StoreError::Unknown(
+                    "the record vanished while claiming it".into(),
+                )),
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>> {
+        self.read(&self.tables.idempotency, &[("pk", pk)]).await
+    }
+
+    async fn take_over(
+        &self,
+        pk: &str,
+        from: RecordStatus,
+        from_token: &str,
+        lease: &Lease,
+        now_ms: i64,
+    ) -> StoreResult<Owned> {
+        let shard = Scope::of_key(pk)
+            .filter(|s| s.is_settled())
+            .map(|s| settle_shard(s, pk));
+        let condition = match from {
+            RecordStatus::Pending => "#st = :from AND leaseToken = :old AND leaseUntil <= :now",
+            _ => "#st = :from AND leaseToken = :old",
+        };
+        retry("UpdateItem(take over)", Safety::Idempotent, || async {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .condition_expression(condition)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":from", s(from.as_str()))
+                .expression_attribute_values(":old", s(from_token))
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":new", s(&lease.token))
+                .expression_attribute_values(":until", n(lease.until_ms))
+                .return_values_on_condition_check_failure(ALL_OLD);
+            if from == RecordStatus::Pending {
+                update = update.expression_attribute_values(":now", n(now_ms));
+            }
+            update = match &shard {
+                Some(sh) => update
+                    .update_expression("SET #st = :pending, leaseToken = :new, leaseUntil = :until, settleShard = :sh")
+                    .expression_attribute_values(":sh", s(sh)),
+                None => update.update_expression("SET #st = :pending, leaseToken = :new, leaseUntil = :until"),
+            };
+            match update.send().await {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => {
+                    let old = condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
+                    let mine = self
+                        .old_record(pk, old)
+                        .await?
+                        .is_some_and(|r| r.lease_token == lease.token && r.status == RecordStatus::Pending);
+                    Ok(if mine { Owned::Done } else { Owned::NotOwner })
+                }
+            }
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        pk: &str,
+        token: &str,
+        status: RecordStatus,
+        outcome: &str,
+    ) -> StoreResult<Owned> {
+        retry("UpdateItem(finish)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET #st = :st, outcome = :o REMOVE settleShard")
+                .condition_expression("#st = :pending AND leaseToken = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":st", s(status.as_str()))
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":o", s(outcome))
+                .return_values_on_condition_check_failure(ALL_OLD)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => {
+                    let old =
+                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
+                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
+                        r.lease_token == token
+                            && r.status == status
+                            && r.outcome.as_deref() == Some(outcome)
+                    });
+                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
+                }
+            }
+        })
+        .await
+    }
+
+    async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned> {
+        retry("UpdateItem(release)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET #st = :released, leaseUntil = :zero REMOVE settleShard")
+                .condition_expression("#st = :pending AND leaseToken = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":released", s("RELEASED"))
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":zero", n(0))
+                .return_values_on_condition_check_failure(ALL_OLD)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => {
+                    let old =
+                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
+                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
+                        r.lease_token == token && r.status == RecordStatus::Released
+                    });
+                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
+                }
+            }
+        })
+        .await
+    }
+
+    async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned> {
+        retry("UpdateItem(yield lease)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET leaseUntil = :now")
+                .condition_expression("#st = :pending AND leaseToken = :t")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token))
+                .expression_attribute_values(":now", n(now_ms))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                    .map(|_| Owned::NotOwner),
+            }
+        })
+        .await
+    }
+
+    async fn in_doubt(
+        &self,
+        shard: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<IdemRecord>> {
+        let out = retry("Query(settle index)", Safety::Idempotent, || async {
+            self.client
+                .query()
+                .table_name(&self.tables.idempotency)
+                .index_name(SETTLE_INDEX)
+                .key_condition_expression("settleShard = :sh AND leaseUntil < :before")
+                .expression_attribute_values(":sh", s(shard))
+                .expression_attribute_values(":before", n(before_ms))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(map_sdk)
+        })
+        .await?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(record_from)
+            .collect()
+    }
+}

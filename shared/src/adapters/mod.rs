@@ -1,0 +1,6 @@
+//! Adapters: the outside world behind the ports.
+
+pub mod dynamodb;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+pub mod payment;

@@ -1,0 +1,3 @@
+//! Payment gateway adapters behind [`crate::ports::PaymentGateway`].
+
+pub mod sandbox;

@@ -1,0 +1,447 @@
+//! The ports: what the services need from the outside world, in domain terms.
+//!
+//! Every call ends in one of three ways, and the type says which:
+//! - **applied**: `Ok(..)`, with the domain outcome (`PlaceOutcome::OutOfStock` is an outcome:
+//!   the store answered, definitely, that nothing was written);
+//! - **not applied**: `Err(StoreError::NotApplied(..))`: it definitely did not happen;
+//! - **unknown**: `Err(StoreError::Unknown(..))`: it may or may not have happened.
+//!
+//! Adapters: `adapters::dynamodb` (AWS), `adapters::memory` (unit tests, with fault injection),
+//! `adapters::payment` (gateways).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use thiserror::Error;
+
+use crate::domain::cart::{CartLine, LineWrite};
+use crate::domain::idempotency::{IdemRecord, Lease, RecordStatus};
+use crate::domain::order::{Order, PricedLine};
+use crate::domain::product::Product;
+use crate::domain::user::{LoginRecord, UserProfile};
+
+/// Why a call definitely did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NotApplied {
+    #[error("throttled")]
+    Throttled,
+    #[error("another transaction holds one of the items")]
+    Conflict,
+    /// Refused for good (validation, access, missing table): retrying cannot help.
+    #[error("refused ({code}): {message}")]
+    Rejected { code: String, message: String },
+}
+
+impl NotApplied {
+    /// Worth another attempt after a pause.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NotApplied::Throttled | NotApplied::Conflict)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    #[error("not applied: {0}")]
+    NotApplied(NotApplied),
+    /// Timeout, connection lost after sending, 5xx, unreadable answer.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Stored data that cannot be read (a bug or a manual edit): never retried.
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// For writes: whether the call may have taken effect.
+    pub fn maybe_applied(&self) -> bool {
+        matches!(self, StoreError::Unknown(_))
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+// ------------------------------------------------------------------------------------------------
+// Users
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateUserOutcome {
+    Created,
+    EmailTaken,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the profile and claims the email together: of concurrent sign-ups with one
+    /// email exactly one is `Created`.
+    async fn create_user(
+        &self,
+        profile: &UserProfile,
+        normalized_email: &str,
+        password_hash: &str,
+    ) -> StoreResult<CreateUserOutcome>;
+    async fn find_login(&self, normalized_email: &str) -> StoreResult<Option<LoginRecord>>;
+    async fn profile(&self, user_id: &str) -> StoreResult<Option<UserProfile>>;
+    /// `None`: no such user.
+    async fn balance(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    /// The ledger entry of a credited charge, if any (the truth about a charge's credit).
+    async fn ledger_entry(
+        &self,
+        user_id: &str,
+        charge_id: &str,
+    ) -> StoreResult<Option<LedgerEntry>>;
+}
+
+/// A credited charge as the user's ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub charge_id: String,
+    pub amount: i64,
+    pub payment_id: String,
+    pub created_at: String,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Products, carts, sales
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    /// The key to continue after, when there may be more.
+    pub last_key: Option<String>,
+}
+
+#[async_trait]
+pub trait ProductStore: Send + Sync {
+    async fn create(&self, product: &Product, created_at: &str) -> StoreResult<()>;
+    async fn get(&self, product_id: &str) -> StoreResult<Option<Product>>;
+    /// Strongly consistent reads of many products; unknown ids are absent from the map.
+    async fn get_many(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Product>>;
+    async fn list(&self, limit: usize, start_after: Option<&str>) -> StoreResult<ProductPage>;
+    /// Adds `quantity` atomically; `None` when the product does not exist.
+    async fn restock(&self, product_id: &str, quantity: i64) -> StoreResult<Option<Product>>;
+}
+
+/// The cart as stored (empty when its TTL has passed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCart {
+    /// Whether a live cart item exists.
+    pub exists: bool,
+    pub lines: Vec<CartLine>,
+}
+
+impl StoredCart {
+    pub fn line(&self, product_id: &str) -> Option<&CartLine> {
+        self.lines.iter().find(|l| l.product_id == product_id)
+    }
+}
+
+#[async_trait]
+pub trait CartStore: Send + Sync {
+    async fn get(&self, user_id: &str, now_epoch: i64) -> StoreResult<StoredCart>;
+    /// One optimistic line change; `false`: the cart changed meanwhile (nothing written).
+    async fn write_line(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        write: &LineWrite,
+        now_epoch: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    /// `false` when the live cart does not hold the product.
+    async fn remove_line(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        now_epoch: i64,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SalesStore: Send + Sync {
+    /// Every `(productId, quantity)` counted on the given days.
+    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(String, i64)>>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Orders
+// ------------------------------------------------------------------------------------------------
+
+/// Who must still own the idempotency record for an order to commit (keyed orders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub pk: &'a str,
+    pub token: &'a str,
+}
+
+/// Everything one order commit writes, in one atomic step.
+#[derive(Debug, Clone)]
+pub struct OrderPlacement<'a> {
+    pub order: &'a Order,
+    pub request_hash: &'a str,
+    pub lines: &'a [PricedLine],
+    /// `fromCart`: the cart lines to remove, with the quantities read.
+    pub cart_lines: Option<&'a [(String, i64)]>,
+    /// Keyed orders: the record completed in the same step (only while this owner holds it).
+    pub owner: Option<Owner<'a>>,
+    /// The final answer stored on the record (the order as JSON).
+    pub stored_outcome: &'a str,
+    /// The shop-time-zone day the sale counts on.
+    pub sales_day: NaiveDate,
+    /// Distinct per attempt; the same for a resend of the same attempt.
+    pub commit_token: &'a str,
+}
+
+/// What one order commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    Placed,
+    /// An earlier attempt of this very order committed.
+    AlreadyPlaced(Order),
+    /// Line `line` (index into the placement's lines) lacks stock; `available` as found.
+    OutOfStock {
+        line: usize,
+        available: i64,
+    },
+    /// Line `line`'s product is gone.
+    ProductGone {
+        line: usize,
+    },
+    ShortOfMoney {
+        balance: i64,
+    },
+    /// A price changed since it was read: re-price.
+    PriceChanged,
+    /// The cart changed since it was read: read it again.
+    CartChanged,
+    /// The idempotency record is no longer this owner's (taken over, or finished).
+    KeyTaken,
+    /// The order id names another request's order (never expected).
+    IdTaken,
+    NoUser,
+}
+
+/// The result of fencing an order id after an unknown outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceOutcome {
+    /// No order had this id; none can now.
+    Fenced,
+    /// The order exists (an earlier attempt committed).
+    Exists(Order),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    pub last_key: Option<String>,
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn place(&self, placement: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>;
+    /// A strongly consistent read; a fenced id reads as `None`.
+    async fn get(&self, user_id: &str, order_id: &str) -> StoreResult<Option<Order>>;
+    async fn list(
+        &self,
+        user_id: &str,
+        limit: usize,
+        start_after: Option<&str>,
+    ) -> StoreResult<OrderPage>;
+    /// Makes `order_id` unusable unless an order already holds it (keyless orders whose
+    /// commit outcome was unknown, before any refusal is answered).
+    async fn fence(
+        &self,
+        user_id: &str,
+        order_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<FenceOutcome>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Idempotency records and charges
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The new record is stored; the caller owns it.
+    Acquired,
+    /// A live record exists; here it is.
+    Existing(Box<IdemRecord>),
+}
+
+/// Whether a conditional step on a record was made by its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    Done,
+    /// The record is not (or no longer) this owner's, or not in the expected state.
+    NotOwner,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Stores `record` unless a live one with its key exists.
+    async fn claim(&self, record: &IdemRecord, now_epoch: i64) -> StoreResult<ClaimOutcome>;
+    async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>>;
+    /// Takes over a record whose owner is gone: a `PENDING` record whose lease ran out, or a
+    /// `RELEASED` one, still held by `from_token`. The new token fences every step the
+    /// previous owner may still attempt.
+    async fn take_over(
+        &self,
+        pk: &str,
+        from: RecordStatus,
+        from_token: &str,
+        lease: &Lease,
+        now_ms: i64,
+    ) -> StoreResult<Owned>;
+    /// Stores the final answer (`COMPLETED` or `FAILED`), only while `token` owns the `PENDING` record.
+    async fn finish(
+        &self,
+        pk: &str,
+        token: &str,
+        status: RecordStatus,
+        outcome: &str,
+    ) -> StoreResult<Owned>;
+    /// `PENDING` -> `RELEASED`: the request had no effect; the key may be used again.
+    async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned>;
+    /// Ends the lease now without settling: the next retry (or the reconciler) takes over at once.
+    async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned>;
+    /// Records needing settlement in `shard` whose lease ended before `before_ms` (an index
+    /// query, oldest first, at most `limit`).
+    async fn in_doubt(
+        &self,
+        shard: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<IdemRecord>>;
+}
+
+/// One credit: the balance, the record's completion and the ledger entry, in one atomic step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit<'a> {
+    pub pk: &'a str,
+    pub token: &'a str,
+    pub user_id: &'a str,
+    pub charge_id: &'a str,
+    pub amount: i64,
+    pub payment_id: &'a str,
+    pub created_at: &'a str,
+    /// The same for a resend of the same credit, so it cannot apply twice.
+    pub commit_token: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreditOutcome {
+    Credited,
+    /// The balance would pass its limit: nothing written.
+    LimitExceeded,
+    /// The record is not this owner's `PENDING` record with this approval (nothing written).
+    NotOwner,
+    NoUser,
+}
+
+#[async_trait]
+pub trait ChargeStore: Send + Sync {
+    /// Records an approval on the owner's `PENDING` record, before any credit.
+    async fn record_approval(
+        &self,
+        pk: &str,
+        token: &str,
+        attempt: u32,
+        payment_id: &str,
+    ) -> StoreResult<Owned>;
+    /// Moves the owner's `PENDING` record to payment attempt `attempt` (a new gateway key),
+    /// forgetting the previous attempt's approval.
+    async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned>;
+    async fn credit(&self, credit: &Credit<'_>) -> StoreResult<CreditOutcome>;
+    /// `PENDING` -> `FAILED` with `outcome`; with `void`, the approval is marked for voiding
+    /// (it can never be credited from here on) until [`ChargeStore::voided`].
+    async fn fail(
+        &self,
+        pk: &str,
+        token: &str,
+        outcome: &str,
+        void: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<Owned>;
+    /// The approval `payment_id` was voided at the gateway.
+    async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()>;
+    /// Stores the answer of a `COMPLETED` charge that has none yet.
+    async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()>;
+}
+
+/// For `GET /health`.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Payment gateway
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRequest {
+    /// The gateway's idempotency key: one per payment attempt, never reused after a void.
+    pub key: String,
+    pub user_id: String,
+    pub amount: i64,
+    /// The gateway's opaque token for the payment method (never logged).
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub payment_id: String,
+}
+
+/// What the gateway knows of a key (its inquiry API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Never approved (no payment under this key).
+    NotFound,
+    Approved {
+        payment_id: String,
+        amount: i64,
+    },
+    Voided {
+        payment_id: String,
+    },
+    Declined,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GatewayError {
+    #[error("the payment was declined")]
+    Declined,
+    /// The gateway answered that it did not do it.
+    #[error("the gateway failed: {0}")]
+    Failed(String),
+    /// No usable answer: it may or may not have done it.
+    #[error("the gateway's answer is unknown: {0}")]
+    Unknown(String),
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// Approves (captures) a payment. The same key yields the same approval, even after a void.
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError>;
+    /// Voids an approved payment; voiding a voided payment succeeds.
+    async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError>;
+    /// What the gateway knows of `key`.
+    async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError>;
+}

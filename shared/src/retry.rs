@@ -1,0 +1,205 @@
+//! The one retry policy (docs/TRANSACTIONS.md has its arithmetic).
+//!
+//! The AWS SDK's own retries are switched off ([`crate::context::sdk_config`]): every retry in
+//! the shop goes through [`retry`] (one call) or [`Attempts`] (a service's own loop, e.g. an order
+//! re-read after a conflict), so budgets never stack. Both stop at the request's deadline, set
+//! once per request with [`with_deadline`], so a request's worst case fits inside the Lambda
+//! timeout whatever fails.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use tokio::time::Instant;
+
+use crate::ports::StoreError;
+
+/// Smallest and largest pause between two attempts (before jitter, which adds up to 100 %).
+pub const MIN_DELAY: Duration = Duration::from_millis(15);
+pub const MAX_DELAY: Duration = Duration::from_millis(250);
+/// Attempts of one call (the first try included) for errors that are safe to retry.
+pub const CALL_ATTEMPTS: usize = 4;
+/// Attempts of a service's whole read-and-commit cycle (orders under contention).
+pub const CYCLE_ATTEMPTS: usize = 8;
+/// Each SDK attempt is cut off after this long (connect timeout: 1 s).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request may keep retrying. Lambda timeout (10 s) = this budget + one attempt
+/// already running when it ends (2 s) + one settling call after it (2 s) + 1 s to answer.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(5);
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Runs `f` with a retry deadline of `budget` from now (one request, one reconciled record).
+pub async fn with_deadline<F: Future>(budget: Duration, f: F) -> F::Output {
+    DEADLINE.scope(Instant::now() + budget, f).await
+}
+
+/// The current deadline, if the caller set one.
+fn deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Whether there is still time to start another attempt after a pause of `pause`.
+pub fn time_left_for(pause: Duration) -> bool {
+    deadline().is_none_or(|d| Instant::now() + pause < d)
+}
+
+fn backoff(max_times: usize) -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(MIN_DELAY)
+        .with_max_delay(MAX_DELAY)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(max_times.saturating_sub(1))
+        .build()
+}
+
+/// The pauses of a loop that a service runs itself: `next()` sleeps and says whether to go on.
+pub struct Attempts {
+    delays: ExponentialBackoff,
+    started: bool,
+    made: usize,
+}
+
+impl Attempts {
+    pub fn new(max_attempts: usize) -> Self {
+        Self {
+            delays: backoff(max_attempts),
+            started: false,
+            made: 0,
+        }
+    }
+
+    /// `true` when another attempt may start (after its pause); `false` when the attempts or the
+    /// request's time are used up. The first call returns `true` at once.
+    pub async fn next(&mut self) -> bool {
+        if !self.started {
+            self.started = true;
+            self.made = 1;
+            return true;
+        }
+        match self.delays.next() {
+            Some(pause) if time_left_for(pause) => {
+                tokio::time::sleep(pause).await;
+                self.made += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Attempts started so far.
+    pub fn made(&self) -> usize {
+        self.made
+    }
+}
+
+/// How a failed call may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safety {
+    /// Only when it certainly did not happen (throttling, a conflict): writes whose effect a
+    /// retry could repeat.
+    NotApplied,
+    /// Also when the outcome is unknown: reads, and writes that cannot apply twice.
+    Idempotent,
+    /// Only when the outcome is unknown (the same request again): writes whose caller handles
+    /// "not applied" itself with a fresh read (the order commit), so that loops never nest.
+    Resend,
+}
+
+/// Runs one store call, retrying what `safety` allows, within [`CALL_ATTEMPTS`] and the deadline.
+pub async fn retry<T, F, Fut>(
+    what: &'static str,
+    safety: Safety,
+    mut call: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut attempts = Attempts::new(CALL_ATTEMPTS);
+    let mut last = None;
+    while attempts.next().await {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let again = match (&e, safety) {
+                    (StoreError::NotApplied(_), Safety::Resend) => false,
+                    (StoreError::NotApplied(n), _) => n.is_transient(),
+                    (StoreError::Unknown(_), Safety::Idempotent | Safety::Resend) => true,
+                    _ => false,
+                };
+                if !again {
+                    return Err(e);
+                }
+                tracing::debug!(call = what, attempt = attempts.made(), error = %e, "retrying");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| StoreError::Unknown(format!("{what}: no time left to try"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::ports::NotApplied;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_only_what_is_safe() {
+        let calls = AtomicUsize::new(0);
+        let r: Result<(), _> = retry("t", Safety::NotApplied, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unknown("lost".into()))
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Unknown(_))));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "an unknown write is not repeated"
+        );
+
+        calls.store(0, Ordering::SeqCst);
+        let r: Result<(), _> = retry("t", Safety::Idempotent, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::NotApplied(NotApplied::Throttled))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), CALL_ATTEMPTS);
+
+        calls.store(0, Ordering::SeqCst);
+        let r = retry("t", Safety::Idempotent, || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(StoreError::Unknown("timeout".into()))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(r.ok(), Some(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_stops_a_loop() {
+        let made = with_deadline(Duration::from_millis(40), async {
+            let mut a = Attempts::new(1000);
+            while a.next().await {}
+            a.made()
+        })
+        .await;
+        assert!((1..10).contains(&made), "{made} attempts in 40 ms");
+    }
+
+    #[test]
+    fn worst_case_fits_the_lambda_timeout() {
+        // A retry may start until the budget ends, run one attempt past it, then one settling call.
+        let worst = REQUEST_BUDGET + ATTEMPT_TIMEOUT * 2;
+        assert!(worst < Duration::from_secs(10), "{worst:?}");
+    }
+}

@@ -1,0 +1,182 @@
+//! The reconciler: settles what requests left in doubt, without any client action.
+//!
+//! It reads the in-doubt index (records whose lease ran out, no table scan) and settles each
+//! record exactly once: it first takes the record over (a conditional write on the previous
+//! owner's token, so of two reconcilers, or a reconciler and a client's retry, one wins), then
+//! - a charge approved and not credited is credited (or, over the balance limit, failed and voided);
+//! - a charge the gateway never approved is released (keyed: a retry carries it out anew) or
+//!   failed (keyless);
+//! - a failed charge whose void did not go through is voided;
+//! - an order record left `PENDING` is released: the order commit completes its record in the
+//!   same atomic step, so a `PENDING` record means no order, and the takeover fences the rest.
+
+use serde::Serialize;
+
+use crate::context::AppContext;
+use crate::domain::idempotency::{settle_shards, IdemRecord, Lease, RecordStatus, Scope};
+use crate::ports::Owned;
+use crate::retry::{with_deadline, REQUEST_BUDGET};
+use crate::services::charges::{self, ChargeError, ChargeRun};
+
+/// Records read per index partition and run.
+pub const BATCH: usize = 100;
+
+/// What one run did, for the log and for tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub examined: usize,
+    /// Charges credited.
+    pub credited: usize,
+    /// Charges that ended refused (declined, over the limit, never approved and keyless).
+    pub failed: usize,
+    /// Approvals voided.
+    pub voided: usize,
+    /// Records released (no effect; the key may be used again).
+    pub released: usize,
+    /// Settled by someone else meanwhile (another reconciler, a client's retry).
+    pub skipped: usize,
+    /// Could not be settled this time (the store or the gateway failed): left for the next run.
+    pub deferred: usize,
+}
+
+/// One pass over every in-doubt partition.
+pub async fn run(ctx: &AppContext) -> Report {
+    let mut report = Report::default();
+    let now_ms = ctx.clock.now().timestamp_millis();
+    for scope in [Scope::Charge, Scope::Order] {
+        for shard in settle_shards(scope) {
+            let records = match ctx.idempotency.in_doubt(&shard, now_ms, BATCH).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, %shard, "reconciler: index query failed");
+                    report.deferred += 1;
+                    continue;
+                }
+            };
+            for record in records {
+                report.examined += 1;
+                with_deadline(REQUEST_BUDGET, settle(ctx, record, &mut report)).await;
+            }
+        }
+    }
+    tracing::info!(
+        examined = report.examined,
+        credited = report.credited,
+        failed = report.failed,
+        voided = report.voided,
+        released = report.released,
+        skipped = report.skipped,
+        deferred = report.deferred,
+        "reconciler run"
+    );
+    report
+}
+
+async fn settle(ctx: &AppContext, record: IdemRecord, report: &mut Report) {
+    match (record.scope(), record.status) {
+        (Some(Scope::Charge), RecordStatus::Failed) => match record.void_payment_id.clone() {
+            Some(payment_id) => {
+                if charges::void_payment(ctx, &record.pk, &record.gateway_key(), &payment_id).await
+                {
+                    report.voided += 1;
+                } else {
+                    report.deferred += 1;
+                }
+            }
+            None => report.skipped += 1,
+        },
+        (Some(scope @ (Scope::Charge | Scope::Order)), RecordStatus::Pending) => {
+            let Some(record) = take_over(ctx, record, report).await else {
+                return;
+            };
+            if scope == Scope::Order {
+                release_order(ctx, &record, report).await;
+            } else {
+                settle_charge(ctx, record, report).await;
+            }
+        }
+        // The index lags the table: already settled.
+        _ => report.skipped += 1,
+    }
+}
+
+async fn take_over(
+    ctx: &AppContext,
+    record: IdemRecord,
+    report: &mut Report,
+) -> Option<IdemRecord> {
+    let now_ms = ctx.clock.now().timestamp_millis();
+    let lease = Lease::new(now_ms, ctx.config.lease_ms());
+    match ctx
+        .idempotency
+        .take_over(
+            &record.pk,
+            RecordStatus::Pending,
+            &record.lease_token,
+            &lease,
+            now_ms,
+        )
+        .await
+    {
+        Ok(Owned::Done) => Some(IdemRecord {
+            lease_token: lease.token,
+            lease_until: lease.until_ms,
+            ..record
+        }),
+        Ok(Owned::NotOwner) => {
+            report.skipped += 1;
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, pk = %record.pk, "reconciler: takeover failed");
+            report.deferred += 1;
+            None
+        }
+    }
+}
+
+async fn release_order(ctx: &AppContext, record: &IdemRecord, report: &mut Report) {
+    match ctx
+        .idempotency
+        .release(&record.pk, &record.lease_token)
+        .await
+    {
+        Ok(Owned::Done) => report.released += 1,
+        Ok(Owned::NotOwner) => report.skipped += 1,
+        Err(e) => {
+            tracing::warn!(error = %e, pk = %record.pk, "reconciler: order release failed");
+            report.deferred += 1;
+        }
+    }
+}
+
+async fn settle_charge(ctx: &AppContext, record: IdemRecord, report: &mut Report) {
+    let pk = record.pk.clone();
+    let mut run = match ChargeRun::new(ctx, record) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, %pk, "reconciler: unreadable charge record");
+            report.deferred += 1;
+            return;
+        }
+    };
+    let outcome = run.drive(None, true).await;
+    if run.voided {
+        report.voided += 1;
+    }
+    match outcome {
+        Ok(_) => report.credited += 1,
+        Err(ChargeError::Refused(_)) => report.failed += 1,
+        // Keyed, never approved: released for a retry. Keyless: closed.
+        Err(ChargeError::GatewayFailed) => match ctx.idempotency.get(&pk).await {
+            Ok(Some(r)) if r.status == RecordStatus::Released => report.released += 1,
+            _ => report.failed += 1,
+        },
+        Err(ChargeError::InProgress) => report.skipped += 1,
+        Err(e) => {
+            tracing::warn!(error = %e, %pk, "reconciler: charge left for the next run");
+            report.deferred += 1;
+        }
+    }
+}
