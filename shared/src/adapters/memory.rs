@@ -41,16 +41,39 @@ pub enum Fault {
     CrashBefore,
     /// The process dies right after the store applied the call.
     CrashAfter,
+    /// Not applied now, and the caller gets no answer: the request is held (a stalled server)
+    /// and lands `n` calls later, after its client gave up on it. Only the order commit and
+    /// the credit are held; other calls go through.
+    Delayed(usize),
 }
 
+/// A held request, applied when it lands.
+pub type Deferred = Box<dyn FnOnce() + Send>;
+
 /// Which calls fail, by their position among all calls (store and gateway) since the plan was set.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FaultPlan {
     rules: Mutex<Vec<(usize, usize, Fault)>>,
     calls: AtomicUsize,
     crashed: AtomicBool,
     crash: tokio::sync::Notify,
     trace: Mutex<Vec<&'static str>>,
+    hooks: Mutex<Vec<(usize, Hook)>>,
+    named_hooks: Mutex<Vec<(&'static str, Hook)>>,
+    named_rules: Mutex<Vec<(&'static str, usize, Fault)>>,
+    held: Mutex<Vec<(usize, Deferred)>>,
+}
+
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for FaultPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultPlan")
+            .field("rules", &*lock(&self.rules))
+            .field("calls", &self.calls)
+            .field("crashed", &self.crashed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FaultPlan {
@@ -62,9 +85,37 @@ impl FaultPlan {
         *lock(&self.rules) = vec![(from, count, fault)];
     }
 
-    /// No more faults (and the "process" lives again).
+    /// Runs `f` right before call `at` (counting as [`FaultPlan::set`] does): another client's
+    /// write landing between two steps.
+    pub fn hook(&self, at: usize, f: impl Fn() + Send + Sync + 'static) {
+        lock(&self.hooks).push((at, Arc::new(f)));
+    }
+
+    /// Runs `f` once, right before the first call named `name`.
+    pub fn hook_before(&self, name: &'static str, f: impl Fn() + Send + Sync + 'static) {
+        lock(&self.named_hooks).push((name, Arc::new(f)));
+    }
+
+    /// From now on, the next `count` calls named `name` get `fault` (other calls go through).
+    pub fn set_named(&self, name: &'static str, count: usize, fault: Fault) {
+        lock(&self.named_rules).push((name, count, fault));
+    }
+
+    /// Lands every held request now.
+    pub fn land_held(&self) {
+        let held: Vec<Deferred> = lock(&self.held).drain(..).map(|(_, d)| d).collect();
+        for d in held {
+            d();
+        }
+    }
+
+    /// No more faults (and the "process" lives again). Held requests land first.
     pub fn clear(&self) {
+        self.land_held();
         lock(&self.rules).clear();
+        lock(&self.hooks).clear();
+        lock(&self.named_hooks).clear();
+        lock(&self.named_rules).clear();
         self.crashed.store(false, Ordering::SeqCst);
         self.calls.store(0, Ordering::SeqCst);
         lock(&self.trace).clear();
@@ -91,6 +142,36 @@ impl FaultPlan {
         }
         lock(&self.trace).push(name);
         let i = self.calls.fetch_add(1, Ordering::SeqCst);
+        let hooks: Vec<Hook> = lock(&self.hooks)
+            .iter()
+            .filter(|(at, _)| *at == i)
+            .map(|(_, h)| h.clone())
+            .collect();
+        let due: Vec<Deferred> = {
+            let mut held = lock(&self.held);
+            let (now, later): (Vec<_>, Vec<_>) = held.drain(..).partition(|(at, _)| *at <= i);
+            *held = later;
+            now.into_iter().map(|(_, d)| d).collect()
+        };
+        for d in due {
+            d();
+        }
+        let named: Vec<Hook> = {
+            let mut named = lock(&self.named_hooks);
+            let (now, later): (Vec<_>, Vec<_>) = named.drain(..).partition(|(n, _)| *n == name);
+            *named = later;
+            now.into_iter().map(|(_, h)| h).collect()
+        };
+        for h in hooks.into_iter().chain(named) {
+            h();
+        }
+        {
+            let mut rules = lock(&self.named_rules);
+            if let Some(rule) = rules.iter_mut().find(|(n, c, _)| *n == name && *c > 0) {
+                rule.1 -= 1;
+                return Some(rule.2);
+            }
+        }
         lock(&self.rules)
             .iter()
             .find(|(from, count, _)| i >= *from && i < from.saturating_add(*count))
@@ -103,7 +184,27 @@ impl FaultPlan {
         name: &'static str,
         apply: impl FnOnce() -> StoreResult<T>,
     ) -> StoreResult<T> {
+        self.run_holdable(name, apply, None::<fn() -> Deferred>)
+            .await
+    }
+
+    /// [`FaultPlan::run`] for a call that can be held: `hold` makes an owned copy of its effect.
+    pub async fn run_holdable<T>(
+        &self,
+        name: &'static str,
+        apply: impl FnOnce() -> StoreResult<T>,
+        hold: Option<impl FnOnce() -> Deferred>,
+    ) -> StoreResult<T> {
+        let at = self.calls.load(Ordering::SeqCst);
         match self.next(name) {
+            Some(Fault::Delayed(n)) => match hold {
+                Some(hold) => {
+                    lock(&self.held).push((at + n, hold()));
+                    Err(StoreError::Unknown(format!("{name}: injected stall")))
+                }
+                // Only the commits stall; everything else goes through.
+                None => apply(),
+            },
             None => apply(),
             Some(Fault::Throttle) => Err(StoreError::NotApplied(NotApplied::Throttled)),
             Some(Fault::FailBefore) => {
@@ -169,6 +270,21 @@ impl MemoryStore {
         .await
     }
 
+    /// [`MemoryStore::call`] for a call that a stalled server can hold and apply later.
+    async fn call_holdable<T>(
+        &self,
+        name: &'static str,
+        safety: Safety,
+        apply: impl Fn(&mut State) -> StoreResult<T>,
+        hold: impl Fn() -> Deferred,
+    ) -> StoreResult<T> {
+        retry(name, safety, || {
+            self.faults
+                .run_holdable(name, || apply(&mut self.state()), Some(&hold))
+        })
+        .await
+    }
+
     /// Test helpers: the truth, read without faults.
     pub fn balance_now(&self, user_id: &str) -> Option<i64> {
         self.state().profiles.get(user_id).map(|p| p.balance)
@@ -216,6 +332,36 @@ impl MemoryStore {
         self.state()
             .products
             .insert(product.product_id.clone(), product);
+    }
+    /// Sets up a cart line without going through the fault plan.
+    pub fn put_cart_line(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        quantity: i64,
+        added_at: i64,
+        expires_at: i64,
+    ) {
+        let mut st = self.state();
+        let cart = st
+            .carts
+            .entry(user_id.to_owned())
+            .or_insert_with(|| (BTreeMap::new(), expires_at));
+        cart.1 = expires_at;
+        cart.0.insert(
+            product_id.to_owned(),
+            CartLine {
+                product_id: product_id.to_owned(),
+                quantity,
+                added_at,
+            },
+        );
+    }
+    /// Changes a balance without going through the fault plan (another client's write).
+    pub fn set_balance(&self, user_id: &str, balance: i64) {
+        if let Some(p) = self.state().profiles.get_mut(user_id) {
+            p.balance = balance;
+        }
     }
     /// Sets up a user without going through the fault plan.
     pub fn put_user(&self, profile: UserProfile) {
@@ -447,6 +593,52 @@ impl SalesStore for MemoryStore {
     }
 }
 
+/// An order commit held by a stalled server.
+struct OwnedPlacement {
+    order: Order,
+    request_hash: String,
+    lines: Vec<crate::domain::order::PricedLine>,
+    cart_lines: Option<Vec<(String, i64)>>,
+    owner: Option<(String, String)>,
+    stored_outcome: String,
+    sales_day: NaiveDate,
+    commit_token: String,
+}
+
+impl OwnedPlacement {
+    fn of(p: &OrderPlacement<'_>) -> Self {
+        Self {
+            order: p.order.clone(),
+            request_hash: p.request_hash.to_owned(),
+            lines: p.lines.to_vec(),
+            cart_lines: p.cart_lines.map(<[_]>::to_vec),
+            owner: p
+                .owner
+                .as_ref()
+                .map(|o| (o.pk.to_owned(), o.token.to_owned())),
+            stored_outcome: p.stored_outcome.to_owned(),
+            sales_day: p.sales_day,
+            commit_token: p.commit_token.to_owned(),
+        }
+    }
+
+    fn placement(&self) -> OrderPlacement<'_> {
+        OrderPlacement {
+            order: &self.order,
+            request_hash: &self.request_hash,
+            lines: &self.lines,
+            cart_lines: self.cart_lines.as_deref(),
+            owner: self
+                .owner
+                .as_ref()
+                .map(|(pk, token)| crate::ports::Owner { pk, token }),
+            stored_outcome: &self.stored_outcome,
+            sales_day: self.sales_day,
+            commit_token: &self.commit_token,
+        }
+    }
+}
+
 fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome> {
     let key = (p.order.user_id.clone(), p.order.order_id.clone());
     // Conditions first (all or nothing), in the DynamoDB adapter's order of precedence.
@@ -543,7 +735,14 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
 #[async_trait]
 impl OrderStore for MemoryStore {
     async fn place(&self, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome> {
-        self.call("place_order", Safety::Resend, |st| place_in(st, p))
+        let hold = || -> Deferred {
+            let store = self.clone();
+            let owned = OwnedPlacement::of(p);
+            Box::new(move || {
+                let _ = place_in(&mut store.state(), &owned.placement());
+            })
+        };
+        self.call_holdable("place_order", Safety::Resend, |st| place_in(st, p), hold)
             .await
     }
 
@@ -740,6 +939,78 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+/// A credit held by a stalled server.
+struct OwnedCredit {
+    pk: String,
+    token: String,
+    user_id: String,
+    charge_id: String,
+    amount: i64,
+    payment_id: String,
+    created_at: String,
+    commit_token: String,
+}
+
+impl OwnedCredit {
+    fn of(c: &Credit<'_>) -> Self {
+        Self {
+            pk: c.pk.to_owned(),
+            token: c.token.to_owned(),
+            user_id: c.user_id.to_owned(),
+            charge_id: c.charge_id.to_owned(),
+            amount: c.amount,
+            payment_id: c.payment_id.to_owned(),
+            created_at: c.created_at.to_owned(),
+            commit_token: c.commit_token.to_owned(),
+        }
+    }
+
+    fn credit(&self) -> Credit<'_> {
+        Credit {
+            pk: &self.pk,
+            token: &self.token,
+            user_id: &self.user_id,
+            charge_id: &self.charge_id,
+            amount: self.amount,
+            payment_id: &self.payment_id,
+            created_at: &self.created_at,
+            commit_token: &self.commit_token,
+        }
+    }
+}
+
+fn credit_in(st: &mut State, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
+    let holds = st
+        .records
+        .get(c.pk)
+        .is_some_and(|r| owner_holds(r, c.token) && r.payment_id.as_deref() == Some(c.payment_id));
+    let ledger_key = (c.user_id.to_owned(), c.charge_id.to_owned());
+    if !holds || st.ledger.contains_key(&ledger_key) {
+        return Ok(CreditOutcome::NotOwner);
+    }
+    let Some(user) = st.profiles.get_mut(c.user_id) else {
+        return Ok(CreditOutcome::NoUser);
+    };
+    match user.balance.checked_add(c.amount) {
+        Some(b) if b <= MAX_BALANCE => user.balance = b,
+        _ => return Ok(CreditOutcome::LimitExceeded),
+    }
+    st.ledger.insert(
+        ledger_key,
+        LedgerEntry {
+            charge_id: c.charge_id.to_owned(),
+            amount: c.amount,
+            payment_id: c.payment_id.to_owned(),
+            created_at: c.created_at.to_owned(),
+        },
+    );
+    if let Some(r) = st.records.get_mut(c.pk) {
+        r.status = RecordStatus::Completed;
+        r.settle_shard = None;
+    }
+    Ok(CreditOutcome::Credited)
+}
+
 #[async_trait]
 impl ChargeStore for MemoryStore {
     async fn record_approval(
@@ -780,37 +1051,15 @@ impl ChargeStore for MemoryStore {
     }
 
     async fn credit(&self, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
-        self.call("credit", Safety::Idempotent, |st| {
-            let holds = st.records.get(c.pk).is_some_and(|r| {
-                owner_holds(r, c.token) && r.payment_id.as_deref() == Some(c.payment_id)
-            });
-            let ledger_key = (c.user_id.to_owned(), c.charge_id.to_owned());
-            if !holds || st.ledger.contains_key(&ledger_key) {
-                return Ok(CreditOutcome::NotOwner);
-            }
-            let Some(user) = st.profiles.get_mut(c.user_id) else {
-                return Ok(CreditOutcome::NoUser);
-            };
-            match user.balance.checked_add(c.amount) {
-                Some(b) if b <= MAX_BALANCE => user.balance = b,
-                _ => return Ok(CreditOutcome::LimitExceeded),
-            }
-            st.ledger.insert(
-                ledger_key,
-                LedgerEntry {
-                    charge_id: c.charge_id.to_owned(),
-                    amount: c.amount,
-                    payment_id: c.payment_id.to_owned(),
-                    created_at: c.created_at.to_owned(),
-                },
-            );
-            if let Some(r) = st.records.get_mut(c.pk) {
-                r.status = RecordStatus::Completed;
-                r.settle_shard = None;
-            }
-            Ok(CreditOutcome::Credited)
-        })
-        .await
+        let hold = || -> Deferred {
+            let store = self.clone();
+            let owned = OwnedCredit::of(c);
+            Box::new(move || {
+                let _ = credit_in(&mut store.state(), &owned.credit());
+            })
+        };
+        self.call_holdable("credit", Safety::Idempotent, |st| credit_in(st, c), hold)
+            .await
     }
 
     async fn fail(

@@ -10,3 +10,6 @@ pub mod idempotency;
 pub mod orders;
 pub mod popular;
 pub mod reconciler;
+
+#[cfg(test)]
+mod fault_tests;

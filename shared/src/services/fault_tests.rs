@@ -1,0 +1,735 @@
+//! The decision logic of orders and charges at every fault point, on the in-memory ports.
+//!
+//! For each flow, a clean run records the sequence of calls (store and gateway). Then, for every
+//! position in that sequence and every kind of fault (throttled, failing before it applies,
+//! applying and losing the answer, once or as an outage, and the process dying before or after
+//! the call), the flow runs again from a fresh state and the test checks:
+//! - the answer equals the truth (a success only when it took effect, a refusal or a "nothing
+//!   changed" 503 only when nothing did);
+//! - money and stock are conserved (balance = charges credited - orders paid; stock taken =
+//!   units sold), and no approved payment is both credited and voided;
+//! - after the lease runs out, a replay of the key (and the reconciler) settles the request
+//!   exactly once, and every replay after that gives the same answer.
+//!
+//! The same flows run against DynamoDB Local in functions/tests/{order,charge}_faults.rs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::adapters::memory::{unless_crashed, Fault, MemorySandboxLedger, MemoryStore};
+use crate::adapters::payment::sandbox::{SandboxGateway, SandboxStatus};
+use crate::clock::FixedClock;
+use crate::config::Config;
+use crate::context::AppContext;
+use crate::domain::charge::ChargeRefusal;
+use crate::domain::idempotency::RecordStatus;
+use crate::domain::order::{Order, OrderRefusal, OrderRequest, RequestedLine};
+use crate::domain::product::Product;
+use crate::domain::user::{Role, UserProfile};
+use crate::services::charges::{self, ChargeError, ChargeInput};
+use crate::services::orders::{self, OrderError};
+use crate::services::reconciler;
+
+const USER: &str = "usr_00000000000000000000000000000001";
+const P1: &str = "prd_00000000000000000000000000000001";
+const P2: &str = "prd_00000000000000000000000000000002";
+const START_BALANCE: i64 = 100_000;
+const START_STOCK: i64 = 10;
+
+/// Every kind of fault, with how many consecutive calls it hits. Held requests (`Delayed`) land
+/// a few calls later: in between the service's resends, its read of the truth, its re-reads and
+/// its fence, wherever they fall.
+const FAULTS: [(Fault, usize); 16] = [
+    (Fault::Throttle, 1),
+    (Fault::FailBefore, 1),
+    (Fault::FailBefore, 1000),
+    (Fault::LoseAnswer, 1),
+    (Fault::LoseAnswer, 1000),
+    (Fault::CrashBefore, 1),
+    (Fault::CrashAfter, 1),
+    (Fault::Delayed(1), 1),
+    (Fault::Delayed(2), 1),
+    (Fault::Delayed(3), 1),
+    (Fault::Delayed(1), 1000),
+    (Fault::Delayed(2), 1000),
+    (Fault::Delayed(4), 1000),
+    (Fault::Delayed(5), 1000),
+    (Fault::Delayed(6), 1000),
+    (Fault::Delayed(9), 1000),
+];
+
+struct World {
+    store: MemoryStore,
+    ledger: MemorySandboxLedger,
+    clock: Arc<FixedClock>,
+    ctx: AppContext,
+    /// Stock taken by other customers (changes made behind the flow's back).
+    taken_elsewhere: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn world() -> World {
+    let store = MemoryStore::default();
+    let ledger = MemorySandboxLedger::sharing(&store);
+    let clock = Arc::new(FixedClock::new(start()));
+    let mut config = Config::from_env().expect("config");
+    config.idempotency_lease_seconds = 30;
+    let ctx = AppContext::in_memory(
+        config,
+        store.clone(),
+        Arc::new(SandboxGateway::new(ledger.clone())),
+        clock.clone(),
+    );
+    store.put_user(UserProfile {
+        user_id: USER.into(),
+        email: "u@example.com".into(),
+        name: "U".into(),
+        role: Role::User,
+        balance: START_BALANCE,
+        created_at: "2026-11-24T00:00:00Z".into(),
+    });
+    for (id, price) in [(P1, 1_000), (P2, 2_500)] {
+        store.put_product(Product {
+            product_id: id.into(),
+            name: id.into(),
+            price,
+            stock: START_STOCK,
+        });
+    }
+    World {
+        store,
+        ledger,
+        clock,
+        ctx,
+        taken_elsewhere: Arc::default(),
+    }
+}
+
+impl World {
+    /// Lets every lease run out.
+    fn later(&self) {
+        self.clock.set(self.clock.now_plus(Duration::minutes(2)));
+    }
+
+    /// Conservation: what left the balance equals what the orders cost, what left the stock
+    /// equals what they sold and what the sales counters counted.
+    fn check_conserved(&self, what: &str) {
+        let orders = self.store.orders_now(USER);
+        let paid: i64 = orders.iter().map(|o| o.total_amount).sum();
+        let credited: i64 = self.store.ledger_now(USER).iter().map(|e| e.amount).sum();
+        let balance = self.store.balance_now(USER).expect("user");
+        assert_eq!(
+            balance,
+            START_BALANCE + credited - paid,
+            "{what}: money conserved"
+        );
+        assert!(balance >= 0, "{what}: balance never negative");
+        let mut units = 0;
+        for p in [P1, P2] {
+            let sold: i64 = orders
+                .iter()
+                .flat_map(|o| &o.items)
+                .filter(|l| l.product_id == p)
+                .map(|l| l.quantity)
+                .sum();
+            let stock = self.store.stock_now(p).expect("product");
+            let elsewhere = self
+                .taken_elsewhere
+                .lock()
+                .expect("lock")
+                .get(p)
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(
+                stock,
+                START_STOCK - elsewhere - sold,
+                "{what}: stock of {p}"
+            );
+            assert!(stock >= 0, "{what}: stock never negative");
+            units += sold;
+        }
+        assert_eq!(self.store.sold_now(), units, "{what}: sales counted once");
+        // A credited payment is never voided.
+        for e in self.store.ledger_now(USER) {
+            for r in self.store.records_now() {
+                if r.payment_id.as_deref() == Some(&e.payment_id) {
+                    assert_ne!(
+                        self.ledger.status_now(&r.gateway_key()),
+                        Some(SandboxStatus::Voided),
+                        "{what}: credited payment {} was voided",
+                        e.payment_id
+                    );
+                }
+            }
+        }
+    }
+}
+
+trait ClockExt {
+    fn now_plus(&self, d: Duration) -> DateTime<Utc>;
+}
+
+impl ClockExt for FixedClock {
+    fn now_plus(&self, d: Duration) -> DateTime<Utc> {
+        use crate::clock::Clock;
+        self.now() + d
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Orders
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OrderCase {
+    /// Two lines, enough stock and money.
+    Items,
+    /// Both lines from the cart.
+    FromCart,
+    /// The second line lacks stock: the final answer is a refusal.
+    OutOfStock,
+    /// Both lines in stock when read; another customer takes the second line's stock right
+    /// before the first commit: the commit is refused and the answer is a refusal.
+    StockRace,
+}
+
+fn order_request(case: OrderCase) -> OrderRequest {
+    let line = |p: &str, q| RequestedLine {
+        product_id: p.into(),
+        quantity: q,
+    };
+    match case {
+        OrderCase::Items => OrderRequest::Items(vec![line(P1, 2), line(P2, 1)]),
+        OrderCase::FromCart => OrderRequest::FromCart,
+        OrderCase::OutOfStock => OrderRequest::Items(vec![line(P1, 1), line(P2, START_STOCK + 1)]),
+        OrderCase::StockRace => OrderRequest::Items(vec![line(P1, 1), line(P2, 2)]),
+    }
+}
+
+async fn seed_cart(w: &World) {
+    let now = w.clock.now_plus(Duration::zero()).timestamp();
+    w.store.put_cart_line(USER, P1, 2, now, now + 1_000_000);
+    w.store.put_cart_line(USER, P2, 1, now + 1, now + 1_000_000);
+}
+
+async fn place(w: &World, case: OrderCase, key: Option<&str>) -> Option<Result<Order, OrderError>> {
+    let fut = orders::place(
+        &w.ctx,
+        USER,
+        key,
+        format!("hash-{case:?}"),
+        order_request(case),
+    );
+    unless_crashed(&w.store.faults, fut).await
+}
+
+/// Checks one answer of `case` against the truth.
+fn check_order_answer(
+    w: &World,
+    case: OrderCase,
+    answer: &Option<Result<Order, OrderError>>,
+    what: &str,
+) {
+    let placed = w.store.orders_now(USER);
+    assert!(placed.len() <= 1, "{what}: at most one order: {placed:?}");
+    match answer {
+        Some(Ok(order)) => {
+            assert_eq!(placed.len(), 1, "{what}: a success took effect");
+            assert_eq!(&placed[0], order, "{what}: the answer is the stored order");
+        }
+        Some(Err(OrderError::Refused(r))) => {
+            assert!(
+                placed.is_empty(),
+                "{what}: a refusal ({r:?}) changed nothing"
+            );
+            if !matches!(case, OrderCase::OutOfStock | OrderCase::StockRace) {
+                panic!("{what}: unexpected refusal {r:?}");
+            }
+        }
+        Some(Err(
+            OrderError::TryAgain {
+                maybe_applied: false,
+            }
+            | OrderError::Unavailable {
+                maybe_applied: false,
+            },
+        )) => {
+            assert!(placed.is_empty(), "{what}: 'nothing changed' must be true")
+        }
+        // Not final, outcome unknown: either is true; the replay tells.
+        Some(Err(
+            OrderError::TryAgain {
+                maybe_applied: true,
+            }
+            | OrderError::Unavailable {
+                maybe_applied: true,
+            },
+        ))
+        | Some(Err(OrderError::InProgress))
+        | None => {}
+        Some(Err(e)) => panic!("{what}: unexpected answer {e:?}"),
+    }
+    w.check_conserved(what);
+}
+
+/// Sets the world up for `case` (after the fault plan is set: hooks survive `set`).
+async fn prepare(w: &World, case: OrderCase) {
+    if case == OrderCase::FromCart {
+        seed_cart(w).await;
+    }
+    if case == OrderCase::StockRace {
+        let (store, elsewhere) = (w.store.clone(), w.taken_elsewhere.clone());
+        w.store.faults.hook_before("place_order", move || {
+            let left = store.stock_now(P2).unwrap_or(0);
+            store.put_product(Product {
+                product_id: P2.into(),
+                name: P2.into(),
+                price: 2_500,
+                stock: 1,
+            });
+            elsewhere.lock().expect("lock").insert(P2.into(), left - 1);
+        });
+    }
+}
+
+async fn order_trace(case: OrderCase, key: Option<&str>) -> usize {
+    let w = world();
+    w.store.faults.clear();
+    prepare(&w, case).await;
+    let answer = place(&w, case, key).await;
+    assert!(answer.is_some());
+    w.store.faults.trace().len()
+}
+
+async fn order_faults(case: OrderCase, keyed: bool) {
+    let key = keyed.then_some("key-1");
+    let calls = order_trace(case, key).await;
+    let mut runs = 0;
+    for at in 0..calls + 2 {
+        for (fault, count) in FAULTS {
+            let what = format!("{case:?} keyed={keyed} {fault:?}x{count} at call {at}");
+            let w = world();
+            w.store.faults.set(at, count, fault);
+            prepare(&w, case).await;
+            let first = place(&w, case, key).await;
+            let trace = w.store.faults.trace();
+            w.store.faults.clear();
+            check_order_answer(&w, case, &first, &format!("{what} (trace {trace:?})"));
+            runs += 1;
+            if !keyed {
+                continue;
+            }
+            // The client retries with its key once the lease ran out: the final answer, true.
+            w.later();
+            if at % 2 == 0 {
+                let report = reconciler::run(&w.ctx).await;
+                assert_eq!(report.deferred, 0, "{what}: reconciler {report:?}");
+            }
+            let second = place(&w, case, key).await;
+            check_order_answer(&w, case, &second, &format!("{what}, retry"));
+            let second = second.expect("no crash now");
+            match (&first, &second) {
+                (Some(Ok(a)), Ok(b)) => assert_eq!(a, b, "{what}: the replay is the first success"),
+                (Some(Err(OrderError::Refused(a))), Err(OrderError::Refused(b))) => {
+                    assert_eq!(a, b, "{what}: the replay is the first refusal")
+                }
+                (Some(Ok(_) | Err(OrderError::Refused(_))), other) => {
+                    panic!("{what}: a final answer replayed as {other:?}")
+                }
+                _ => {}
+            }
+            match case {
+                OrderCase::OutOfStock => assert!(
+                    matches!(
+                        second,
+                        Err(OrderError::Refused(OrderRefusal::InsufficientStock { .. }))
+                    ),
+                    "{what}: {second:?}"
+                ),
+                // Refused if the other customer came first, placed otherwise.
+                OrderCase::StockRace => assert!(
+                    matches!(
+                        second,
+                        Ok(_) | Err(OrderError::Refused(OrderRefusal::InsufficientStock { .. }))
+                    ),
+                    "{what}: {second:?}"
+                ),
+                _ => assert!(
+                    second.is_ok(),
+                    "{what}: the retry completes the order: {second:?}"
+                ),
+            }
+            let third = place(&w, case, key).await.expect("no crash");
+            assert_eq!(third, second, "{what}: replays are stable");
+            w.check_conserved(&what);
+        }
+    }
+    assert!(runs > 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_orders_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::Items, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyless_orders_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::Items, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cart_orders_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::FromCart, true).await;
+    order_faults(OrderCase::FromCart, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_orders_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::OutOfStock, true).await;
+    order_faults(OrderCase::OutOfStock, false).await;
+    order_faults(OrderCase::StockRace, true).await;
+    order_faults(OrderCase::StockRace, false).await;
+}
+
+/// The scenario of the issue: the commit applied, its answer lost, and by the time the service
+/// looks again its own order took the last units and emptied the cart.
+#[tokio::test(start_paused = true)]
+async fn an_order_whose_commit_answer_was_lost_is_never_refused() {
+    let w = world();
+    seed_cart(&w).await;
+    w.store.faults.clear();
+    // Every commit applies and loses its answer (every resend too); reads work.
+    w.store
+        .faults
+        .set_named("place_order", 1000, Fault::LoseAnswer);
+    let answer = place(&w, OrderCase::FromCart, Some("k"))
+        .await
+        .expect("answered");
+    w.store.faults.clear();
+    let order = answer.expect("the order committed, so the answer is its success");
+    assert_eq!(w.store.orders_now(USER), vec![order.clone()]);
+    assert!(w.store.cart_now(USER).is_empty());
+    let replay = place(&w, OrderCase::FromCart, Some("k"))
+        .await
+        .expect("answered");
+    assert_eq!(replay, Ok(order));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Charges
+// ------------------------------------------------------------------------------------------------
+
+const AMOUNT: i64 = 7_000;
+
+async fn charge(
+    w: &World,
+    key: Option<&str>,
+    token: &str,
+) -> Option<Result<crate::domain::charge::ChargeReceipt, ChargeError>> {
+    let input = ChargeInput {
+        amount: AMOUNT,
+        payment_method: token.into(),
+    };
+    let fut = charges::charge(&w.ctx, USER, key, format!("charge-{token}"), input);
+    unless_crashed(&w.store.faults, fut).await
+}
+
+/// Money after settlement: every approval at the gateway is credited exactly once or voided,
+/// never both, never neither; nothing is left PENDING.
+fn check_settled(w: &World, what: &str) {
+    w.check_conserved(what);
+    let credited: Vec<String> = w
+        .store
+        .ledger_now(USER)
+        .into_iter()
+        .map(|e| e.payment_id)
+        .collect();
+    for r in w.store.records_now() {
+        assert_ne!(
+            r.status,
+            RecordStatus::Pending,
+            "{what}: left in doubt: {r:?}"
+        );
+        assert!(
+            r.void_payment_id.is_none(),
+            "{what}: a void still pending: {r:?}"
+        );
+        let status = w.ledger.status_now(&r.gateway_key());
+        match status {
+            Some(SandboxStatus::Approved) => {
+                let payment = r.payment_id.clone().unwrap_or_default();
+                assert!(
+                    credited.contains(&payment),
+                    "{what}: approved and never credited: {r:?}"
+                );
+            }
+            Some(SandboxStatus::Voided) => {
+                assert!(
+                    r.payment_id.as_ref().is_none_or(|p| !credited.contains(p)),
+                    "{what}: voided and credited: {r:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        credited.len() <= 1,
+        "{what}: one charge, at most one credit: {credited:?}"
+    );
+}
+
+fn check_charge_answer(
+    w: &World,
+    answer: &Option<Result<crate::domain::charge::ChargeReceipt, ChargeError>>,
+    what: &str,
+) {
+    let ledger = w.store.ledger_now(USER);
+    w.check_conserved(what);
+    match answer {
+        Some(Ok(receipt)) => {
+            assert_eq!(ledger.len(), 1, "{what}: a success was credited");
+            assert_eq!(ledger[0].charge_id, receipt.charge_id);
+            assert_eq!(
+                receipt.balance,
+                START_BALANCE + AMOUNT,
+                "{what}: the balance answered"
+            );
+        }
+        Some(Err(ChargeError::Refused(_) | ChargeError::GatewayFailed)) => {
+            assert!(ledger.is_empty(), "{what}: a refusal credited nothing")
+        }
+        Some(Err(ChargeError::Unavailable {
+            maybe_applied: false,
+        })) => {
+            assert!(ledger.is_empty(), "{what}: 'nothing charged' must be true")
+        }
+        Some(Err(
+            ChargeError::GatewayUnknown
+            | ChargeError::CreditPending
+            | ChargeError::InProgress
+            | ChargeError::Unavailable {
+                maybe_applied: true,
+            },
+        ))
+        | None => {}
+        Some(Err(e)) => panic!("{what}: unexpected answer {e:?}"),
+    }
+}
+
+async fn charge_trace(key: Option<&str>, token: &str) -> usize {
+    let w = world();
+    w.store.faults.clear();
+    assert!(charge(&w, key, token).await.is_some());
+    w.store.faults.trace().len()
+}
+
+async fn charge_faults(keyed: bool, token: &str) {
+    let key = keyed.then_some("charge-key");
+    let calls = charge_trace(key, token).await;
+    for at in 0..calls + 2 {
+        for (fault, count) in FAULTS {
+            let what = format!("charge keyed={keyed} token={token} {fault:?}x{count} at call {at}");
+            let w = world();
+            w.store.faults.set(at, count, fault);
+            let first = charge(&w, key, token).await;
+            let trace = w.store.faults.trace();
+            w.store.faults.clear();
+            check_charge_answer(&w, &first, &format!("{what} (trace {trace:?})"));
+            w.later();
+            // The service settles by itself (the reconciler), whether or not the client retries.
+            let report = reconciler::run(&w.ctx).await;
+            assert_eq!(report.deferred, 0, "{what}: {report:?}");
+            if keyed {
+                let second = charge(&w, key, token).await.expect("no crash");
+                check_charge_answer(&w, &Some(second.clone()), &format!("{what}, retry"));
+                match (&first, &second) {
+                    (Some(Ok(a)), Ok(b)) => assert_eq!(a, b, "{what}: replay of the first success"),
+                    (Some(Err(ChargeError::Refused(a))), Err(ChargeError::Refused(b))) => {
+                        assert_eq!(a, b, "{what}")
+                    }
+                    (Some(Ok(_) | Err(ChargeError::Refused(_))), other) => {
+                        panic!("{what}: a final answer replayed as {other:?}")
+                    }
+                    _ => {}
+                }
+                if token == "tok_sandbox" {
+                    assert!(
+                        second.is_ok(),
+                        "{what}: the retry completes the charge: {second:?}"
+                    );
+                }
+                let third = charge(&w, key, token).await.expect("no crash");
+                assert_eq!(third, second, "{what}: replays are stable");
+            }
+            check_settled(&w, &what);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_charges_settle_exactly_once_at_every_fault() {
+    charge_faults(true, "tok_sandbox").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyless_charges_settle_exactly_once_at_every_fault() {
+    charge_faults(false, "tok_sandbox").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn declined_charges_settle_at_every_fault() {
+    charge_faults(true, "tok_declined").await;
+    charge_faults(false, "tok_declined").await;
+}
+
+/// Sets the balance right before the credit call, as a concurrent charge would: the pre-check
+/// passed, the gateway approved, and the credit no longer fits under the limit.
+async fn crowd_the_balance_before_credit(w: &World, key: Option<&str>) {
+    let calls = {
+        let t = world();
+        t.store.faults.clear();
+        let _ = charge(&t, key, "tok_sandbox").await;
+        t.store.faults.trace()
+    };
+    let credit = calls
+        .iter()
+        .position(|c| *c == "credit")
+        .expect("credit call");
+    let store = w.store.clone();
+    w.store.faults.hook(credit, move || {
+        store.set_balance(USER, crate::domain::money::MAX_BALANCE - AMOUNT + 1);
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_credit_over_the_limit_is_refused_and_its_approval_voided() {
+    let w = world();
+    let key = Some("limit");
+    crowd_the_balance_before_credit(&w, key).await;
+    let first = charge(&w, key, "tok_sandbox").await.expect("answered");
+    w.store.faults.clear();
+    assert_eq!(
+        first,
+        Err(ChargeError::Refused(ChargeRefusal::BalanceLimitExceeded))
+    );
+    assert!(w.store.ledger_now(USER).is_empty());
+    let record = w.store.records_now().into_iter().next().expect("record");
+    assert_eq!(record.status, RecordStatus::Failed);
+    assert_eq!(
+        w.ledger.status_now(&record.gateway_key()),
+        Some(SandboxStatus::Voided)
+    );
+
+    // The issue's second bug: make room, retry the same key, reconcile: the voided approval
+    // is never credited, and the refusal is what the key answers.
+    w.store.set_balance(USER, 0);
+    w.later();
+    reconciler::run(&w.ctx).await;
+    let second = charge(&w, key, "tok_sandbox").await.expect("answered");
+    assert_eq!(second, first, "the refusal is replayed");
+    assert!(w.store.ledger_now(USER).is_empty(), "never credited");
+    assert_eq!(w.store.balance_now(USER), Some(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_void_is_retried_by_the_reconciler() {
+    for fault in [
+        Fault::FailBefore,
+        Fault::LoseAnswer,
+        Fault::CrashBefore,
+        Fault::CrashAfter,
+    ] {
+        let w = world();
+        let key = Some("void-fails");
+        crowd_the_balance_before_credit(&w, key).await;
+        let calls = {
+            let t = world();
+            crowd_the_balance_before_credit(&t, key).await;
+            let _ = charge(&t, key, "tok_sandbox").await;
+            t.store.faults.trace()
+        };
+        let void = calls
+            .iter()
+            .position(|c| *c == "gateway_void")
+            .expect("void call");
+        let store = w.store.clone();
+        w.store.faults.set(void, 1000, fault);
+        w.store.faults.hook(
+            calls.iter().position(|c| *c == "credit").expect("credit"),
+            move || {
+                store.set_balance(USER, crate::domain::money::MAX_BALANCE - AMOUNT + 1);
+            },
+        );
+        let first = charge(&w, key, "tok_sandbox").await;
+        w.store.faults.clear();
+        if let Some(answer) = &first {
+            assert_eq!(
+                answer,
+                &Err(ChargeError::Refused(ChargeRefusal::BalanceLimitExceeded)),
+                "{fault:?}"
+            );
+        }
+        assert!(w.store.ledger_now(USER).is_empty(), "{fault:?}");
+        w.later();
+        let report = reconciler::run(&w.ctx).await;
+        assert_eq!(report.deferred, 0, "{fault:?}: {report:?}");
+        let record = w.store.records_now().into_iter().next().expect("record");
+        assert_eq!(record.status, RecordStatus::Failed, "{fault:?}");
+        assert_eq!(record.void_payment_id, None, "{fault:?}: void recorded");
+        assert_eq!(
+            w.ledger.status_now(&record.gateway_key()),
+            Some(SandboxStatus::Voided),
+            "{fault:?}"
+        );
+        assert!(
+            w.store.ledger_now(USER).is_empty(),
+            "{fault:?}: never credited"
+        );
+        let again = reconciler::run(&w.ctx).await;
+        assert_eq!(again.examined, 0, "{fault:?}: settled once: {again:?}");
+    }
+}
+
+/// Two reconcilers at once over the same in-doubt charges: each settled exactly once.
+#[tokio::test(start_paused = true)]
+async fn two_reconcilers_settle_each_charge_once() {
+    let w = world();
+    // Ten keyless charges whose process died right after the gateway approved them.
+    for _ in 0..10 {
+        let calls = {
+            let t = world();
+            t.store.faults.clear();
+            charge(&t, None, "tok_sandbox").await;
+            t.store.faults.trace()
+        };
+        let approve = calls
+            .iter()
+            .position(|c| *c == "gateway_approve")
+            .expect("approve");
+        w.store.faults.set(approve, 1, Fault::CrashAfter);
+        assert!(charge(&w, None, "tok_sandbox").await.is_none(), "crashed");
+        w.store.faults.clear();
+    }
+    assert!(w.store.ledger_now(USER).is_empty());
+    w.later();
+    let (a, b) = tokio::join!(reconciler::run(&w.ctx), reconciler::run(&w.ctx));
+    assert_eq!(a.credited + b.credited, 10, "{a:?} {b:?}");
+    assert_eq!(w.store.ledger_now(USER).len(), 10);
+    assert_eq!(w.store.balance_now(USER), Some(START_BALANCE + 10 * AMOUNT));
+    check_settled_many(&w);
+    let again = reconciler::run(&w.ctx).await;
+    assert_eq!(again.examined, 0, "{again:?}");
+}
+
+fn check_settled_many(w: &World) {
+    for r in w.store.records_now() {
+        assert_eq!(r.status, RecordStatus::Completed, "{r:?}");
+    }
+    w.check_conserved("many");
+}
