@@ -11,7 +11,7 @@ use axum::body::to_bytes;
 use axum::response::IntoResponse;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use shop_shared::AppContext;
+use shop_shared::{retry, AppContext};
 
 use crate::problem::{ApiError, ErrorCode};
 
@@ -70,7 +70,7 @@ impl Gateway {
         }
         let handler = route.handler;
         let request = to_lambda_request(parts, body, route, params);
-        handler(&self.ctx, request).await
+        retry::with_deadline(self.ctx.config.request_budget, handler(&self.ctx, request)).await
     }
 
     pub fn context(&self) -> &AppContext {

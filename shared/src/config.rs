@@ -74,6 +74,8 @@ pub struct Config {
     /// How long an in-flight idempotent request holds its key before a retry may take over.
     pub idempotency_lease_seconds: u64,
     pub data_platform_url: Option<String>,
+    /// How long one request may keep retrying (docs/TRANSACTIONS.md: it must fit the Lambda timeout).
+    pub request_budget: std::time::Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -141,6 +143,11 @@ impl Config {
                 (1..=900).contains(v)
             })?,
             data_platform_url: var("DATA_PLATFORM_URL"),
+            request_budget: std::time::Duration::from_millis(parse_num(
+                "REQUEST_BUDGET_MS",
+                crate::retry::REQUEST_BUDGET.as_millis() as u64,
+                |v| (100..=20_000).contains(v),
+            )?),
         })
     }
 }

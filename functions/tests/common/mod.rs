@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod gateway;
+pub mod switchboard;
 
 use std::sync::Arc;
 

@@ -1,0 +1,520 @@
+//! Orders and charges against DynamoDB Local with a fault at every step: each DynamoDB call
+//! (the sandbox gateway's own calls included: approve, void, status) fails before it is applied,
+//! or is applied with its answer lost, once or for the rest of the request, or the process dies
+//! right before or right after it. For every run:
+//! - the answer equals the truth read afterwards (orders listed, stock, balance, ledger);
+//! - a replay of the key (after the lease, and after the reconciler for charges) gives the
+//!   final answer, and the replay after that gives the same one;
+//! - a charge is credited exactly once or not at all, and a credited payment is never voided.
+//!
+//! The same flows, with more fault kinds, are unit-tested on in-memory ports
+//! (shared/src/services/fault_tests.rs).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::http::Method;
+use common::switchboard::{Kind, Switchboard};
+use common::{test_config, Reply, TestApp};
+use serde_json::{json, Value};
+use shop_shared::clock::{Clock, FixedClock};
+use shop_shared::config::Config;
+use shop_shared::domain::ids;
+use shop_shared::domain::product::Product;
+use shop_shared::domain::user::{Role, UserProfile};
+use shop_shared::services::reconciler;
+
+const KINDS: [(Kind, usize); 6] = [
+    (Kind::FailBefore, 1),
+    (Kind::FailBefore, 100),
+    (Kind::LoseAnswer, 1),
+    (Kind::LoseAnswer, 100),
+    (Kind::CrashBefore, 1),
+    (Kind::CrashAfter, 1),
+];
+
+struct Rig {
+    config: Config,
+    clock: Arc<FixedClock>,
+    clean: TestApp,
+    faulty: TestApp,
+    board: Switchboard,
+}
+
+async fn rig() -> Rig {
+    let mut config = test_config();
+    config.request_budget = Duration::from_millis(700);
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let c = clock.clone();
+    let clean = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.clock = c).await;
+    let board = Switchboard::default();
+    let (b, c) = (board.clone(), clock.clone());
+    let faulty = TestApp::with_parts(
+        config.clone(),
+        move |db| {
+            db.client = aws_sdk_dynamodb::Client::from_conf(
+                db.client.config().to_builder().interceptor(b).build(),
+            )
+        },
+        move |ctx| ctx.clock = c,
+    )
+    .await;
+    Rig {
+        config,
+        clock,
+        clean,
+        faulty,
+        board,
+    }
+}
+
+impl Rig {
+    /// Lets every lease run out.
+    fn later(&self) {
+        self.clock
+            .set(self.clock.now() + chrono::Duration::minutes(2));
+    }
+
+    /// A user created directly (no password hashing), with a token.
+    async fn user(&self, balance: i64) -> (String, String) {
+        let user_id = ids::new_user_id();
+        let email = format!("{user_id}@example.com");
+        let profile = UserProfile {
+            user_id: user_id.clone(),
+            email: email.clone(),
+            name: "F".into(),
+            role: Role::User,
+            balance,
+            created_at: "2026-11-24T00:00:00Z".into(),
+        };
+        let ctx = self.clean.ctx();
+        ctx.users
+            .create_user(&profile, &email, "unused")
+            .await
+            .expect("user");
+        let token = ctx
+            .jwt
+            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
+            .expect("token");
+        (user_id, token)
+    }
+
+    async fn product(&self, price: i64, stock: i64) -> String {
+        let p = Product {
+            product_id: ids::new_product_id(),
+            name: format!("F{price}"),
+            price,
+            stock,
+        };
+        self.clean
+            .ctx()
+            .products
+            .create(&p, "2026-11-24T00:00:00Z")
+            .await
+            .expect("product");
+        p.product_id
+    }
+
+    /// One request through the faulty app; `None` when its process "died".
+    async fn faulty_post(
+        &self,
+        uri: &str,
+        token: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Option<Reply> {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        let reply = self
+            .faulty
+            .request(
+                Method::POST,
+                uri,
+                Some(token),
+                &headers,
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+        let died = self.board.dead();
+        (!died).then_some(reply)
+    }
+}
+
+fn says_nothing_changed(r: &Reply) -> bool {
+    let detail = r.body["detail"].as_str().unwrap_or("");
+    detail.contains("nothing was changed") || detail.contains("nothing was charged")
+}
+
+// ------------------------------------------------------------------------------------------------
+// Orders
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OrderCase {
+    Items,
+    FromCart,
+}
+
+struct OrderWorld {
+    user_id: String,
+    token: String,
+    products: [(String, i64); 2],
+}
+
+const ORDER_BALANCE: i64 = 100_000;
+const STOCK: i64 = 10;
+
+async fn order_world(rig: &Rig, case: OrderCase) -> OrderWorld {
+    let (user_id, token) = rig.user(ORDER_BALANCE).await;
+    let products = [
+        (rig.product(1_000, STOCK).await, 2),
+        (rig.product(2_500, STOCK).await, 1),
+    ];
+    if case == OrderCase::FromCart {
+        for (id, q) in &products {
+            let r = rig
+                .clean
+                .post(
+                    "/cart/items",
+                    Some(&token),
+                    json!({"productId": id, "quantity": q}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+    }
+    OrderWorld {
+        user_id,
+        token,
+        products,
+    }
+}
+
+fn order_body(case: OrderCase, w: &OrderWorld) -> Value {
+    match case {
+        OrderCase::FromCart => json!({"fromCart": true}),
+        OrderCase::Items => {
+            json!({"items": w.products.iter().map(|(id, q)| json!({"productId": id, "quantity": q})).collect::<Vec<_>>()})
+        }
+    }
+}
+
+/// The truth: the user's orders, and stock and balance consistent with them.
+async fn order_truth(rig: &Rig, w: &OrderWorld, what: &str) -> Vec<Value> {
+    let r = rig.clean.get("/orders", Some(&w.token)).await;
+    assert_eq!(r.status, 200, "{what}: {r:?}");
+    let orders = r.body["items"].as_array().cloned().unwrap_or_default();
+    assert!(orders.len() <= 1, "{what}: at most one order: {orders:?}");
+    let placed = orders.len() as i64;
+    for (id, q) in &w.products {
+        assert_eq!(
+            rig.clean.stock(id).await,
+            STOCK - placed * q,
+            "{what}: stock of {id}"
+        );
+    }
+    let paid: i64 = orders
+        .iter()
+        .map(|o| o["totalAmount"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        rig.clean.balance(&w.token).await,
+        ORDER_BALANCE - paid,
+        "{what}: balance"
+    );
+    let _ = &w.user_id;
+    orders
+}
+
+async fn order_sweep(case: OrderCase, keyed: bool) {
+    let rig = rig().await;
+    // A clean run gives the number of DynamoDB calls of the flow.
+    let calls = {
+        let w = order_world(&rig, case).await;
+        rig.board.clear();
+        let key = keyed.then(|| uuid::Uuid::new_v4().to_string());
+        let r = rig
+            .faulty_post("/orders", &w.token, key.as_deref(), &order_body(case, &w))
+            .await
+            .expect("alive");
+        assert_eq!(r.status, 201, "{r:?}");
+        rig.board.trace().len()
+    };
+    for at in 0..calls {
+        for (kind, count) in KINDS {
+            let w = order_world(&rig, case).await;
+            let key = keyed.then(|| uuid::Uuid::new_v4().to_string());
+            let body = order_body(case, &w);
+            rig.board.set(at, count, kind);
+            let first = rig
+                .faulty_post("/orders", &w.token, key.as_deref(), &body)
+                .await;
+            let what = format!(
+                "{case:?} keyed={keyed} {kind:?}x{count} at {at} {:?} -> {first:?}",
+                rig.board.trace()
+            );
+            rig.board.clear();
+            let orders = order_truth(&rig, &w, &what).await;
+            if let Some(r) = &first {
+                match r.status {
+                    201 => {
+                        assert_eq!(orders.len(), 1, "{what}: a 201 took effect");
+                        assert_eq!(orders[0], r.body, "{what}: the answer is the stored order");
+                    }
+                    400..=499 => panic!("{what}: no refusal is true here"),
+                    503 if says_nothing_changed(r) => {
+                        assert!(orders.is_empty(), "{what}: 'nothing was changed'")
+                    }
+                    500..=599 => {}
+                    _ => panic!("{what}: unexpected"),
+                }
+            }
+            let Some(key) = key else {
+                continue;
+            };
+            // The retry with the key tells the truth and completes the order, once.
+            rig.later();
+            let second = rig
+                .clean
+                .post_with_key("/orders", &w.token, &key, body.clone())
+                .await;
+            assert_eq!(second.status, 201, "{what}: retry {second:?}");
+            let orders_after = order_truth(&rig, &w, &what).await;
+            assert_eq!(orders_after.len(), 1, "{what}");
+            assert_eq!(
+                orders_after[0], second.body,
+                "{what}: the retry answers the order"
+            );
+            if let Some(o) = orders.first() {
+                assert_eq!(
+                    o, &second.body,
+                    "{what}: the order that existed is the answer"
+                );
+            }
+            let third = rig
+                .clean
+                .post_with_key("/orders", &w.token, &key, body)
+                .await;
+            assert_eq!(
+                (third.status, &third.body),
+                (201, &second.body),
+                "{what}: stable"
+            );
+        }
+    }
+    let _ = &rig.config;
+}
+
+#[tokio::test]
+async fn keyed_orders_tell_the_truth_at_every_dynamodb_fault() {
+    order_sweep(OrderCase::Items, true).await;
+}
+
+#[tokio::test]
+async fn keyless_orders_tell_the_truth_at_every_dynamodb_fault() {
+    order_sweep(OrderCase::Items, false).await;
+}
+
+#[tokio::test]
+async fn cart_orders_tell_the_truth_at_every_dynamodb_fault() {
+    order_sweep(OrderCase::FromCart, true).await;
+    order_sweep(OrderCase::FromCart, false).await;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Charges
+// ------------------------------------------------------------------------------------------------
+
+const AMOUNT: i64 = 7_000;
+
+/// The user's ledger: (chargeId, amount, paymentId).
+async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64, String)> {
+    let out = app
+        .db
+        .client
+        .query()
+        .table_name(&app.db.tables.users)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("ledger");
+    out.items()
+        .iter()
+        .map(|i| {
+            (
+                i["chargeId"].as_s().expect("chargeId").clone(),
+                i["amount"].as_n().expect("amount").parse().expect("n"),
+                i["paymentId"].as_s().expect("paymentId").clone(),
+            )
+        })
+        .collect()
+}
+
+/// Every charge record of the user, settled: nothing pending, every approval at the gateway
+/// credited exactly once or voided, never both.
+async fn check_settled(app: &TestApp, user_id: &str, what: &str) {
+    let credited: Vec<String> = ledger(app, user_id)
+        .await
+        .into_iter()
+        .map(|e| e.2)
+        .collect();
+    assert!(
+        credited.len() <= 1,
+        "{what}: one charge, at most one credit"
+    );
+    let records = app
+        .db
+        .client
+        .scan()
+        .table_name(&app.db.tables.idempotency)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", AttributeValue::S(format!("CHARGE#{user_id}#")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("records");
+    for r in records.items() {
+        let status = r["status"].as_s().expect("status");
+        assert_ne!(status, "PENDING", "{what}: left in doubt: {r:?}");
+        assert!(
+            !r.contains_key("voidPaymentId"),
+            "{what}: void pending: {r:?}"
+        );
+        let charge_id = r["resourceId"].as_s().expect("resourceId");
+        let attempt = r
+            .get("gatewayAttempt")
+            .and_then(|a| a.as_n().ok())
+            .map_or("1", String::as_str);
+        let payment = app
+            .db
+            .client
+            .get_item()
+            .table_name(&app.db.tables.sandbox_payments)
+            .key(
+                "gatewayKey",
+                AttributeValue::S(format!("{charge_id}.{attempt}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("payment");
+        if let Some(p) = payment.item() {
+            let id = p["paymentId"].as_s().expect("paymentId");
+            match p["status"].as_s().expect("status").as_str() {
+                "APPROVED" => assert!(
+                    credited.contains(id),
+                    "{what}: approved, never credited: {r:?}"
+                ),
+                "VOIDED" => assert!(!credited.contains(id), "{what}: voided and credited: {r:?}"),
+                _ => {}
+            }
+        }
+    }
+    let sum: i64 = ledger(app, user_id).await.iter().map(|e| e.1).sum();
+    let balance = app
+        .ctx()
+        .users
+        .balance(user_id)
+        .await
+        .expect("balance")
+        .expect("user");
+    assert_eq!(balance, sum, "{what}: balance = credited charges");
+}
+
+async fn charge_sweep(keyed: bool) {
+    let rig = rig().await;
+    let body = json!({"amount": AMOUNT});
+    let calls = {
+        let (_, token) = rig.user(0).await;
+        rig.board.clear();
+        let key = keyed.then(|| uuid::Uuid::new_v4().to_string());
+        let r = rig
+            .faulty_post("/balance/charge", &token, key.as_deref(), &body)
+            .await
+            .expect("alive");
+        assert_eq!(r.status, 200, "{r:?}");
+        rig.board.trace().len()
+    };
+    for at in 0..calls {
+        for (kind, count) in KINDS {
+            let (user_id, token) = rig.user(0).await;
+            let key = keyed.then(|| uuid::Uuid::new_v4().to_string());
+            rig.board.set(at, count, kind);
+            let first = rig
+                .faulty_post("/balance/charge", &token, key.as_deref(), &body)
+                .await;
+            let what = format!(
+                "charge keyed={keyed} {kind:?}x{count} at {at} {:?} -> {first:?}",
+                rig.board.trace()
+            );
+            rig.board.clear();
+            let entries = ledger(&rig.clean, &user_id).await;
+            if let Some(r) = &first {
+                match r.status {
+                    200 => {
+                        assert_eq!(entries.len(), 1, "{what}: a 200 was credited");
+                        assert_eq!(
+                            Some(entries[0].0.as_str()),
+                            r.body["chargeId"].as_str(),
+                            "{what}"
+                        );
+                        assert_eq!(r.body["balance"], AMOUNT, "{what}");
+                    }
+                    400..=499 => panic!("{what}: no refusal is true here"),
+                    502 | 503 if says_nothing_changed(r) => {
+                        assert!(entries.is_empty(), "{what}: 'nothing was charged'")
+                    }
+                    500..=599 => {}
+                    _ => panic!("{what}: unexpected"),
+                }
+            }
+            // The service settles by itself; a client's retry with the key gets the result.
+            rig.later();
+            let report = reconciler::run(rig.clean.ctx()).await;
+            assert_eq!(report.deferred, 0, "{what}: {report:?}");
+            if let Some(key) = &key {
+                let second = rig
+                    .clean
+                    .post_with_key("/balance/charge", &token, key, body.clone())
+                    .await;
+                assert_eq!(second.status, 200, "{what}: retry {second:?}");
+                if let Some(r) = first.as_ref().filter(|r| r.status == 200) {
+                    assert_eq!(
+                        r.body, second.body,
+                        "{what}: the replay is the first success"
+                    );
+                }
+                let third = rig
+                    .clean
+                    .post_with_key("/balance/charge", &token, key, body.clone())
+                    .await;
+                assert_eq!(
+                    (third.status, &third.body),
+                    (200, &second.body),
+                    "{what}: stable"
+                );
+                assert_eq!(
+                    ledger(&rig.clean, &user_id).await.len(),
+                    1,
+                    "{what}: credited once"
+                );
+            }
+            check_settled(&rig.clean, &user_id, &what).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn keyed_charges_settle_exactly_once_at_every_dynamodb_fault() {
+    charge_sweep(true).await;
+}
+
+#[tokio::test]
+async fn keyless_charges_settle_exactly_once_at_every_dynamodb_fault() {
+    charge_sweep(false).await;
+}
