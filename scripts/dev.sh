@@ -80,6 +80,8 @@ BIN="$REPO_ROOT/target/release"
 # dispatcher (runs the consumer Lambda's code) and the data-platform sink on :$DATA_PLATFORM_PORT.
 export DATA_PLATFORM_PORT="${DATA_PLATFORM_PORT:-4000}"
 start_bg local-events "$BIN/local-events"
+# The reconciler Lambda's code on a timer (on AWS: every minute): settles charges and order keys left in doubt.
+start_bg reconciler "$BIN/shop-local" reconcile --every "${RECONCILE_EVERY_SECONDS:-15}"
 
 # --- API gateway (foreground) ---
 log "starting the API gateway on http://127.0.0.1:$PORT"

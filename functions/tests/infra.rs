@@ -277,6 +277,7 @@ fn the_event_functions_are_deployed() {
     for (binary, event_type) in [
         ("order-relay", "DynamoDB"),
         ("order-consumer", "EventBridgeRule"),
+        ("reconciler", "Schedule"),
     ] {
         let id = deployed
             .get(binary)

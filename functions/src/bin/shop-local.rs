@@ -1,6 +1,9 @@
-//! Local stack set-up: `shop-local setup [--no-seed]` creates the tables (from infra/template.yaml),
-//! the admin account and a demo catalog. `shop-local admin` creates only the admin account (for a
-//! deployed stack). Idempotent.
+//! Local operations:
+//! - `shop-local setup [--no-seed]`: the tables (from infra/template.yaml), the admin account and a
+//!   demo catalog (idempotent);
+//! - `shop-local admin`: only the admin account (for a deployed stack);
+//! - `shop-local reconcile [--every SECONDS]`: the reconciler Lambda's code, once or in a loop
+//!   (the local stand-in for its schedule; `make dev` runs it). Works against AWS too.
 
 use shop_shared::config::Config;
 use shop_shared::context::connect_dynamodb;
@@ -42,8 +45,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
+        Some("reconcile") => {
+            shop_functions::lambda::init_tracing();
+            let ctx = AppContext::from_env().await?;
+            let every = match args.iter().position(|a| a == "--every") {
+                None => None,
+                Some(i) => Some(
+                    args.get(i + 1)
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .filter(|s| *s > 0)
+                        .ok_or("--every needs a number of seconds")?,
+                ),
+            };
+            loop {
+                let report = shop_shared::services::reconciler::run(&ctx).await;
+                if every.is_none() {
+                    println!("{}", serde_json::to_string(&report)?);
+                    return Ok(());
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(every.unwrap_or(60))) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: shop-local setup [--no-seed] | shop-local admin");
+            eprintln!("usage: shop-local setup [--no-seed] | shop-local admin | shop-local reconcile [--every SECONDS]");
             std::process::exit(2);
         }
     }

@@ -27,10 +27,14 @@ struct Plan {
     status: Vec<GatewayFault>,
 }
 
+/// Something another client does right after an approval (e.g. raise the balance).
+pub type AfterApproval = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Wraps a real gateway; faults are consumed one per call, in order.
 pub struct FaultyGateway {
     inner: Arc<dyn PaymentGateway>,
     plan: Mutex<Plan>,
+    after_approval: Mutex<Option<AfterApproval>>,
     pub approvals: AtomicUsize,
     pub voids: AtomicUsize,
     pub inquiries: AtomicUsize,
@@ -41,6 +45,7 @@ impl FaultyGateway {
         Self {
             inner,
             plan: Mutex::new(Plan::default()),
+            after_approval: Mutex::new(None),
             approvals: AtomicUsize::new(0),
             voids: AtomicUsize::new(0),
             inquiries: AtomicUsize::new(0),
@@ -50,6 +55,10 @@ impl FaultyGateway {
     pub fn on_approve(&self, faults: &[GatewayFault]) {
         self.plan.lock().expect("plan").approve = faults.to_vec();
     }
+    pub fn after_approval(&self, f: AfterApproval) {
+        *self.after_approval.lock().expect("hook") = Some(f);
+    }
+
     pub fn on_void(&self, faults: &[GatewayFault]) {
         self.plan.lock().expect("plan").void = faults.to_vec();
     }
@@ -87,7 +96,12 @@ async fn run<T>(
 impl PaymentGateway for FaultyGateway {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
         self.approvals.fetch_add(1, Ordering::SeqCst);
-        run(self.next(|p| &mut p.approve), self.inner.approve(request)).await
+        let answer = run(self.next(|p| &mut p.approve), self.inner.approve(request)).await;
+        let hook = self.after_approval.lock().expect("hook").clone();
+        if let Some(hook) = hook {
+            hook().await;
+        }
+        answer
     }
 
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {

@@ -20,6 +20,9 @@ use crate::services::charges::{self, ChargeError, ChargeRun};
 
 /// Records read per index partition and run.
 pub const BATCH: usize = 100;
+/// A run starts no new record after this long (the Lambda's timeout is 60 s; what is left waits
+/// for the next run, a minute later).
+pub const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 
 /// What one run did, for the log and for tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +47,7 @@ pub struct Report {
 pub async fn run(ctx: &AppContext) -> Report {
     let mut report = Report::default();
     let now_ms = ctx.clock.now().timestamp_millis();
+    let started = tokio::time::Instant::now();
     for scope in [Scope::Charge, Scope::Order] {
         for shard in settle_shards(scope) {
             let records = match ctx.idempotency.in_doubt(&shard, now_ms, BATCH).await {
@@ -55,6 +59,10 @@ pub async fn run(ctx: &AppContext) -> Report {
                 }
             };
             for record in records {
+                if started.elapsed() > RUN_BUDGET {
+                    report.deferred += 1;
+                    continue;
+                }
                 report.examined += 1;
                 with_deadline(REQUEST_BUDGET, settle(ctx, record, &mut report)).await;
             }
