@@ -60,6 +60,7 @@ CFN_LINT="$(scripts/tools.sh bin)/cfn-lint"
 preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
 "$STACK" up
 our_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+rm -f "$STACK_RUN_DIR/stall-report.txt"
 
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
 export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
@@ -80,6 +81,7 @@ child=$!
 wait "$child" || rc=$?
 child=""
 if ((rc != 0)); then log "FAIL: ${cmd[*]} exited $rc"; fi
+if [[ -s "$STACK_RUN_DIR/stall-report.txt" ]]; then log "$(cat "$STACK_RUN_DIR/stall-report.txt")"; fi
 
 log "running: cfn-lint infra/template.yaml"
 if ! "$CFN_LINT" infra/template.yaml; then

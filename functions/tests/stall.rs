@@ -1,0 +1,504 @@
+//! The stall scenario: many keyed and keyless orders and charges in flight while the test
+//! stack's own DynamoDB Local is frozen (`kill -STOP` of the pid its stack recorded, then
+//! `kill -CONT`) at random moments, for several seconds each time. Requests time out, their
+//! answers are lost, and the stalled requests are applied when the process resumes, after their
+//! clients gave up. Afterwards every answer is compared with the truth:
+//! - a 2xx took effect (the order is listed with that body, the charge is in the ledger);
+//! - a 4xx took no effect, and a replay of its key gives the same 4xx;
+//! - a 5xx that says "nothing was changed / charged" took no effect;
+//! - any other 5xx is not final: a replay of its key gives the truth (keyed), the reconciler
+//!   settles it (charges), and keyless orders it may have placed are counted;
+//! - money and stock are conserved exactly.
+//!
+//! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); it lives in a test binary of
+//! its own so nothing else runs while DynamoDB Local is frozen. Counts are printed and written
+//! to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env: STALL_SECONDS (run
+//! length, default 24), STALL_SEED.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::http::Method;
+use common::{Reply, TestApp};
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use shop_shared::domain::ids;
+use shop_shared::domain::product::Product;
+use shop_shared::domain::user::{Role, UserProfile};
+use shop_shared::services::reconciler;
+
+const USERS: usize = 16;
+const PRODUCTS: usize = 3;
+const STOCK: i64 = 80;
+const PRICE: i64 = 1_000;
+const START_BALANCE: i64 = 25_000;
+const CHARGE: i64 = 5_000;
+const WORKERS: usize = 24;
+
+/// Freezes DynamoDB Local; resumes it when dropped (also when the test panics).
+struct Frozen(String);
+
+impl Frozen {
+    fn new(pid: &str) -> Self {
+        signal("STOP", pid);
+        Frozen(pid.to_owned())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("CONT", &self.0);
+    }
+}
+
+fn signal(sig: &str, pid: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// DynamoDB Local's pid, as the test stack recorded it.
+fn ddb_pid() -> String {
+    let dir = std::env::var("STACK_RUN_DIR").expect("STACK_RUN_DIR: run with scripts/test.sh");
+    let pid = std::fs::read_to_string(format!("{dir}/ddb.pid")).expect("ddb.pid");
+    let pid = pid.trim().to_owned();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("DynamoDBLocal.jar"),
+        "pid {pid} is not this stack's DynamoDB Local"
+    );
+    pid
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Order {
+        user: usize,
+        key: Option<String>,
+        body: Value,
+    },
+    Charge {
+        user: usize,
+        key: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+struct Done {
+    op: Op,
+    reply: Reply,
+}
+
+#[derive(Default, Debug)]
+struct Counts {
+    requests: usize,
+    by_status: BTreeMap<u16, usize>,
+    stalls: usize,
+    stalled_ms: u128,
+    replays: usize,
+    keyless_orders_unknown: usize,
+    keyless_orders_found: usize,
+    reconciled: usize,
+    disagreements: Vec<String>,
+}
+
+struct World {
+    app: TestApp,
+    users: Vec<(String, String)>,
+    products: Vec<String>,
+}
+
+async fn world() -> World {
+    let app = TestApp::new().await;
+    let ctx = app.ctx();
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let user_id = ids::new_user_id();
+        let email = format!("stall{i}-{user_id}@example.com");
+        let profile = UserProfile {
+            user_id: user_id.clone(),
+            email: email.clone(),
+            name: "S".into(),
+            role: Role::User,
+            balance: START_BALANCE,
+            created_at: "2026-11-24T00:00:00Z".into(),
+        };
+        ctx.users
+            .create_user(&profile, &email, "unused")
+            .await
+            .expect("user");
+        let token = ctx
+            .jwt
+            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
+            .expect("token");
+        users.push((user_id, token));
+    }
+    let mut products = Vec::new();
+    for i in 0..PRODUCTS {
+        let p = Product {
+            product_id: ids::new_product_id(),
+            name: format!("Stall {i}"),
+            price: PRICE,
+            stock: STOCK,
+        };
+        ctx.products
+            .create(&p, "2026-11-24T00:00:00Z")
+            .await
+            .expect("product");
+        products.push(p.product_id);
+    }
+    World {
+        app,
+        users,
+        products,
+    }
+}
+
+fn next_op(rng: &mut rand::rngs::StdRng, w: &World) -> Op {
+    let user = rng.random_range(0..USERS);
+    let key = rng
+        .random_bool(0.6)
+        .then(|| uuid::Uuid::new_v4().to_string());
+    if rng.random_range(0..4) == 0 {
+        return Op::Charge { user, key };
+    }
+    let first = rng.random_range(0..PRODUCTS);
+    let mut items =
+        vec![json!({"productId": w.products[first], "quantity": rng.random_range(1..4)})];
+    if rng.random_bool(0.3) {
+        items.push(json!({"productId": w.products[(first + 1) % PRODUCTS], "quantity": 1}));
+    }
+    Op::Order {
+        user,
+        key,
+        body: json!({ "items": items }),
+    }
+}
+
+async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
+    let (uri, user, key, body) = match op {
+        Op::Order { user, key, body } => ("/orders", *user, key, body.clone()),
+        Op::Charge { user, key } => ("/balance/charge", *user, key, json!({"amount": CHARGE})),
+    };
+    let headers: Vec<(&str, &str)> = key
+        .as_deref()
+        .map(|k| ("idempotency-key", k))
+        .into_iter()
+        .collect();
+    app.request(
+        Method::POST,
+        uri,
+        Some(&w.users[user].1),
+        &headers,
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+fn says_nothing_changed(r: &Reply) -> bool {
+    let d = r.body["detail"].as_str().unwrap_or("");
+    d.contains("nothing was changed") || d.contains("nothing was charged")
+}
+
+async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
+    let out = app
+        .db
+        .client
+        .query()
+        .table_name(&app.db.tables.users)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("ledger");
+    out.items()
+        .iter()
+        .map(|i| {
+            (
+                i["chargeId"].as_s().expect("chargeId").clone(),
+                i["amount"].as_n().expect("amount").parse().expect("n"),
+            )
+        })
+        .collect()
+}
+
+async fn all_orders(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let uri = match &cursor {
+            None => "/orders?limit=100".to_owned(),
+            Some(c) => format!("/orders?limit=100&cursor={}", urlencode(c)),
+        };
+        let r = app.get(&uri, Some(token)).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        out.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_agree_with_the_truth_across_database_stalls() {
+    let pid = ddb_pid();
+    let w = Arc::new(world().await);
+    let seconds: u64 = std::env::var("STALL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    let seed: u64 = std::env::var("STALL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let counts = Arc::new(Mutex::new(Counts::default()));
+    let done: Arc<Mutex<Vec<Done>>> = Arc::default();
+    let until = Instant::now() + Duration::from_secs(seconds);
+
+    // The staller: four freezes of 2 to 7 s at random moments (shorter than a request's budget, so
+    // requests carry on after a freeze with their earlier attempts landing late; and longer).
+    let staller = {
+        let (pid, counts) = (pid.clone(), counts.clone());
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let slot = seconds * 1000 / 4;
+            for i in 0..4u64 {
+                let wait = rng.random_range(300..slot.saturating_sub(4000).max(400));
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                let length = Duration::from_millis(rng.random_range(2_000..7_000));
+                let started = Instant::now();
+                {
+                    let _frozen = Frozen::new(&pid);
+                    tokio::time::sleep(length).await;
+                }
+                let mut c = counts.lock().expect("counts");
+                c.stalls += 1;
+                c.stalled_ms += started.elapsed().as_millis();
+                let _ = i;
+            }
+        })
+    };
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|i| {
+            let (w, done) = (w.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed * 1000 + i as u64);
+                while Instant::now() < until {
+                    let op = next_op(&mut rng, &w);
+                    let reply = send(&w.app, &w, &op).await;
+                    done.lock().expect("done").push(Done { op, reply });
+                }
+            })
+        })
+        .collect();
+    for t in workers {
+        t.await.expect("worker");
+    }
+    staller.await.expect("staller");
+
+    // Stalled requests land when DynamoDB resumes; leases (2 s in tests) run out; settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = reconciler::run(w.app.ctx()).await;
+    let done = std::mem::take(&mut *done.lock().expect("done"));
+    let mut c = std::mem::take(&mut *counts.lock().expect("counts"));
+    c.reconciled = report.credited + report.released + report.failed;
+    assert_eq!(report.deferred, 0, "{report:?}");
+    c.requests = done.len();
+    for d in &done {
+        *c.by_status.entry(d.reply.status).or_default() += 1;
+    }
+
+    // Per user: what the answers say, and the truth.
+    let mut order_ids: HashMap<usize, Vec<Value>> = HashMap::new();
+    let mut keyless_unknown: HashMap<usize, usize> = HashMap::new();
+    let mut charge_ids: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut keyless_charges_unknown: HashMap<usize, usize> = HashMap::new();
+    for d in &done {
+        let r = &d.reply;
+        match &d.op {
+            Op::Order { user, key, body } => {
+                let final_reply = match (r.status, key) {
+                    // Not final: the replay tells (and carries it out if nothing was changed).
+                    (500..=599, Some(k)) => {
+                        c.replays += 1;
+                        w.app
+                            .post_with_key("/orders", &w.users[*user].1, k, body.clone())
+                            .await
+                    }
+                    _ => Reply {
+                        status: r.status,
+                        headers: r.headers.clone(),
+                        body: r.body.clone(),
+                    },
+                };
+                match final_reply.status {
+                    201 => order_ids
+                        .entry(*user)
+                        .or_default()
+                        .push(final_reply.body.clone()),
+                    400..=499 => {
+                        if let Some(k) = key {
+                            let again = w
+                                .app
+                                .post_with_key("/orders", &w.users[*user].1, k, body.clone())
+                                .await;
+                            if (again.status, &again.body)
+                                != (final_reply.status, &final_reply.body)
+                            {
+                                c.disagreements.push(format!(
+                                    "order 4xx replayed as {again:?}: {final_reply:?}"
+                                ));
+                            }
+                        }
+                    }
+                    500..=599 if key.is_none() && !says_nothing_changed(&final_reply) => {
+                        *keyless_unknown.entry(*user).or_default() += 1;
+                    }
+                    500..=599 if key.is_some() => c.disagreements.push(format!(
+                        "a keyed order is still not final after the stall: {final_reply:?}"
+                    )),
+                    _ => {}
+                }
+            }
+            Op::Charge { user, key } => {
+                let final_reply = match (r.status, key) {
+                    (500..=599, Some(k)) => {
+                        c.replays += 1;
+                        w.app
+                            .post_with_key(
+                                "/balance/charge",
+                                &w.users[*user].1,
+                                k,
+                                json!({"amount": CHARGE}),
+                            )
+                            .await
+                    }
+                    _ => Reply {
+                        status: r.status,
+                        headers: r.headers.clone(),
+                        body: r.body.clone(),
+                    },
+                };
+                match final_reply.status {
+                    200 => charge_ids.entry(*user).or_default().push(
+                        final_reply.body["chargeId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ),
+                    500..=599 if key.is_none() && !says_nothing_changed(&final_reply) => {
+                        *keyless_charges_unknown.entry(*user).or_default() += 1;
+                    }
+                    500..=599 if key.is_none() => {}
+                    other => c
+                        .disagreements
+                        .push(format!("charge ended {other}: {final_reply:?}")),
+                }
+            }
+        }
+    }
+
+    let mut sold: HashMap<String, i64> = HashMap::new();
+    for (u, (user_id, token)) in w.users.iter().enumerate() {
+        let orders = all_orders(&w.app, token).await;
+        let answered = order_ids.remove(&u).unwrap_or_default();
+        for a in &answered {
+            if !orders.contains(a) {
+                c.disagreements
+                    .push(format!("user {u}: a 201 that is not in GET /orders: {a}"));
+            }
+        }
+        let extra = orders.len().saturating_sub(answered.len());
+        let allowed = keyless_unknown.get(&u).copied().unwrap_or(0);
+        c.keyless_orders_unknown += allowed;
+        c.keyless_orders_found += extra;
+        if extra > allowed {
+            c.disagreements.push(format!(
+                "user {u}: {extra} orders no answer accounts for (only {allowed} keyless answers were not final)"
+            ));
+        }
+        for o in &orders {
+            for l in o["items"].as_array().cloned().unwrap_or_default() {
+                *sold
+                    .entry(l["productId"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += l["quantity"].as_i64().unwrap_or(0);
+            }
+        }
+        let entries = ledger(&w.app, user_id).await;
+        let credited: Vec<&String> = entries.iter().map(|(id, _)| id).collect();
+        let answered_charges = charge_ids.remove(&u).unwrap_or_default();
+        for id in &answered_charges {
+            if !credited.contains(&id) {
+                c.disagreements
+                    .push(format!("user {u}: charge {id} answered 200, not credited"));
+            }
+        }
+        let extra = credited.len().saturating_sub(answered_charges.len());
+        if extra > keyless_charges_unknown.get(&u).copied().unwrap_or(0) {
+            c.disagreements
+                .push(format!("user {u}: {extra} credits no answer accounts for"));
+        }
+        let paid: i64 = orders
+            .iter()
+            .map(|o| o["totalAmount"].as_i64().unwrap_or(0))
+            .sum();
+        let charged: i64 = entries.iter().map(|(_, a)| a).sum();
+        let balance = w.app.balance(token).await;
+        if balance != START_BALANCE + charged - paid || balance < 0 {
+            c.disagreements.push(format!(
+                "user {u}: balance {balance} != {START_BALANCE} + {charged} - {paid}"
+            ));
+        }
+    }
+    for p in &w.products {
+        let stock = w.app.stock(p).await;
+        let units = sold.get(p).copied().unwrap_or(0);
+        if stock != STOCK - units || stock < 0 {
+            c.disagreements
+                .push(format!("product {p}: stock {stock} != {STOCK} - {units}"));
+        }
+    }
+
+    let summary = format!(
+        "stall scenario: {} requests by {WORKERS} clients over {seconds} s, {} freezes of DynamoDB Local \
+         ({:.1} s frozen in all); answers by status {:?}; {} non-final answers replayed with their key; \
+         {} keyless orders whose answer was not final ({} of them placed); {} records settled by the \
+         reconciler; answers that disagree with the truth: {}",
+        c.requests,
+        c.stalls,
+        c.stalled_ms as f64 / 1000.0,
+        c.by_status,
+        c.replays,
+        c.keyless_orders_unknown,
+        c.keyless_orders_found,
+        c.reconciled,
+        c.disagreements.len()
+    );
+    println!("{summary}");
+    if let Ok(dir) = std::env::var("STACK_RUN_DIR") {
+        let _ = std::fs::write(format!("{dir}/stall-report.txt"), format!("{summary}\n"));
+    }
+    assert!(c.stalls >= 3, "{summary}");
+    assert!(
+        c.by_status.keys().any(|s| *s >= 500),
+        "the stalls produced no failed request: {summary}"
+    );
+    assert!(
+        c.disagreements.is_empty(),
+        "{summary}\n{:#?}",
+        c.disagreements
+    );
+}
