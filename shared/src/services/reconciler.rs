@@ -68,6 +68,10 @@ pub async fn run(ctx: &AppContext) -> Report {
             }
         }
     }
+    if report == Report::default() {
+        tracing::debug!("reconciler run: nothing in doubt");
+        return report;
+    }
     tracing::info!(
         examined = report.examined,
         credited = report.credited,
