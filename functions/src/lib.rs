@@ -7,6 +7,7 @@ pub mod http;
 pub mod lambda;
 pub mod local_events;
 pub mod local_setup;
+pub mod ops;
 pub mod outbox;
 pub mod problem;
 pub mod routes;

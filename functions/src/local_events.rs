@@ -15,6 +15,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
 use serde_json::Value;
 use shop_shared::adapters::dynamodb::Db;
+use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::Clock;
 use shop_shared::events::consumer::DataPlatform;
 use shop_shared::events::publisher::EventPublisher;
@@ -68,6 +69,11 @@ pub async fn setup(
         let out = sqs
             .create_queue()
             .queue_name(format!("{name}{suffix}"))
+            // As on AWS: dead letters are kept 14 days.
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+                "1209600",
+            )
             .send()
             .await
             .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
@@ -126,6 +132,8 @@ pub struct StreamPoller {
     pub sqs: aws_sdk_sqs::Client,
     pub orders_table: String,
     pub publisher: Arc<dyn EventPublisher>,
+    /// The relay's own dead-letter store (the relay DLQ, as on AWS).
+    pub dead_letters: SqsDeadLetters,
     pub relay_dlq: String,
     pub poll_interval: Duration,
 }
@@ -309,7 +317,7 @@ impl StreamPoller {
             state.iterator = out.next_shard_iterator;
             return Ok(false);
         }
-        let outcome = relay::relay(self.publisher.as_ref(), &records).await;
+        let outcome = relay::relay(self.publisher.as_ref(), &self.dead_letters, &records).await;
         let batch_end = records.last().map(|r| r.sequence_number.clone());
         match outcome.first_failed_sequence {
             None => {
@@ -320,24 +328,29 @@ impl StreamPoller {
             Some(seq) => {
                 state.failures += 1;
                 if state.failures >= RELAY_MAX_ATTEMPTS {
-                    // Like OnFailure: the unpublished records go to the DLQ; the stream moves on.
-                    let from = records
-                        .iter()
-                        .position(|r| r.sequence_number == seq)
-                        .unwrap_or(0);
-                    for r in &records[from..] {
-                        if let Some(event) = relay::order_event(r) {
-                            let body = serde_json::to_string(&event).map_err(err)?;
-                            self.sqs
-                                .send_message()
-                                .queue_url(&self.relay_dlq)
-                                .message_body(body)
-                                .send()
-                                .await
-                                .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-                        }
-                    }
-                    tracing::error!(sequence = %seq, "relay retries exhausted; records sent to the relay DLQ");
+                    // Like the event source mapping's OnFailure destination: only a pointer to the
+                    // records (shard, sequence range), not their content; the stream moves on.
+                    // (`shop-local redrive relay` reads such a range back from the stream.)
+                    let info = serde_json::json!({
+                        "version": "1.0",
+                        "timestamp": chrono::Utc::now().to_rfc3339(),
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": state.failures},
+                        "DDBStreamBatchInfo": {
+                            "shardId": shard,
+                            "startSequenceNumber": seq,
+                            "endSequenceNumber": batch_end.clone().unwrap_or_default(),
+                            "batchSize": records.len(),
+                            "streamArn": arn,
+                        },
+                    });
+                    self.sqs
+                        .send_message()
+                        .queue_url(&self.relay_dlq)
+                        .message_body(info.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    tracing::error!(sequence = %seq, "relay retries exhausted; a pointer to the records sent to the relay DLQ");
                     state.failures = 0;
                     state.last_sequence = batch_end;
                     state.iterator = out.next_shard_iterator;
@@ -452,17 +465,24 @@ impl QueueDispatcher {
 #[derive(Clone, Default)]
 pub struct DataPlatformSink {
     pub received: Arc<Mutex<Vec<Value>>>,
+    /// While set, every POST answers 503 (an outage of the data platform, for tests).
+    pub down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DataPlatformSink {
     pub fn router(&self) -> axum::Router {
         let post = self.received.clone();
         let get = self.received.clone();
+        let down = self.down.clone();
         axum::Router::new().route(
             "/events",
             axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
                 let store = post.clone();
+                let down = down.clone();
                 async move {
+                    if down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
                     if let Ok(mut s) = store.lock() {
                         s.push(v);
                     }

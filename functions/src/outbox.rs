@@ -6,7 +6,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use shop_shared::clock::Clock;
 use shop_shared::events::consumer::{self, ConsumeError, Consumed, DataPlatform};
 use shop_shared::events::publisher::EventPublisher;
-use shop_shared::events::relay::{self, ChangeRecord};
+use shop_shared::events::relay::{self, ChangeRecord, DeadLetterStore};
 use shop_shared::events::OrderPlaced;
 use shop_shared::ports::IdempotencyStore;
 
@@ -23,22 +23,25 @@ pub fn change_records(event: StreamEvent) -> Vec<ChangeRecord> {
         .collect()
 }
 
-/// Publishes the batch; a failure is reported as the first unpublished record, so the event
-/// source mapping retries from there (and, after its bounded retries, sends it to the DLQ).
+/// Publishes the batch; what cannot be published (or read) is dead-lettered with its content.
+/// Only when the dead-letter store fails too is the first such record reported, so the event
+/// source mapping retries from there.
 pub async fn relay_handler(
     publisher: &dyn EventPublisher,
+    dead_letters: &dyn DeadLetterStore,
     event: StreamEvent,
 ) -> DynamoDbEventResponse {
     let records = change_records(event);
-    let outcome = relay::relay(publisher, &records).await;
+    let outcome = relay::relay(publisher, dead_letters, &records).await;
     tracing::info!(
         records = records.len(),
         published = outcome.published,
+        dead_lettered = outcome.dead_lettered,
         "relayed order events"
     );
     let mut response = DynamoDbEventResponse::default();
     if let Some(seq) = outcome.first_failed_sequence {
-        tracing::warn!(sequence = %seq, "events left unpublished; reporting a batch item failure");
+        tracing::error!(sequence = %seq, "events neither published nor dead-lettered; reporting a batch item failure");
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(seq);
         response.batch_item_failures.push(failure);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use shop_functions::local_events::{
     self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
 };
+use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
 use shop_shared::context::sdk_config;
 use shop_shared::events::consumer::HttpDataPlatform;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 
 struct Rig {
     app: TestApp,
+    bus: String,
     sink: DataPlatformSink,
     sink_url: String,
     queues: LocalQueues,
@@ -31,6 +33,14 @@ struct Rig {
 /// EventBridge client (to route it through a proxy or a fault injector).
 async fn rig(
     events_client: impl FnOnce(&aws_sdk_eventbridge::Client) -> aws_sdk_eventbridge::Client,
+) -> Rig {
+    rig_with(events_client, None).await
+}
+
+/// [`rig`] with the relay's publishing rounds (count, shortest and longest pause) set.
+async fn rig_with(
+    events_client: impl FnOnce(&aws_sdk_eventbridge::Client) -> aws_sdk_eventbridge::Client,
+    rounds: Option<(usize, Duration, Duration)>,
 ) -> Rig {
     let mut config = test_config();
     let suffix = config.tables.users.trim_end_matches("users").to_owned();
@@ -59,10 +69,17 @@ async fn rig(
         streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
         sqs: app.sqs.clone(),
         orders_table: app.db.tables.orders.clone(),
-        publisher: Arc::new(EventBridgePublisher::new(
-            events_client(&app.events),
-            config.event_bus_name.clone(),
-        )),
+        publisher: Arc::new({
+            let p = EventBridgePublisher::new(
+                events_client(&app.events),
+                config.event_bus_name.clone(),
+            );
+            match rounds {
+                Some((n, min, max)) => p.with_rounds(n, min, max),
+                None => p,
+            }
+        }),
+        dead_letters: SqsDeadLetters::new(app.sqs.clone(), queues.relay_dlq.clone()),
         relay_dlq: queues.relay_dlq.clone(),
         poll_interval: Duration::from_millis(100),
     };
@@ -79,6 +96,7 @@ async fn rig(
     tokio::spawn(async move { dispatcher.run(stop).await.expect("dispatcher") });
     Rig {
         app,
+        bus: config.event_bus_name.clone(),
         sink,
         sink_url,
         queues,
@@ -219,4 +237,367 @@ async fn a_redelivered_event_is_forwarded_once() {
     assert_eq!(got.len(), 1, "forwarded once");
     assert_eq!(got[0]["orderId"], order["orderId"]);
     let _ = &rig.queues;
+}
+
+async fn order_for(app: &TestApp, admin: &str, token: &str) -> Value {
+    let p = app.product(admin, 1_000, 10).await;
+    let r = app
+        .post(
+            "/orders",
+            Some(token),
+            json!({"items": [{"productId": p, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and_redriven_once() {
+    use shop_functions::ops::redrive::{self, Queue};
+    let moto = std::env::var("EVENTS_ENDPOINT").expect("EVENTS_ENDPOINT");
+    let (proxy, up) = switchable_proxy(moto.trim_start_matches("http://").to_owned()).await;
+    let rig = rig_with(
+        |c| {
+            aws_sdk_eventbridge::Client::from_conf(
+                c.config().to_builder().endpoint_url(&proxy).build(),
+            )
+        },
+        Some((2, Duration::from_millis(20), Duration::from_millis(50))),
+    )
+    .await;
+    let admin = rig.app.admin().await;
+    let (_, token) = rig.app.user().await;
+    rig.app.charge(&token, 100_000).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(order_for(&rig.app, &admin, &token).await["orderId"].clone());
+    }
+    let dlq = Queue {
+        sqs: &rig.app.sqs,
+        url: &rig.queues.relay_dlq,
+    };
+    let held = redrive::wait_for_messages(&dlq, 3, Duration::from_secs(30))
+        .await
+        .expect("dlq");
+    assert_eq!(held, 3, "every event dead-lettered");
+    assert!(
+        rig.sink.events().is_empty(),
+        "nothing arrived while the bus was down"
+    );
+
+    // A dry run changes nothing.
+    let publisher = EventBridgePublisher::new(rig.app.events.clone(), rig.bus.clone());
+    let letters = SqsDeadLetters::new(rig.app.sqs.clone(), rig.queues.relay_dlq.clone());
+    let dry = redrive::redrive_relay(&dlq, &publisher, &letters, None, true)
+        .await
+        .expect("dry run");
+    assert_eq!((dry.examined, dry.redriven), (3, 0), "{dry:?}");
+    assert!(
+        dry.kept.iter().all(|k| k.contains("OrderPlaced evt_ord_")),
+        "{dry:?}"
+    );
+
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
+        .await
+        .expect("redrive");
+    assert_eq!((report.examined, report.redriven), (3, 3), "{report:?}");
+    let got = wait_for(&rig.sink, 3, Duration::from_secs(30)).await;
+    let mut arrived: Vec<Value> = got.iter().map(|e| e["orderId"].clone()).collect();
+    arrived.sort_by_key(|v| v.to_string());
+    ids.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        arrived, ids,
+        "each dead-lettered event arrived exactly once"
+    );
+    let again = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
+        .await
+        .expect("redrive");
+    assert_eq!(again.examined, 0, "{again:?}");
+
+    // A dead letter redriven twice (say, by two operators) still reaches the platform once.
+    let event: shop_shared::events::OrderPlaced =
+        serde_json::from_value(got[0].clone()).expect("event");
+    let twice = vec![shop_shared::events::relay::DeadLetter::OrderPlaced {
+        event: event.clone(),
+        reason: "test".into(),
+    }];
+    use shop_shared::events::relay::DeadLetterStore;
+    assert!(letters.store(&twice).await.is_empty());
+    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
+        .await
+        .expect("redrive");
+    assert_eq!(report.redriven, 1, "{report:?}");
+    let got = wait_for(&rig.sink, 4, Duration::from_secs(5)).await;
+    assert_eq!(
+        got.len(),
+        3,
+        "the consumer de-duplicated the redriven event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
+    use shop_functions::ops::redrive::{self, Queue};
+    use shop_shared::events::relay::DeadLetter;
+    let rig = rig(Clone::clone).await;
+    rig.app
+        .db
+        .client
+        .put_item()
+        .table_name(&rig.app.db.tables.orders)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("USER#junk".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ORDER#junk".into()),
+        )
+        .item(
+            "what",
+            aws_sdk_dynamodb::types::AttributeValue::S("not an order".into()),
+        )
+        .send()
+        .await
+        .expect("put junk");
+    let dlq = Queue {
+        sqs: &rig.app.sqs,
+        url: &rig.queues.relay_dlq,
+    };
+    assert_eq!(
+        redrive::wait_for_messages(&dlq, 1, Duration::from_secs(20))
+            .await
+            .expect("dlq"),
+        1
+    );
+    let out = rig
+        .app
+        .sqs
+        .receive_message()
+        .queue_url(&rig.queues.relay_dlq)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("receive");
+    let body = out.messages()[0].body().expect("body");
+    match serde_json::from_str::<DeadLetter>(body).expect("a dead letter") {
+        DeadLetter::Unreadable { image, reason, .. } => {
+            assert_eq!(image["pk"]["S"], "USER#junk", "{body}");
+            assert_eq!(image["what"]["S"], "not an order", "{body}");
+            assert!(reason.contains("not an order"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Redrive keeps what still cannot be read.
+    let publisher = EventBridgePublisher::new(rig.app.events.clone(), rig.bus.clone());
+    let letters = SqsDeadLetters::new(rig.app.sqs.clone(), rig.queues.relay_dlq.clone());
+    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
+        .await
+        .expect("redrive");
+    assert_eq!(
+        (report.examined, report.redriven, report.kept.len()),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        redrive::wait_for_messages(&dlq, 1, Duration::from_secs(5))
+            .await
+            .expect("dlq"),
+        1,
+        "kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
+    use shop_functions::ops::event_audit::missing_events;
+    // No event pipeline at all: the order's event never reaches the data platform.
+    let app = TestApp::new().await;
+    let order = place_order(&app).await;
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = missing_events(&app.db, &from, &to).await.expect("report");
+    assert_eq!(report.orders, 1, "{report:?}");
+    assert_eq!(report.missing.len(), 1, "{report:?}");
+    assert_eq!(
+        report.missing[0].order_id,
+        order["orderId"].as_str().unwrap_or_default()
+    );
+    assert_eq!(report.missing[0].consumer_record, "NONE");
+    // An order outside the window is not reported.
+    let early = missing_events(&app.db, "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")
+        .await
+        .expect("report");
+    assert_eq!(early.orders, 0);
+
+    // Delivered (as a redrive would): no longer missing.
+    let sink = DataPlatformSink::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    let router = sink.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let event = shop_shared::events::OrderPlaced {
+        event_id: format!("evt_{}", order["orderId"].as_str().unwrap_or_default()),
+        order: serde_json::from_value(order.clone()).expect("order"),
+    };
+    shop_shared::events::consumer::consume(
+        &app.db,
+        &HttpDataPlatform::new(url),
+        &SystemClock,
+        &event,
+    )
+    .await
+    .expect("delivered");
+    let report = missing_events(&app.db, &from, &to).await.expect("report");
+    assert_eq!(
+        (report.orders, report.delivered, report.missing.len()),
+        (1, 1, 0),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() {
+    use shop_functions::ops::redrive::{self, Queue};
+    let rig = rig(Clone::clone).await;
+    rig.sink
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let order = place_order(&rig.app).await;
+    let dlq = Queue {
+        sqs: &rig.app.sqs,
+        url: &rig.queues.consumer_dlq,
+    };
+    // The dispatcher gives up after its bounded receives (as the rule's retries would).
+    let held = redrive::wait_for_messages(&dlq, 1, Duration::from_secs(40))
+        .await
+        .expect("dlq");
+    assert_eq!(held, 1);
+    assert!(rig.sink.events().is_empty());
+    rig.sink
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let platform = HttpDataPlatform::new(rig.sink_url.clone());
+    let report = redrive::redrive_consumer(&dlq, &rig.app.db, &platform, &SystemClock, false)
+        .await
+        .expect("redrive");
+    assert_eq!((report.examined, report.redriven), (1, 1), "{report:?}");
+    let got = wait_for(&rig.sink, 1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["orderId"], order["orderId"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
+    use shop_functions::ops::redrive::{self, Queue, StreamReader};
+    // No relay running: the order's record sits in the stream; an event source mapping pointer
+    // (what AWS's OnFailure destination holds) names it.
+    let mut config = test_config();
+    let suffix = config.tables.users.trim_end_matches("users").to_owned();
+    config.event_bus_name = format!("bus-{suffix}");
+    let app = TestApp::with_context_tweak(config.clone(), |_| {}).await;
+    let queues = local_events::setup(&app.events, &app.sqs, &config.event_bus_name, &suffix)
+        .await
+        .expect("plumbing");
+    let order = place_order(&app).await;
+    let sdk = sdk_config(&config).await;
+    let mut b = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+    if let Some(e) = &config.dynamodb_endpoint {
+        b = b.endpoint_url(e);
+    }
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(b.build());
+    let arn = app
+        .db
+        .client
+        .describe_table()
+        .table_name(&app.db.tables.orders)
+        .send()
+        .await
+        .expect("table")
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("stream");
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("stream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.shard_id)
+        .expect("shard");
+    let it = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(&shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator;
+    let records = streams
+        .get_records()
+        .set_shard_iterator(it)
+        .send()
+        .await
+        .expect("records");
+    let seqs: Vec<String> = records
+        .records()
+        .iter()
+        .filter_map(|r| {
+            r.dynamodb()
+                .and_then(|d| d.sequence_number())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!seqs.is_empty());
+    let pointer = json!({"version": "1.0", "requestContext": {"condition": "RetryAttemptsExhausted"},
+        "DDBStreamBatchInfo": {"shardId": shard, "startSequenceNumber": seqs[0], "endSequenceNumber": seqs[seqs.len() - 1], "streamArn": arn, "batchSize": seqs.len()}});
+    app.sqs
+        .send_message()
+        .queue_url(&queues.relay_dlq)
+        .message_body(pointer.to_string())
+        .send()
+        .await
+        .expect("pointer");
+    // The rule delivers to the order queue: read it there.
+    let publisher = EventBridgePublisher::new(app.events.clone(), config.event_bus_name.clone());
+    let letters = SqsDeadLetters::new(app.sqs.clone(), queues.relay_dlq.clone());
+    let dlq = Queue {
+        sqs: &app.sqs,
+        url: &queues.relay_dlq,
+    };
+    let reader = StreamReader { streams: &streams };
+    let report = redrive::redrive_relay(&dlq, &publisher, &letters, Some(&reader), false)
+        .await
+        .expect("redrive");
+    assert_eq!((report.examined, report.redriven), (1, 1), "{report:?}");
+    let order_queue = Queue {
+        sqs: &app.sqs,
+        url: &queues.order_queue,
+    };
+    assert_eq!(
+        redrive::wait_for_messages(&order_queue, 1, Duration::from_secs(10))
+            .await
+            .expect("queue"),
+        1
+    );
+    let out = app
+        .sqs
+        .receive_message()
+        .queue_url(&queues.order_queue)
+        .send()
+        .await
+        .expect("receive");
+    let delivered: Value =
+        serde_json::from_str(out.messages()[0].body().expect("body")).expect("json");
+    assert_eq!(delivered["detail"]["orderId"], order["orderId"]);
 }

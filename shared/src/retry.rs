@@ -47,9 +47,13 @@ pub fn time_left_for(pause: Duration) -> bool {
 }
 
 fn backoff(max_times: usize) -> ExponentialBackoff {
+    backoff_between(max_times, MIN_DELAY, MAX_DELAY)
+}
+
+fn backoff_between(max_times: usize, min: Duration, max: Duration) -> ExponentialBackoff {
     ExponentialBuilder::default()
-        .with_min_delay(MIN_DELAY)
-        .with_max_delay(MAX_DELAY)
+        .with_min_delay(min)
+        .with_max_delay(max)
         .with_factor(2.0)
         .with_jitter()
         .with_max_times(max_times.saturating_sub(1))
@@ -67,6 +71,16 @@ impl Attempts {
     pub fn new(max_attempts: usize) -> Self {
         Self {
             delays: backoff(max_attempts),
+            started: false,
+            made: 0,
+        }
+    }
+
+    /// The same policy with longer pauses, for work that should ride out a short outage (the
+    /// outbox relay, which has no client waiting).
+    pub fn patient(max_attempts: usize, min: Duration, max: Duration) -> Self {
+        Self {
+            delays: backoff_between(max_attempts, min, max),
             started: false,
             made: 0,
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shop_functions::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPoller};
+use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
 use shop_shared::config::Config;
 use shop_shared::context::{
@@ -51,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             events,
             config.event_bus_name.clone(),
         )),
+        dead_letters: SqsDeadLetters::new(sqs.clone(), queues.relay_dlq.clone()),
         relay_dlq: queues.relay_dlq.clone(),
         poll_interval: Duration::from_millis(250),
     };

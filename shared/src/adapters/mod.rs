@@ -4,3 +4,4 @@ pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod payment;
+pub mod sqs;

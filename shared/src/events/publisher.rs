@@ -10,8 +10,12 @@ use crate::retry::Attempts;
 
 /// PutEvents takes at most 10 entries.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
-/// Rounds of resending failed entries inside one relay invocation.
-pub const RESEND_ROUNDS: usize = 4;
+/// Rounds of sending (the first included) inside one relay invocation, with pauses from
+/// [`RESEND_MIN_PAUSE`] doubling to [`RESEND_MAX_PAUSE`] (plus jitter): about 10 s to ride out a
+/// short outage before the relay dead-letters what is left.
+pub const RESEND_ROUNDS: usize = 6;
+pub const RESEND_MIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+pub const RESEND_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Error)]
 pub enum PublishError {
@@ -32,6 +36,8 @@ pub trait EventPublisher: Send + Sync {
 pub struct EventBridgePublisher {
     client: aws_sdk_eventbridge::Client,
     bus: String,
+    rounds: usize,
+    pauses: (std::time::Duration, std::time::Duration),
 }
 
 impl EventBridgePublisher {
@@ -39,7 +45,21 @@ impl EventBridgePublisher {
         Self {
             client,
             bus: bus.into(),
+            rounds: RESEND_ROUNDS,
+            pauses: (RESEND_MIN_PAUSE, RESEND_MAX_PAUSE),
         }
+    }
+
+    /// Fewer or shorter rounds (tests, tools that report instead of waiting).
+    pub fn with_rounds(
+        mut self,
+        rounds: usize,
+        min: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Self {
+        self.rounds = rounds.max(1);
+        self.pauses = (min, max);
+        self
     }
 
     fn entry(&self, event: &OrderPlaced) -> Result<PutEventsRequestEntry, PublishError> {
@@ -96,7 +116,7 @@ impl EventPublisher for EventBridgePublisher {
                 }
             }
         }
-        let mut rounds = Attempts::new(RESEND_ROUNDS + 1);
+        let mut rounds = Attempts::patient(self.rounds, self.pauses.0, self.pauses.1);
         while !pending.is_empty() && rounds.next().await {
             let round = rounds.made();
             let mut still = Vec::new();
