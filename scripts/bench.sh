@@ -4,9 +4,10 @@
 #   -> run `bench` once (gateway vs bare DynamoDB, see functions/src/bin/bench.rs) -> stack down -> leak check.
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
-# Usage: scripts/bench.sh
+# Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`) or pipeline-bench (`make bench-pipeline`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
-#        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10) -- passed to the binary.
+#        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
+#        PIPE_ORDERS (3000), PIPE_CLIENTS (16) -- passed to the binary.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +21,7 @@ export MOTO_PORT="${BENCH_MOTO_PORT:-5400}"
 export DDB_IN_MEMORY=1
 export STACK_RUN_DIR="$REPO_ROOT/.local/stack-bench-$DDB_PORT"
 # The binary stops itself within ~2 minutes; this is only the last resort.
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-180}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
 
 log() { echo "bench.sh: $*" >&2; }
 
@@ -54,10 +55,11 @@ trap 'log "terminated"; exit 143' TERM
 
 # --- deps and build (before the stack, so compiling does not compete with a running DynamoDB Local) ---
 "$STACK" install
-log "building the release bench binary"
-cargo build --release -p shop-functions --bin bench
-BENCH_BIN="$REPO_ROOT/target/release/bench"
-if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/bench"; fi
+BIN_NAME="${1:-bench}"
+log "building the release $BIN_NAME binary"
+cargo build --release -p shop-functions --bin "$BIN_NAME"
+BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
 "$STACK" down
@@ -77,14 +79,15 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 # DynamoDB Local's JVM (the group leader exec'd into java): the binary reports its CPU use per phase.
 BENCH_DDB_PID="$(cat "$STACK_RUN_DIR/ddb.pid" 2>/dev/null || true)"
-export BENCH_DDB_PID
+BENCH_MOTO_PID="$(cat "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+export BENCH_DDB_PID BENCH_MOTO_PID
 TABLE_PREFIX="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
 export TABLE_PREFIX
 log "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT EVENTS_ENDPOINT=$EVENTS_ENDPOINT"
 
 rc=0
 # In the background + wait, so INT/TERM reach the trap at once (which then stops the whole command tree).
-log "running: $BENCH_BIN (command: make bench)"
+log "running: $BENCH_BIN"
 timeout --signal=TERM --kill-after=10 "$BENCH_TIMEOUT" "$BENCH_BIN" &
 child=$!
 wait "$child" || rc=$?

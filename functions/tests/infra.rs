@@ -10,7 +10,7 @@ use shop_shared::config::TableNames;
 use shop_shared::infra_tables::{table_logical_ids, TEMPLATE};
 
 /// Binaries in `src/bin` that only ever run locally (never deployed).
-const LOCAL_ONLY_BINS: [&str; 3] = ["local-gateway", "shop-local", "bench"];
+const LOCAL_ONLY_BINS: [&str; 4] = ["local-gateway", "shop-local", "bench", "pipeline-bench"];
 
 /// Serves the API's `$default` route: 404 / 405 problem+json for requests no route serves.
 const FALLBACK_BIN: &str = "route-fallback";

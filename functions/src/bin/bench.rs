@@ -31,6 +31,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use shop_functions::bench_support::{cpu_seconds, pid_from_env};
 use shop_functions::gateway::Gateway;
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, TableNames};
@@ -256,15 +257,6 @@ async fn stock(db: &Db, product_id: &str) -> BoxResult<i64> {
 // CPU accounting: who burns the 2 cores (this process = client + gateway; DynamoDB Local's JVM)
 // ------------------------------------------------------------------------------------------------
 
-/// utime + stime of a process in seconds (/proc/<pid>/stat, USER_HZ = 100 on Linux).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
 #[derive(Clone, Copy)]
 struct CpuMark {
     at: Instant,
@@ -273,9 +265,7 @@ struct CpuMark {
 }
 
 fn ddb_pid() -> Option<String> {
-    std::env::var("BENCH_DDB_PID")
-        .ok()
-        .filter(|p| !p.is_empty())
+    pid_from_env("BENCH_DDB_PID")
 }
 
 fn cpu_mark() -> CpuMark {

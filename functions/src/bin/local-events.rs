@@ -58,11 +58,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     let dispatcher = QueueDispatcher {
         sqs,
-        queue_url: queues.order_queue.clone(),
+        queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
         db: connect_dynamodb(&config).await,
         platform: Arc::new(HttpDataPlatform::new(url.clone())),
         clock: Arc::new(SystemClock),
+        receivers: 2,
     };
     eprintln!(
         "order events: stream -> relay -> bus {} -> queue -> consumer -> {url}",
