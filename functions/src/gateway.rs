@@ -11,11 +11,9 @@ use axum::body::to_bytes;
 use axum::response::IntoResponse;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use shop_shared::{retry, AppContext};
+use shop_shared::AppContext;
 
-use crate::problem::{ApiError, ErrorCode};
-
-use crate::http::{problem, MAX_BODY_BYTES};
+use crate::http::MAX_BODY_BYTES;
 use crate::routes::{self, Match, Route};
 
 #[derive(Clone)]
@@ -62,15 +60,9 @@ impl Gateway {
             Match::Found(route, params) => (route, params),
             unmatched => return routes::unmatched_response(&unmatched, &parts.method, &path),
         };
-        if body.len() > MAX_BODY_BYTES {
-            return problem(&ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("The body exceeds {MAX_BODY_BYTES} bytes."),
-            ));
-        }
         let handler = route.handler;
         let request = to_lambda_request(parts, body, route, params);
-        retry::with_deadline(self.ctx.config.request_budget, handler(&self.ctx, request)).await
+        routes::invoke(handler, &self.ctx, request).await
     }
 
     pub fn context(&self) -> &AppContext {

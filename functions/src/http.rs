@@ -67,7 +67,8 @@ pub fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// 413 for bodies over [`MAX_BODY_BYTES`]. Runs before auth, as the contract orders errors.
+/// 413 for bodies over [`MAX_BODY_BYTES`], on every method. Runs before the handler (so before
+/// auth, as the contract orders errors): [`crate::routes::invoke`] calls it for every route.
 pub fn check_size(req: &Request) -> Result<(), ApiError> {
     if body_bytes(req).len() > MAX_BODY_BYTES {
         Err(ApiError::new(

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use lambda_http::{service_fn, Request};
-use shop_shared::{retry, AppContext};
+use shop_shared::AppContext;
 
 use crate::routes;
 
@@ -33,8 +33,7 @@ pub async fn serve_handler(handler: routes::Handler) -> Result<(), lambda_http::
     init_tracing();
     let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await?));
     lambda_http::run(service_fn(move |req: Request| async move {
-        let budget = ctx.config.request_budget;
-        Ok::<_, Infallible>(retry::with_deadline(budget, handler(ctx, req)).await)
+        Ok::<_, Infallible>(routes::invoke(handler, ctx, req).await)
     }))
     .await
 }

@@ -32,10 +32,11 @@ pub enum ErrorCode {
     TryAgain,
     ServiceUnavailable,
     InternalError,
+    TooManyRequests,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::ValidationFailed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::NotFound,
@@ -59,6 +60,7 @@ impl ErrorCode {
         ErrorCode::TryAgain,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
+        ErrorCode::TooManyRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +88,7 @@ impl ErrorCode {
             ErrorCode::TryAgain => "TRY_AGAIN",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::TooManyRequests => "TOO_MANY_REQUESTS",
         }
     }
 
@@ -112,6 +115,7 @@ impl ErrorCode {
             ErrorCode::PaymentGatewayError => 502,
             ErrorCode::TryAgain | ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
+            ErrorCode::TooManyRequests => 429,
         }
     }
 
@@ -140,6 +144,7 @@ impl ErrorCode {
             ErrorCode::TryAgain => "Try again",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::InternalError => "Internal error",
+            ErrorCode::TooManyRequests => "Too many requests",
         }
     }
 
@@ -314,6 +319,14 @@ impl From<AuthError> for ApiError {
                 ErrorCode::InvalidCredentials,
                 "The email or password is wrong.",
             ),
+            AuthError::TooManyAttempts { retry_after } => {
+                let mut e = ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    "Too many failed log-ins for this email; retry later.",
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             AuthError::Store(e) => e.into(),
             AuthError::Internal(m) => {
                 tracing::error!(error = %m, "auth failure");
@@ -362,6 +375,13 @@ impl From<CartError> for ApiError {
                 "The cart does not hold this product.",
             )
             .with("productId", id),
+            CartError::LineTooLarge { holds } => ApiError::validation(
+                "quantity",
+                format!(
+                    "quantity: a cart line holds at most {} units (it holds {holds})",
+                    shop_shared::domain::order::MAX_LINE_QUANTITY
+                ),
+            ),
             CartError::Busy => busy(
                 ErrorCode::ServiceUnavailable,
                 "The cart is busy; retry shortly.",
@@ -387,6 +407,9 @@ impl From<OrderRefusal> for ApiError {
             .with("balance", balance)
             .with("required", required),
             OrderRefusal::CartEmpty => ApiError::new(ErrorCode::CartEmpty, "The cart is empty."),
+            OrderRefusal::CartNotOrderable { reason } => {
+                ApiError::validation("fromCart", format!("fromCart: {reason}"))
+            }
             OrderRefusal::TotalTooLarge => {
                 ApiError::validation("items", "items: the order total is too large")
             }

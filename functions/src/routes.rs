@@ -60,6 +60,16 @@ pub fn all() -> Vec<Route> {
     ]
 }
 
+/// Runs a route's handler the way its Lambda does: 413 for an oversized body first (API Gateway
+/// lets up to 10 MB through, on any method), then the handler under the request's deadline.
+/// The local gateway and every Lambda call this, so the two cannot differ.
+pub async fn invoke(handler: Handler, ctx: &AppContext, req: Request) -> Response<Body> {
+    if let Err(e) = crate::http::check_size(&req) {
+        return crate::http::problem(&e);
+    }
+    shop_shared::retry::with_deadline(ctx.config.request_budget, handler(ctx, req)).await
+}
+
 /// Looks a route up by its binary name.
 pub fn by_function(function: &str) -> Option<Route> {
     all().into_iter().find(|r| r.function == function)

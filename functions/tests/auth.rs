@@ -197,6 +197,38 @@ async fn routes_methods_sizes_and_health() {
     assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"));
 }
 
+/// Inside each Lambda (not only in the local gateway): an oversized body is 413 on every route and
+/// method, before auth and before the body is read.
+#[tokio::test]
+async fn every_lambda_refuses_an_oversized_body_on_any_method() {
+    use shop_functions::gateway::to_lambda_request;
+    use shop_functions::routes;
+    let app = TestApp::new().await;
+    let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
+    for route in routes::all() {
+        let path = route
+            .path
+            .replace("{productId}", "prd_0")
+            .replace("{orderId}", "ord_0");
+        let (parts, ()) = axum::http::Request::builder()
+            .method(route.method.clone())
+            .uri(&path)
+            .body(())
+            .expect("request")
+            .into_parts();
+        let params = vec![];
+        let req = to_lambda_request(parts, big.clone(), route.clone(), params);
+        let resp = routes::invoke(route.handler, app.ctx(), req).await;
+        assert_eq!(
+            resp.status().as_u16(),
+            413,
+            "{} {}",
+            route.method,
+            route.path
+        );
+    }
+}
+
 #[tokio::test]
 async fn guard_refuses_bad_tokens_and_non_admins() {
     use shop_shared::auth::{authenticate, require_admin, JwtKeys};
@@ -254,4 +286,128 @@ async fn the_default_route_function_answers_404_and_405_as_problems() {
         _ => String::new(),
     };
     assert!(body.contains("METHOD_NOT_ALLOWED"), "{body}");
+}
+
+/// API.md: after 10 failed logins for one email within 15 minutes, every further login for that
+/// email (right password included) gets 429 with Retry-After, until the oldest of those failures
+/// is 15 minutes old. Kept in DynamoDB, so it holds across Lambda instances.
+#[tokio::test]
+async fn failed_logins_lock_an_email_for_15_minutes_and_parallel_failures_all_count() {
+    use std::sync::Arc;
+
+    use shop_shared::clock::FixedClock;
+    let start = chrono::Utc::now();
+    let clock = Arc::new(FixedClock::new(start));
+    let app = TestApp::with_clock(clock.clone()).await;
+    let email = format!("lock{}@example.com", uuid::Uuid::new_v4().simple());
+    let r = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": email, "password": "password123", "name": "L"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let login = |password: &'static str| {
+        let (app, email) = (&app, email.clone());
+        async move {
+            app.post(
+                "/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+        }
+    };
+
+    // Ten wrong passwords at once: each one counts.
+    let replies = futures::future::join_all((0..10).map(|_| login("wrong-password"))).await;
+    assert!(replies.iter().all(|r| r.status == 401), "{replies:?}");
+    let r = login("password123").await;
+    assert_eq!((r.status, r.code()), (429, "TOO_MANY_REQUESTS"), "{r:?}");
+    let retry_after: u32 = r.headers["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((899..=900).contains(&retry_after), "{retry_after}");
+    // Differently cased: the same email.
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": email.to_uppercase(), "password": "password123"}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{r:?}");
+
+    // Fifteen minutes after those failures the email is free again.
+    clock.set(start + chrono::Duration::seconds(15 * 60 + 1));
+    let r = login("password123").await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // The window slides: 9 failures now, 1 ten minutes later: locked until the 9 are 15 minutes old.
+    let t0 = start + chrono::Duration::minutes(20);
+    clock.set(t0);
+    for _ in 0..9 {
+        assert_eq!(login("wrong-password").await.status, 401);
+    }
+    clock.set(t0 + chrono::Duration::minutes(10));
+    assert_eq!(login("wrong-password").await.status, 401);
+    let r = login("password123").await;
+    assert_eq!(r.status, 429, "{r:?}");
+    let retry_after: u32 = r.headers["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((299..=300).contains(&retry_after), "{retry_after}");
+    clock.set(t0 + chrono::Duration::seconds(15 * 60 + 1));
+    assert_eq!(login("password123").await.status, 200);
+}
+
+#[tokio::test]
+async fn parallel_wrong_logins_are_counted_exactly() {
+    let app = TestApp::new().await;
+    let email = format!("count{}@example.com", uuid::Uuid::new_v4().simple());
+    let replies = futures::future::join_all((0..24).map(|_| {
+        app.post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": "wrong-password"}),
+        )
+    }))
+    .await;
+    let refused = replies.iter().filter(|r| r.status == 401).count();
+    let throttled = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused + throttled, 24, "{replies:?}");
+    assert!(
+        refused >= 10,
+        "the first ten are checked before any is stored: {refused}"
+    );
+    // Every 401 is one failure stored: none lost to a race.
+    let stored = app
+        .db
+        .client
+        .query()
+        .table_name(&app.db.tables.users)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("LOGINFAIL#{email}")),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query")
+        .count() as usize;
+    assert_eq!(stored, refused);
+    let r = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": "wrong-password"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (429, "TOO_MANY_REQUESTS"), "{r:?}");
 }

@@ -230,10 +230,15 @@ async fn add_validates_and_knows_its_products() {
     assert_eq!(cart(&app, &token).await, empty());
     let r = add(&app, &token, &a, 1_000).await;
     assert_eq!(r.status, 200, "{r:?}");
-    let r = add(&app, &token, &a, 1_000).await;
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(lines(&r.body), vec![(a, 2_000)]);
-    assert_eq!(r.body["totalAmount"], 200_000);
+    assert_eq!(lines(&r.body), vec![(a.clone(), 1_000)]);
+    assert_eq!(r.body["totalAmount"], 100_000);
+    // A line holds what one order line may: at most 1,000 units.
+    let r = add(&app, &token, &a, 1).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("quantity")),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -469,4 +474,39 @@ async fn malformed_cart_bodies_are_4xx_never_500() {
         );
     }
     assert_eq!(cart(&app, &token).await, empty());
+}
+
+#[tokio::test]
+async fn a_cart_line_holds_at_most_1000_units_and_from_cart_obeys_the_line_rule() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let (user_id, token) = app.user().await;
+    let p = app.product(&admin, 10, 5_000).await;
+    assert_eq!(add(&app, &token, &p, 1_000).await.status, 200);
+    let r = add(&app, &token, &p, 1).await;
+    assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"), "{r:?}");
+    assert_eq!(r.body["field"], "quantity");
+    let r = app.get("/cart", Some(&token)).await;
+    assert_eq!(r.body["items"][0]["quantity"], 1_000, "unchanged");
+
+    // A cart written before the cap (directly here) cannot be ordered as it is.
+    app.db
+        .client
+        .update_item()
+        .table_name(&app.db.tables.carts)
+        .key("userId", AttributeValue::S(user_id.clone()))
+        .update_expression("SET cartLines.#p.quantity = :q")
+        .expression_attribute_names("#p", &p)
+        .expression_attribute_values(":q", AttributeValue::N("1001".into()))
+        .send()
+        .await
+        .expect("legacy cart");
+    app.charge(&token, 100_000).await;
+    let r = app
+        .post("/orders", Some(&token), json!({"fromCart": true}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"), "{r:?}");
+    assert_eq!(r.body["field"], "fromCart");
+    assert_eq!(app.stock(&p).await, 5_000, "nothing changed");
+    assert_eq!(app.balance(&token).await, 100_000);
 }

@@ -16,8 +16,8 @@ use crate::auth::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::ports::{
-    CartStore, ChargeStore, HealthCheck, IdempotencyStore, OrderStore, PaymentGateway,
-    ProductStore, SalesStore, UserStore,
+    CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
+    PaymentGateway, ProductStore, SalesStore, UserStore,
 };
 use crate::retry::ATTEMPT_TIMEOUT;
 
@@ -35,6 +35,7 @@ pub enum ContextError {
 pub struct AppContext {
     pub config: Config,
     pub users: Arc<dyn UserStore>,
+    pub login_throttle: Arc<dyn LoginThrottle>,
     pub products: Arc<dyn ProductStore>,
     pub carts: Arc<dyn CartStore>,
     pub orders: Arc<dyn OrderStore>,
@@ -171,6 +172,7 @@ impl AppContext {
         let db = Arc::new(db);
         Ok(Self {
             users: db.clone(),
+            login_throttle: db.clone(),
             products: db.clone(),
             carts: db.clone(),
             orders: db.clone(),
@@ -196,6 +198,7 @@ impl AppContext {
         let store = Arc::new(store);
         Self {
             users: store.clone(),
+            login_throttle: store.clone(),
             products: store.clone(),
             carts: store.clone(),
             orders: store.clone(),

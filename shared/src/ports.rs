@@ -112,6 +112,25 @@ pub struct LedgerEntry {
     pub created_at: String,
 }
 
+/// Failed log-ins per email, for throttling (kept a little longer than the window, by TTL).
+#[async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// The times (epoch ms) of the most recent failures after `since_ms`, newest first, at most `limit`.
+    async fn recent_failures(
+        &self,
+        normalized_email: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<i64>>;
+    /// Records one failure as an item of its own, so concurrent failures all count.
+    async fn record_failure(
+        &self,
+        normalized_email: &str,
+        at_ms: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Products, carts, sales
 // ------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 }
 
 async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::check_size(&req)?;
     let caller = http::authenticate(ctx, &req)?;
     let key = http::idempotency_key(&req)?;
     let request = OrderRequest::from_json(&http::json_body(&req)?)?;

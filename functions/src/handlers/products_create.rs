@@ -11,7 +11,6 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 }
 
 async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::check_size(&req)?;
     http::authenticate_admin(ctx, &req)?;
     let input = NewProduct::from_json(&http::json_body(&req)?)?;
     Ok(http::json(201, &catalog::create(ctx, input).await?))

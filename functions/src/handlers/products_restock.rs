@@ -11,7 +11,6 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 }
 
 async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::check_size(&req)?;
     http::authenticate_admin(ctx, &req)?;
     let quantity = catalog::restock_quantity(&http::json_body(&req)?)?;
     let id = http::path_param(&req, "productId");

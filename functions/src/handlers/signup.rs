@@ -12,7 +12,6 @@ pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
 }
 
 async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::check_size(&req)?;
     let input = SignupInput::from_json(&http::json_body(&req)?)?;
     Ok(http::json(201, &auth::signup(ctx, input).await?))
 }

@@ -117,6 +117,11 @@ pub enum OrderRefusal {
         required: i64,
     },
     CartEmpty,
+    /// `fromCart` with a cart that breaks the order rules (a line over 1,000 units, more than 30
+    /// lines): only carts written before the cart enforced them.
+    CartNotOrderable {
+        reason: String,
+    },
     /// The total does not fit the money type.
     TotalTooLarge,
     /// The caller's user does not exist.

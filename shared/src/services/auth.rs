@@ -32,6 +32,9 @@ pub enum AuthError {
     /// Wrong email or wrong password (the same answer for both).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failed log-ins for the email: retry after this many seconds.
+    #[error("too many failed log-ins; retry in {retry_after} s")]
+    TooManyAttempts { retry_after: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -72,9 +75,27 @@ pub async fn create_user(
     }
 }
 
-/// Checks the password and issues a token. Unknown email and wrong password answer alike.
+/// Failed log-ins per email that lock it...
+pub const MAX_FAILED_LOGINS: usize = 10;
+/// ...within this window (and until the oldest of those failures is this old).
+pub const FAILED_LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Checks the password and issues a token. Unknown email and wrong password answer alike. After
+/// [`MAX_FAILED_LOGINS`] failures for an email within [`FAILED_LOGIN_WINDOW_MS`], every log-in
+/// for it (right password included) is refused until the oldest of those failures leaves the window.
 pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, AuthError> {
-    let record = ctx.users.find_login(&normalize_email(&input.email)).await?;
+    let email = normalize_email(&input.email);
+    let now_ms = ctx.clock.now().timestamp_millis();
+    let recent = ctx
+        .login_throttle
+        .recent_failures(&email, now_ms - FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS)
+        .await?;
+    if let Some(oldest) = recent.get(MAX_FAILED_LOGINS - 1) {
+        let wait_ms = oldest + FAILED_LOGIN_WINDOW_MS - now_ms;
+        let retry_after = u32::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+        return Err(AuthError::TooManyAttempts { retry_after });
+    }
+    let record = ctx.users.find_login(&email).await?;
     let stored = record
         .as_ref()
         .map(|r| r.password_hash.clone())
@@ -82,7 +103,13 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
     let ok = crate::auth::password::verify(input.password, stored).await;
     let record = match record {
         Some(r) if ok => r,
-        _ => return Err(AuthError::InvalidCredentials),
+        _ => {
+            let expires = (now_ms + FAILED_LOGIN_WINDOW_MS) / 1000 + 60;
+            ctx.login_throttle
+                .record_failure(&email, now_ms, expires)
+                .await?;
+            return Err(AuthError::InvalidCredentials);
+        }
     };
     let token = ctx
         .jwt

@@ -8,6 +8,7 @@ use crate::domain::cart::{
     AddToCartInput, CartLine, CartView, LineWrite, CART_TTL_DAYS, MAX_CART_LINES,
 };
 use crate::domain::ids;
+use crate::domain::order::MAX_LINE_QUANTITY;
 use crate::ports::StoreError;
 use crate::retry::Attempts;
 
@@ -22,6 +23,9 @@ pub enum CartError {
     InsufficientStock { product_id: String, available: i64 },
     #[error("the cart holds {MAX_CART_LINES} products")]
     CartFull,
+    /// The line would pass [`MAX_LINE_QUANTITY`] units (what one order line may hold).
+    #[error("a cart line holds at most {MAX_LINE_QUANTITY} units (this one holds {holds})")]
+    LineTooLarge { holds: i64 },
     #[error("the cart does not hold {0}")]
     ItemNotFound(String),
     /// Contention on the cart outlasted the attempts; nothing changed.
@@ -74,6 +78,9 @@ pub async fn add(
         let wanted = current
             .checked_add(input.quantity)
             .ok_or(CartError::Overflow)?;
+        if wanted > MAX_LINE_QUANTITY {
+            return Err(CartError::LineTooLarge { holds: current });
+        }
         if wanted > product.stock {
             return Err(CartError::InsufficientStock {
                 product_id: product.product_id,

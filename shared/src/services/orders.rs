@@ -19,6 +19,7 @@ use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Sc
 use crate::domain::ids;
 use crate::domain::order::{
     build_order, Order, OrderOutcome, OrderRefusal, OrderRequest, PricedLine, RequestedLine,
+    MAX_LINE_QUANTITY, MAX_ORDER_LINES,
 };
 use crate::domain::popular::sales_day;
 use crate::domain::product::Product;
@@ -318,6 +319,23 @@ impl Run<'_> {
                 let mut cart = self.ctx.carts.get(self.user_id, now_epoch).await?;
                 if cart.lines.is_empty() {
                     return Ok(Err(OrderRefusal::CartEmpty));
+                }
+                if cart.lines.len() > MAX_ORDER_LINES {
+                    return Ok(Err(OrderRefusal::CartNotOrderable {
+                        reason: format!("the cart holds more than {MAX_ORDER_LINES} products"),
+                    }));
+                }
+                if let Some(l) = cart
+                    .lines
+                    .iter()
+                    .find(|l| !(1..=MAX_LINE_QUANTITY).contains(&l.quantity))
+                {
+                    return Ok(Err(OrderRefusal::CartNotOrderable {
+                        reason: format!(
+                            "the cart holds {} units of {}; an order line holds 1 to {MAX_LINE_QUANTITY}",
+                            l.quantity, l.product_id
+                        ),
+                    }));
                 }
                 cart.lines
                     .sort_by(|a, b| (a.added_at, &a.product_id).cmp(&(b.added_at, &b.product_id)));

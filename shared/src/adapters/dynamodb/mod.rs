@@ -5,6 +5,7 @@
 mod carts;
 mod charges;
 mod idempotency;
+mod login_throttle;
 pub mod orders;
 pub use orders::{is_fence, OrderRecord};
 mod products;
