@@ -317,34 +317,80 @@ fn every_function_is_arm64_al2023_128mb() {
     }
 }
 
-/// A function that would read the JWT secret from SSM at cold start must be allowed to, and only those.
+/// The SSM parameters a function's resource list grants (`${JwtSecretParameterName}`, ...).
+fn granted_parameters(function: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for s in statements(function) {
+        let grants = s
+            .get("Action")
+            .map(as_list)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a.as_str() == Some("ssm:GetParameter"));
+        if !grants {
+            continue;
+        }
+        for r in s.get("Resource").map(as_list).unwrap_or_default() {
+            let text = tagged(r).and_then(|(_, v)| v.as_str()).unwrap_or_default();
+            for p in ["JwtSecretParameterName", "TossSecretKeyParameterName"] {
+                if text.contains(&format!("${{{p}}}")) {
+                    out.insert(p.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A function that reads a secret from SSM at cold start (the JWT secret; the Toss key where it
+/// may talk to the gateway) must be allowed exactly that parameter, and nothing else.
 #[test]
-fn ssm_access_matches_the_jwt_secret_setting() {
+fn ssm_access_matches_the_secrets_each_function_reads() {
     let doc = template();
     for (id, f) in functions(&doc) {
         let binary = binary_of(&id, f);
-        let reads_secret = match env_var(&doc, f, "JWT_SECRET_PARAMETER") {
-            None => false,
-            Some(v) => v.as_str() != Some(""),
-        };
-        let granted = statements(f).iter().any(|s| {
-            s.get("Action")
-                .map(as_list)
-                .unwrap_or_default()
-                .iter()
-                .any(|a| a.as_str() == Some("ssm:GetParameter"))
-        });
+        let mut reads = BTreeSet::new();
+        if env_var(&doc, f, "JWT_SECRET_PARAMETER").is_some_and(|v| v.as_str() != Some("")) {
+            reads.insert("JwtSecretParameterName".to_owned());
+        }
+        if env_var(&doc, f, "TOSS_SECRET_KEY_PARAMETER").is_some() {
+            reads.insert("TossSecretKeyParameterName".to_owned());
+        }
         assert_eq!(
-            reads_secret, granted,
-            "{id}: JWT_SECRET_PARAMETER set = {reads_secret}, ssm:GetParameter granted = {granted}"
+            granted_parameters(f),
+            reads,
+            "{id}: SSM parameters read vs granted"
         );
-        let needs_secret = routes::by_function(&binary)
+        let needs_jwt = routes::by_function(&binary)
             .is_some_and(|r| r.function != "health" && r.function != "openapi");
         assert_eq!(
-            reads_secret, needs_secret,
+            reads.contains("JwtSecretParameterName"),
+            needs_jwt,
             "{id}: every API function except health and openapi reads the JWT secret, nothing else does"
         );
+        let talks_to_gateway = ["balance-charge", "reconciler"].contains(&binary.as_str());
+        assert_eq!(
+            reads.contains("TossSecretKeyParameterName"),
+            talks_to_gateway,
+            "{id}: only the functions that call the payment gateway read its secret"
+        );
     }
+}
+
+#[test]
+fn production_refuses_the_sandbox_gateway() {
+    let doc = template();
+    let rule = doc["Rules"]
+        .get("ProdUsesARealPaymentGateway")
+        .expect("a rule on Stage prod");
+    let text = format!("{rule:?}");
+    assert!(text.contains("prod") && text.contains("sandbox"), "{text}");
+    let env = doc["Globals"]["Function"]["Environment"]["Variables"].clone();
+    assert!(tagged(&env["PAYMENT_GATEWAY"])
+        .is_some_and(|(t, v)| t == "Ref" && v.as_str() == Some("PaymentGateway")));
+    assert!(
+        tagged(&env["SHOP_STAGE"]).is_some_and(|(t, v)| t == "Ref" && v.as_str() == Some("Stage"))
+    );
 }
 
 #[test]

@@ -397,7 +397,7 @@ async fn check_settled(app: &TestApp, user_id: &str, what: &str) {
             .table_name(&app.db.tables.sandbox_payments)
             .key(
                 "gatewayKey",
-                AttributeValue::S(format!("{charge_id}.{attempt}")),
+                AttributeValue::S(format!("{charge_id}-{attempt}")),
             )
             .consistent_read(true)
             .send()

@@ -70,7 +70,12 @@ pub struct Config {
     pub admin_password: String,
     pub time_zone: Tz,
     pub sales_shards: u32,
+    /// `sandbox` (local and test stages only) or `toss`.
     pub payment_gateway: String,
+    /// `SHOP_STAGE`: `local` (default), `dev`, `staging` or `prod`.
+    pub stage: String,
+    /// Toss Payments' API base (`TOSS_API_BASE`).
+    pub toss_api_base: String,
     /// How long an in-flight idempotent request holds its key before a retry may take over.
     pub idempotency_lease_seconds: u64,
     pub data_platform_url: Option<String>,
@@ -99,6 +104,22 @@ fn parse_num<T: std::str::FromStr>(
     }
 }
 
+/// The payment gateway must be a known one, and the sandbox (which approves anything: anyone
+/// could mint balance) never runs in production.
+pub fn check_gateway(stage: &str, gateway: &str) -> Result<(), ConfigError> {
+    match (stage, gateway) {
+        ("prod", "sandbox") => Err(ConfigError::Invalid {
+            name: "PAYMENT_GATEWAY",
+            reason: "the sandbox gateway must never run in production (SHOP_STAGE=prod): set PAYMENT_GATEWAY=toss".into(),
+        }),
+        (_, "sandbox" | "toss") => Ok(()),
+        (_, other) => Err(ConfigError::Invalid {
+            name: "PAYMENT_GATEWAY",
+            reason: format!("{other:?} is not a gateway (known: sandbox, toss)"),
+        }),
+    }
+}
+
 impl Config {
     /// The idempotency lease in milliseconds.
     pub fn lease_ms(&self) -> i64 {
@@ -119,6 +140,9 @@ impl Config {
             idempotency: var("IDEMPOTENCY_TABLE").unwrap_or(defaults.idempotency),
             sandbox_payments: var("SANDBOX_PAYMENTS_TABLE").unwrap_or(defaults.sandbox_payments),
         };
+        let stage = var("SHOP_STAGE").unwrap_or_else(|| "local".to_owned());
+        let gateway = var("PAYMENT_GATEWAY").unwrap_or_else(|| "sandbox".to_owned());
+        check_gateway(&stage, &gateway)?;
         let tz_name = var("SHOP_TIME_ZONE").unwrap_or_else(|| "Asia/Seoul".to_owned());
         let time_zone = tz_name.parse::<Tz>().map_err(|_| ConfigError::Invalid {
             name: "SHOP_TIME_ZONE",
@@ -138,7 +162,10 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_ADMIN_PASSWORD.to_owned()),
             time_zone,
             sales_shards: parse_num("SALES_SHARDS", 4, |v| (1..=100).contains(v))?,
-            payment_gateway: var("PAYMENT_GATEWAY").unwrap_or_else(|| "sandbox".to_owned()),
+            payment_gateway: gateway.clone(),
+            stage,
+            toss_api_base: var("TOSS_API_BASE")
+                .unwrap_or_else(|| crate::adapters::payment::toss::DEFAULT_API_BASE.to_owned()),
             idempotency_lease_seconds: parse_num("IDEMPOTENCY_LEASE_SECONDS", 30, |v| {
                 (1..=900).contains(v)
             })?,
@@ -149,5 +176,20 @@ impl Config {
                 |v| (100..=20_000).contains(v),
             )?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_never_runs_in_production() {
+        let err = check_gateway("prod", "sandbox").expect_err("refused");
+        assert!(err.to_string().contains("PAYMENT_GATEWAY"), "{err}");
+        assert!(check_gateway("prod", "toss").is_ok());
+        assert!(check_gateway("dev", "sandbox").is_ok());
+        assert!(check_gateway("local", "sandbox").is_ok());
+        assert!(check_gateway("dev", "paypal").is_err());
     }
 }

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::adapters::dynamodb::Db;
 use crate::adapters::payment::sandbox::SandboxGateway;
+use crate::adapters::payment::toss::TossGateway;
 use crate::auth::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
@@ -25,8 +26,12 @@ use crate::retry::ATTEMPT_TIMEOUT;
 pub enum ContextError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("unknown PAYMENT_GATEWAY {0:?} (known: sandbox)")]
+    #[error("unknown PAYMENT_GATEWAY {0:?} (known: sandbox, toss)")]
     UnknownPaymentGateway(String),
+    #[error("PAYMENT_GATEWAY=toss needs TOSS_SECRET_KEY_PARAMETER (SSM) or TOSS_SECRET_KEY")]
+    MissingGatewaySecret,
+    #[error("the payment gateway cannot start: {0}")]
+    Gateway(String),
     #[error("could not read the JWT secret from SSM parameter {name}: {reason}")]
     Secret { name: String, reason: String },
 }
@@ -110,8 +115,13 @@ pub fn sqs_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_sqs::
     aws_sdk_sqs::Client::from_conf(b.build())
 }
 
-/// Reads a SecureString parameter once per cold start. The value is never logged.
-async fn read_secret(sdk: &aws_config::SdkConfig, name: &str) -> Result<String, ContextError> {
+/// Reads a SecureString parameter once per cold start (at least `min_len` characters). The value
+/// is never logged.
+async fn read_secret(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    min_len: usize,
+) -> Result<String, ContextError> {
     let err = |reason: String| ContextError::Secret {
         name: name.to_owned(),
         reason,
@@ -125,8 +135,8 @@ async fn read_secret(sdk: &aws_config::SdkConfig, name: &str) -> Result<String, 
         .map_err(|e| err(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
     out.parameter
         .and_then(|p| p.value)
-        .filter(|v| v.len() >= 32)
-        .ok_or_else(|| err("missing, or shorter than 32 characters".to_owned()))
+        .filter(|v| v.len() >= min_len)
+        .ok_or_else(|| err(format!("missing, or shorter than {min_len} characters")))
 }
 
 /// The DynamoDB adapter for `config` (tools and tests that also need the client itself).
@@ -152,21 +162,45 @@ impl AppContext {
             .ok()
             .filter(|v| !v.is_empty())
         {
-            config.jwt_secret = read_secret(&sdk, &name).await?;
+            config.jwt_secret = read_secret(&sdk, &name, 32).await?;
         }
+        let toss_secret = if config.payment_gateway == "toss" {
+            match std::env::var("TOSS_SECRET_KEY_PARAMETER")
+                .ok()
+                .filter(|v| !v.is_empty())
+            {
+                Some(name) => Some(read_secret(&sdk, &name, 8).await?),
+                None => Some(
+                    std::env::var("TOSS_SECRET_KEY")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                        .ok_or(ContextError::MissingGatewaySecret)?,
+                ),
+            }
+        } else {
+            None
+        };
         let db = Db::new(
             dynamodb_client(&sdk, &config),
             config.tables.clone(),
             config.time_zone,
             config.sales_shards,
         );
-        Self::with_db(config, db)
+        let mut ctx = Self::with_db(config, db)?;
+        if let Some(secret) = toss_secret {
+            let toss = TossGateway::new(&ctx.config.toss_api_base, &secret)
+                .map_err(|e| ContextError::Gateway(e.to_string()))?;
+            ctx.payment = Arc::new(toss);
+        }
+        Ok(ctx)
     }
 
-    /// The context over `db` (tests pass a client with fault injection).
+    /// The context over `db` (tests pass a client with fault injection). The payment gateway is
+    /// the sandbox; [`AppContext::from_config`] puts Toss in its place when configured.
     pub fn with_db(config: Config, db: Db) -> Result<Self, ContextError> {
+        crate::config::check_gateway(&config.stage, &config.payment_gateway)?;
         let payment: Arc<dyn PaymentGateway> = match config.payment_gateway.as_str() {
-            "sandbox" => Arc::new(SandboxGateway::new(db.clone())),
+            "sandbox" | "toss" => Arc::new(SandboxGateway::new(db.clone())),
             other => return Err(ContextError::UnknownPaymentGateway(other.to_owned())),
         };
         let db = Arc::new(db);

@@ -132,7 +132,7 @@ pub struct IdemRecord {
     /// Charges: whether the client sent an Idempotency-Key (keyless ones get a random key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyed: Option<bool>,
-    /// Charges: the payment attempt; its gateway key is `<chargeId>.<attempt>`.
+    /// Charges: the payment attempt; its gateway key is `<chargeId>-<attempt>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_attempt: Option<u32>,
     /// Charges: the approval of the current attempt, recorded before any credit.
@@ -183,7 +183,7 @@ impl IdemRecord {
 }
 
 pub fn gateway_key(charge_id: &str, attempt: u32) -> String {
-    format!("{charge_id}.{attempt}")
+    format!("{charge_id}-{attempt}")
 }
 
 #[cfg(test)]
@@ -204,7 +204,7 @@ mod tests {
         );
         assert_eq!(r.scope(), Some(Scope::Charge));
         assert!(settle_shards(Scope::Charge).contains(r.settle_shard.as_ref().expect("shard")));
-        assert_eq!(r.gateway_key(), "chg_1.1");
+        assert_eq!(r.gateway_key(), "chg_1-1");
         let e = IdemRecord::pending(
             Scope::Event,
             "EVENT#-#e".into(),

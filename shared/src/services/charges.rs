@@ -3,7 +3,7 @@
 //!
 //! Every charge has a record (keyless charges get a random key) that holds its whole state:
 //! 1. claim the record (`PENDING`, owned through a lease token);
-//! 2. ask the gateway with the key of this payment attempt, `<chargeId>.<attempt>`;
+//! 2. ask the gateway with the key of this payment attempt, `<chargeId>-<attempt>`;
 //! 3. record the approval on the record (so "approved, not credited" is never lost);
 //! 4. credit the balance, complete the record and write the ledger entry in one atomic step.
 //!

@@ -1,3 +1,4 @@
 //! Payment gateway adapters behind [`crate::ports::PaymentGateway`].
 
 pub mod sandbox;
+pub mod toss;

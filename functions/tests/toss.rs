@@ -1,0 +1,331 @@
+//! The Toss Payments adapter against a local stub that follows the documented requests and
+//! answers (confirm, cancel, inquiry by orderId; Basic auth with the secret key; Idempotency-Key
+//! replays), and a charge through the shop with it: approval, decline, gateway error, timeout,
+//! replay.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Json;
+use base64::Engine;
+use common::{test_config, TestApp};
+use serde_json::{json, Value};
+use shop_shared::adapters::payment::toss::TossGateway;
+use shop_shared::clock::{Clock, FixedClock};
+use shop_shared::ports::{ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+use shop_shared::services::reconciler;
+
+const SECRET: &str = "test_sk_stub_0123456789";
+
+#[derive(Default)]
+struct Stub {
+    /// orderId -> payment JSON.
+    payments: HashMap<String, Value>,
+    /// Idempotency-Key -> the first answer.
+    replays: HashMap<String, (u16, Value)>,
+    confirms: usize,
+}
+
+type Shared = Arc<Mutex<Stub>>;
+
+fn problem(status: u16, code: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::from_u16(status).expect("status"),
+        Json(json!({"code": code, "message": format!("stub: {code}")})),
+    )
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}:"))
+    );
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+async fn confirm(
+    State(stub): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return problem(401, "UNAUTHORIZED_KEY");
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some((status, answer)) = key
+        .as_ref()
+        .and_then(|k| stub.lock().expect("stub").replays.get(k).cloned())
+    {
+        return (StatusCode::from_u16(status).expect("status"), Json(answer));
+    }
+    let payment_key = body["paymentKey"].as_str().unwrap_or_default().to_owned();
+    let order_id = body["orderId"].as_str().unwrap_or_default().to_owned();
+    let amount = body["amount"].as_i64().unwrap_or(0);
+    let (status, answer) = {
+        let mut s = stub.lock().expect("stub");
+        s.confirms += 1;
+        if s.payments.contains_key(&order_id) {
+            (
+                400,
+                json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "stub"}),
+            )
+        } else if payment_key == "pk_decline" {
+            (
+                403,
+                json!({"code": "REJECT_CARD_PAYMENT", "message": "stub"}),
+            )
+        } else if payment_key == "pk_error" {
+            (
+                500,
+                json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "stub"}),
+            )
+        } else {
+            let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
+            s.payments.insert(order_id, payment.clone());
+            (200, payment)
+        }
+    };
+    if let Some(k) = key {
+        stub.lock()
+            .expect("stub")
+            .replays
+            .insert(k, (status, answer.clone()));
+    }
+    if payment_key == "pk_timeout" {
+        // Approved, and the answer never arrives in time.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    (StatusCode::from_u16(status).expect("status"), Json(answer))
+}
+
+async fn cancel(
+    State(stub): State<Shared>,
+    headers: HeaderMap,
+    Path(payment_key): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return problem(401, "UNAUTHORIZED_KEY");
+    }
+    let mut s = stub.lock().expect("stub");
+    let Some(p) = s
+        .payments
+        .values_mut()
+        .find(|p| p["paymentKey"] == payment_key.as_str())
+    else {
+        return problem(404, "NOT_FOUND_PAYMENT");
+    };
+    if p["status"] == "CANCELED" {
+        return problem(400, "ALREADY_CANCELED_PAYMENT");
+    }
+    p["status"] = json!("CANCELED");
+    (StatusCode::OK, Json(p.clone()))
+}
+
+async fn by_order(
+    State(stub): State<Shared>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return problem(401, "UNAUTHORIZED_KEY");
+    }
+    match stub.lock().expect("stub").payments.get(&order_id) {
+        Some(p) => (StatusCode::OK, Json(p.clone())),
+        None => problem(404, "NOT_FOUND_PAYMENT"),
+    }
+}
+
+async fn stub() -> (String, Shared) {
+    let state: Shared = Arc::default();
+    let app = axum::Router::new()
+        .route("/v1/payments/confirm", post(confirm))
+        .route("/v1/payments/{payment_key}/cancel", post(cancel))
+        .route("/v1/payments/orders/{order_id}", get(by_order))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, state)
+}
+
+fn approval(key: &str, token: &str) -> ApprovalRequest {
+    ApprovalRequest {
+        key: key.into(),
+        user_id: "usr_1".into(),
+        amount: 5_000,
+        payment_method: token.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_adapter_maps_every_documented_answer() {
+    let (base, state) = stub().await;
+    let toss = TossGateway::new(&base, SECRET).expect("gateway");
+
+    let a = toss
+        .approve(&approval("chg_a-1", "pk_ok_a"))
+        .await
+        .expect("approved");
+    assert_eq!(a.payment_id, "pk_ok_a");
+    // A replay of the key (a resend after a lost answer) is the first answer, not a second payment.
+    assert_eq!(
+        toss.approve(&approval("chg_a-1", "pk_ok_a")).await,
+        Ok(a.clone())
+    );
+    assert_eq!(state.lock().expect("stub").payments.len(), 1);
+    assert_eq!(
+        toss.status("chg_a-1").await,
+        Ok(PaymentStatus::Approved {
+            payment_id: "pk_ok_a".into(),
+            amount: 5_000
+        })
+    );
+
+    assert_eq!(
+        toss.approve(&approval("chg_b-1", "pk_decline")).await,
+        Err(GatewayError::Declined)
+    );
+    assert!(matches!(
+        toss.approve(&approval("chg_c-1", "pk_error")).await,
+        Err(GatewayError::Unknown(_))
+    ));
+    assert_eq!(toss.status("chg_c-1").await, Ok(PaymentStatus::NotFound));
+
+    // The answer is lost to the timeout; the inquiry by key tells the truth.
+    assert!(matches!(
+        toss.approve(&approval("chg_d-1", "pk_timeout")).await,
+        Err(GatewayError::Unknown(_))
+    ));
+    assert!(matches!(
+        toss.status("chg_d-1").await,
+        Ok(PaymentStatus::Approved { .. })
+    ));
+
+    toss.void("chg_a-1", "pk_ok_a").await.expect("voided");
+    toss.void("chg_a-1", "pk_ok_a")
+        .await
+        .expect("voiding twice is fine");
+    assert_eq!(
+        toss.status("chg_a-1").await,
+        Ok(PaymentStatus::Voided {
+            payment_id: "pk_ok_a".into()
+        })
+    );
+    assert!(matches!(
+        toss.void("chg_x-1", "pk_unknown").await,
+        Err(GatewayError::Failed(_))
+    ));
+
+    // A wrong secret: refused, and the secret never shows in errors.
+    let wrong = TossGateway::new(&base, "test_sk_wrong_secret").expect("gateway");
+    let e = wrong
+        .approve(&approval("chg_e-1", "pk_ok_e"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, GatewayError::Failed(_)), "{e:?}");
+    assert!(!e.to_string().contains("test_sk_wrong_secret"), "{e}");
+    assert!(
+        !format!("{wrong:?}").contains("secret"),
+        "Debug never shows the key"
+    );
+
+    // Nothing listening: never sent, so it certainly failed.
+    let down = TossGateway::new("http://127.0.0.1:9", SECRET).expect("gateway");
+    assert!(matches!(
+        down.status("chg_a-1").await,
+        Err(GatewayError::Failed(_))
+    ));
+}
+
+#[tokio::test]
+async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
+    let (base, state) = stub().await;
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let c = clock.clone();
+    let app = TestApp::with_context_tweak(test_config(), move |ctx| {
+        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+        ctx.clock = c;
+    })
+    .await;
+    let (_, token) = app.user().await;
+    let charge = |method: &str| json!({"amount": 5_000, "paymentMethod": method});
+
+    let r = app
+        .post_with_key("/balance/charge", &token, "toss-1", charge("pk_ok_1"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["balance"].clone()),
+        (200, json!(5_000)),
+        "{r:?}"
+    );
+    let again = app
+        .post_with_key("/balance/charge", &token, "toss-1", charge("pk_ok_1"))
+        .await;
+    assert_eq!(again.body, r.body, "replayed");
+
+    let r = app
+        .post("/balance/charge", Some(&token), charge("pk_decline"))
+        .await;
+    assert_eq!((r.status, r.code()), (402, "PAYMENT_DECLINED"), "{r:?}");
+
+    let r = app
+        .post("/balance/charge", Some(&token), charge("pk_error"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{r:?}"
+    );
+
+    let r = app
+        .post_with_key(
+            "/balance/charge",
+            &token,
+            "toss-timeout",
+            charge("pk_timeout"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{r:?}"
+    );
+    assert_eq!(app.balance(&token).await, 5_000, "not credited yet");
+
+    // The reconciler asks Toss by key: the timed-out payment is credited, the failed one is not.
+    clock.set(clock.now() + chrono::Duration::minutes(2));
+    let report = reconciler::run(app.ctx()).await;
+    assert_eq!((report.credited, report.deferred), (1, 0), "{report:?}");
+    assert_eq!(app.balance(&token).await, 10_000);
+    let r = app
+        .post_with_key(
+            "/balance/charge",
+            &token,
+            "toss-timeout",
+            charge("pk_timeout"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["balance"].clone()),
+        (200, json!(10_000)),
+        "{r:?}"
+    );
+    let confirms = state.lock().expect("stub").confirms;
+    assert_eq!(
+        confirms, 4,
+        "one confirm per charge attempted; replays went nowhere"
+    );
+}

@@ -1,0 +1,228 @@
+//! Toss Payments (Korea) behind the [`PaymentGateway`] port, per its public Core API:
+//! - approve = `POST /v1/payments/confirm {paymentKey, orderId, amount}`: the client's payment
+//!   widget produced `paymentKey` (our `payment_method` token); `orderId` is our gateway key
+//!   (`<chargeId>-<attempt>`, 6 to 64 of `[A-Za-z0-9_-]`);
+//! - void = `POST /v1/payments/{paymentKey}/cancel {cancelReason}`;
+//! - status by key = `GET /v1/payments/orders/{orderId}` (the inquiry API).
+//!
+//! Basic authorization with the secret key (`base64(secret + ":")`), read from SSM at cold start
+//! and never logged. Every POST carries an `Idempotency-Key` (Toss keeps them 15 days), so a
+//! resend after a lost answer returns the first answer. A request that could not be sent fails
+//! for sure; one sent without a usable answer (timeout, 5xx) is `Unknown`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+
+pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
+/// Each call is cut off after this long (well inside the request budget; docs/TRANSACTIONS.md).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Error codes (Toss's `code`) that mean the payer's payment was refused.
+const DECLINES: &[&str] = &[
+    "REJECT_CARD_PAYMENT",
+    "REJECT_CARD_COMPANY",
+    "INVALID_CARD_NUMBER",
+    "INVALID_CARD_EXPIRATION",
+    "INVALID_STOPPED_CARD",
+    "EXCEED_MAX_DAILY_PAYMENT_COUNT",
+    "EXCEED_MAX_PAYMENT_AMOUNT",
+    "EXCEED_MAX_AMOUNT",
+    "NOT_AVAILABLE_PAYMENT",
+    "INVALID_PASSWORD",
+    "REJECT_ACCOUNT_PAYMENT",
+    "NOT_FOUND_PAYMENT_SESSION",
+    "PAY_PROCESS_CANCELED",
+    "PAY_PROCESS_ABORTED",
+];
+
+pub struct TossGateway {
+    http: reqwest::Client,
+    base: String,
+    authorization: String,
+}
+
+impl std::fmt::Debug for TossGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("TossGateway")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payment {
+    payment_key: String,
+    status: String,
+    total_amount: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TossError {
+    code: String,
+    message: Option<String>,
+}
+
+/// What a call came back with.
+enum Answer<T> {
+    Ok(T),
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl TossGateway {
+    pub fn new(base: impl Into<String>, secret_key: &str) -> Result<Self, GatewayError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(|e| GatewayError::Failed(format!("HTTP client: {e}")))?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{secret_key}:"));
+        Ok(Self {
+            http,
+            base: base.into().trim_end_matches('/').to_owned(),
+            authorization: format!("Basic {token}"),
+        })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer<T>, GatewayError> {
+        let response = request
+            .header("Authorization", &self.authorization)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    // Never reached Toss: nothing happened.
+                    GatewayError::Failed(format!("cannot connect: {e}"))
+                } else {
+                    GatewayError::Unknown(format!("no answer: {e}"))
+                }
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GatewayError::Unknown(format!("answer cut off: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map(Answer::Ok)
+                .map_err(|e| GatewayError::Unknown(format!("unreadable answer: {e}")));
+        }
+        if status.is_server_error() {
+            return Err(GatewayError::Unknown(format!("Toss answered {status}")));
+        }
+        let err: TossError = serde_json::from_slice(&body)
+            .map_err(|e| GatewayError::Unknown(format!("unreadable error {status}: {e}")))?;
+        Ok(Answer::Refused {
+            status: status.as_u16(),
+            code: err.code,
+            message: err.message.unwrap_or_default(),
+        })
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for TossGateway {
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
+        let call = self
+            .http
+            .post(format!("{}/v1/payments/confirm", self.base))
+            .header("Idempotency-Key", format!("confirm-{}", request.key))
+            .json(&json!({
+                "paymentKey": request.payment_method,
+                "orderId": request.key,
+                "amount": request.amount,
+            }));
+        match self.call::<Payment>(call).await? {
+            Answer::Ok(p) if p.status == "DONE" => Ok(Approval {
+                payment_id: p.payment_key,
+            }),
+            Answer::Ok(p) => Err(GatewayError::Failed(format!(
+                "payment is {}, not DONE",
+                p.status
+            ))),
+            // Confirmed before (by an attempt whose answer was lost): what is true now.
+            Answer::Refused { code, .. } if code == "ALREADY_PROCESSED_PAYMENT" => {
+                match self.status(&request.key).await? {
+                    PaymentStatus::Approved { payment_id, .. } => Ok(Approval { payment_id }),
+                    other => Err(GatewayError::Failed(format!(
+                        "already processed, now {other:?}"
+                    ))),
+                }
+            }
+            Answer::Refused { code, message, .. } if DECLINES.contains(&code.as_str()) => {
+                tracing::info!(%code, %message, "Toss declined the payment");
+                Err(GatewayError::Declined)
+            }
+            Answer::Refused {
+                status,
+                code,
+                message,
+            } => Err(GatewayError::Failed(format!(
+                "Toss refused ({status} {code}): {message}"
+            ))),
+        }
+    }
+
+    async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {
+        let call = self
+            .http
+            .post(format!("{}/v1/payments/{payment_id}/cancel", self.base))
+            .header("Idempotency-Key", format!("cancel-{key}"))
+            .json(&json!({"cancelReason": "The shop could not credit this payment."}));
+        match self.call::<Payment>(call).await? {
+            Answer::Ok(_) => Ok(()),
+            Answer::Refused { code, .. } if code == "ALREADY_CANCELED_PAYMENT" => Ok(()),
+            Answer::Refused {
+                status,
+                code,
+                message,
+            } => Err(GatewayError::Failed(format!(
+                "cancel refused ({status} {code}): {message}"
+            ))),
+        }
+    }
+
+    async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
+        let call = self
+            .http
+            .get(format!("{}/v1/payments/orders/{key}", self.base));
+        match self.call::<Payment>(call).await? {
+            Answer::Ok(p) => Ok(match p.status.as_str() {
+                "DONE" => PaymentStatus::Approved {
+                    payment_id: p.payment_key,
+                    amount: p.total_amount.unwrap_or(0),
+                },
+                "CANCELED" | "PARTIAL_CANCELED" => PaymentStatus::Voided {
+                    payment_id: p.payment_key,
+                },
+                "ABORTED" | "EXPIRED" => PaymentStatus::Declined,
+                // READY, IN_PROGRESS, WAITING_FOR_DEPOSIT: not confirmed, so never approved.
+                _ => PaymentStatus::NotFound,
+            }),
+            Answer::Refused { code, .. } if code == "NOT_FOUND_PAYMENT" => {
+                Ok(PaymentStatus::NotFound)
+            }
+            Answer::Refused {
+                status,
+                code,
+                message,
+            } => Err(GatewayError::Failed(format!(
+                "inquiry refused ({status} {code}): {message}"
+            ))),
+        }
+    }
+}
