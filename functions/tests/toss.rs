@@ -73,25 +73,27 @@ async fn confirm(
     let (status, answer) = {
         let mut s = stub.lock().expect("stub");
         s.confirms += 1;
-        if s.payments.contains_key(&order_id) {
-            (
+        let taken = s.payments.contains_key(&order_id);
+        match payment_key.as_str() {
+            _ if taken => (
                 400,
                 json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "stub"}),
-            )
-        } else if payment_key == "pk_decline" {
-            (
+            ),
+            "pk_decline" => (
                 403,
                 json!({"code": "REJECT_CARD_PAYMENT", "message": "stub"}),
-            )
-        } else if payment_key == "pk_error" {
-            (
+            ),
+            "pk_error" => (
                 500,
                 json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "stub"}),
-            )
-        } else {
-            let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
-            s.payments.insert(order_id, payment.clone());
-            (200, payment)
+            ),
+            _ => {
+                let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
+                s.payments
+                    .entry(order_id)
+                    .or_insert_with(|| payment.clone());
+                (200, payment)
+            }
         }
     };
     if let Some(k) = key {
