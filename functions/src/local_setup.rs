@@ -1,7 +1,8 @@
 //! Local set-up: tables from `infra/template.yaml`, the admin account and a small demo catalog.
 
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::config::ADMIN_EMAIL;
+use shop_shared::config::{Config, ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD};
+use shop_shared::domain::user::normalize_email;
 use shop_shared::domain::user::{Role, SignupInput};
 use shop_shared::services::auth::AuthError;
 use shop_shared::services::{auth, catalog};
@@ -52,8 +53,55 @@ pub async fn setup(
     Ok(report)
 }
 
-/// Creates `admin@shop.local` with `SHOP_ADMIN_PASSWORD` unless it exists. Returns whether it was created.
-pub async fn create_admin(ctx: &AppContext) -> Result<bool, Box<dyn std::error::Error>> {
+/// Why the admin account was not set up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AdminError {
+    #[error(
+        "refusing to create {ADMIN_EMAIL} with {0} password against {1}: set SHOP_ADMIN_PASSWORD \
+         (the default is for a local stack only)"
+    )]
+    WeakPassword(&'static str, String),
+    #[error(
+        "{ADMIN_EMAIL} exists but does not have the admin role: refusing to go on. Check who registered \
+         it; give the account the admin role by hand, or remove it, then run this again"
+    )]
+    NotAnAdmin,
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Whether DynamoDB is a local emulator (a loopback endpoint).
+pub fn is_local(config: &Config) -> bool {
+    config
+        .dynamodb_endpoint
+        .as_deref()
+        .and_then(|e| reqwest::Url::parse(e).ok())
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// Against anything but a local stack the admin password must be set, and not the default.
+pub fn check_admin_password(config: &Config) -> Result<(), AdminError> {
+    if is_local(config) {
+        return Ok(());
+    }
+    let target = config
+        .dynamodb_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("AWS ({})", config.region));
+    if config.admin_password.trim().is_empty() {
+        return Err(AdminError::WeakPassword("an empty", target));
+    }
+    if config.admin_password == DEFAULT_ADMIN_PASSWORD {
+        return Err(AdminError::WeakPassword("the default", target));
+    }
+    Ok(())
+}
+
+/// Creates `admin@shop.local` with `SHOP_ADMIN_PASSWORD` unless it exists. Returns whether it was
+/// created. An existing account with that email but without the admin role is an error.
+pub async fn create_admin(ctx: &AppContext) -> Result<bool, AdminError> {
+    check_admin_password(&ctx.config)?;
     let admin = SignupInput {
         email: ADMIN_EMAIL.to_owned(),
         password: ctx.config.admin_password.clone(),
@@ -61,7 +109,48 @@ pub async fn create_admin(ctx: &AppContext) -> Result<bool, Box<dyn std::error::
     };
     match auth::create_user(ctx, &admin, Role::Admin).await {
         Ok(_) => Ok(true),
-        Err(AuthError::EmailTaken) => Ok(false),
-        Err(e) => Err(Box::new(e)),
+        Err(AuthError::EmailTaken) => {
+            let existing = ctx
+                .users
+                .find_login(&normalize_email(ADMIN_EMAIL))
+                .await
+                .map_err(|e| AdminError::Store(e.to_string()))?;
+            match existing {
+                Some(login) if login.role == Role::Admin => Ok(false),
+                _ => Err(AdminError::NotAnAdmin),
+            }
+        }
+        Err(e) => Err(AdminError::Store(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: Option<&str>, password: &str) -> Config {
+        let mut c = Config::from_env().expect("config");
+        c.dynamodb_endpoint = endpoint.map(str::to_owned);
+        c.admin_password = password.to_owned();
+        c
+    }
+
+    #[test]
+    fn the_default_or_an_empty_password_is_refused_away_from_a_local_stack() {
+        assert!(check_admin_password(&config(Some("http://127.0.0.1:8000"), DEFAULT_ADMIN_PASSWORD)).is_ok());
+        assert!(check_admin_password(&config(Some("http://localhost:8000"), "")).is_ok());
+        assert!(matches!(
+            check_admin_password(&config(None, DEFAULT_ADMIN_PASSWORD)),
+            Err(AdminError::WeakPassword("the default", _))
+        ));
+        assert!(matches!(
+            check_admin_password(&config(None, "  ")),
+            Err(AdminError::WeakPassword("an empty", _))
+        ));
+        assert!(matches!(
+            check_admin_password(&config(Some("https://dynamodb.example.com"), DEFAULT_ADMIN_PASSWORD)),
+            Err(AdminError::WeakPassword(..))
+        ));
+        assert!(check_admin_password(&config(None, "a-real-secret-password")).is_ok());
     }
 }

@@ -411,3 +411,24 @@ async fn parallel_wrong_logins_are_counted_exactly() {
         .await;
     assert_eq!((r.status, r.code()), (429, "TOO_MANY_REQUESTS"), "{r:?}");
 }
+
+/// `shop-local admin` / set-up: an existing admin email without the admin role is an error, not
+/// "already present".
+#[tokio::test]
+async fn admin_bootstrap_fails_loudly_when_the_admin_email_is_not_an_admin() {
+    use shop_functions::local_setup::{create_admin, AdminError};
+    let app = TestApp::new().await;
+    assert_eq!(create_admin(app.ctx()).await, Ok(true), "created");
+    assert_eq!(create_admin(app.ctx()).await, Ok(false), "already present");
+
+    let other = TestApp::new().await;
+    let r = other
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": shop_shared::config::ADMIN_EMAIL, "password": "password123", "name": "Squatter"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(create_admin(other.ctx()).await, Err(AdminError::NotAnAdmin));
+}
