@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn the_default_or_an_empty_password_is_refused_away_from_a_local_stack() {
-        assert!(check_admin_password(&config(Some("http://127.0.0.1:8000"), DEFAULT_ADMIN_PASSWORD)).is_ok());
+        assert!(check_admin_password(&config(
+            Some("http://127.0.0.1:8000"),
+            DEFAULT_ADMIN_PASSWORD
+        ))
+        .is_ok());
         assert!(check_admin_password(&config(Some("http://localhost:8000"), "")).is_ok());
         assert!(matches!(
             check_admin_password(&config(None, DEFAULT_ADMIN_PASSWORD)),
@@ -148,7 +152,10 @@ mod tests {
             Err(AdminError::WeakPassword("an empty", _))
         ));
         assert!(matches!(
-            check_admin_password(&config(Some("https://dynamodb.example.com"), DEFAULT_ADMIN_PASSWORD)),
+            check_admin_password(&config(
+                Some("https://dynamodb.example.com"),
+                DEFAULT_ADMIN_PASSWORD
+            )),
             Err(AdminError::WeakPassword(..))
         ));
         assert!(check_admin_password(&config(None, "a-real-secret-password")).is_ok());

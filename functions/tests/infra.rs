@@ -1,9 +1,14 @@
 //! `infra/template.yaml` against the code: the route table, the binaries, the table definitions
 //! local set-up reads, and the settings every function must have. No AWS and no local stack needed.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::template::{
+    as_list, binary_of, functions, repo_root, resources_of_type, statements, str_of, tagged,
+    template,
+};
 use serde_yaml_ng::Value;
 use shop_functions::routes;
 use shop_shared::config::TableNames;
@@ -19,55 +24,6 @@ fn is_local_only(bin: &str) -> bool {
     LOCAL_ONLY_BINS.contains(&bin) || bin.starts_with("local-")
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the functions crate lives inside the workspace")
-        .to_path_buf()
-}
-
-fn template() -> Value {
-    let path = repo_root().join("infra/template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A CloudFormation short-form tag (`!Ref X`) as (tag name without `!`, value).
-fn tagged(v: &Value) -> Option<(String, &Value)> {
-    match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_owned(),
-            &t.value,
-        )),
-        _ => None,
-    }
-}
-
-fn str_of<'a>(v: Option<&'a Value>, what: &str) -> &'a str {
-    v.and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{what}: expected a plain string, found {v:?}"))
-}
-
-fn resources_of_type<'a>(doc: &'a Value, cfn_type: &str) -> Vec<(String, &'a Value)> {
-    let Some(Value::Mapping(resources)) = doc.get("Resources") else {
-        panic!("template has no Resources mapping");
-    };
-    resources
-        .iter()
-        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(cfn_type))
-        .map(|(k, r)| (k.as_str().expect("logical ids are strings").to_owned(), r))
-        .collect()
-}
-
-fn functions(doc: &Value) -> Vec<(String, &Value)> {
-    let fns = resources_of_type(doc, "AWS::Serverless::Function");
-    assert!(
-        !fns.is_empty(),
-        "no AWS::Serverless::Function in the template"
-    );
-    fns
-}
-
 /// A function property, else the one from `Globals.Function`.
 fn function_prop<'a>(doc: &'a Value, function: &'a Value, key: &str) -> Option<&'a Value> {
     function
@@ -81,17 +37,6 @@ fn env_var<'a>(doc: &'a Value, function: &'a Value, name: &str) -> Option<&'a Va
     let of = |v: Option<&'a Value>| v?.get("Environment")?.get("Variables")?.get(name);
     of(function.get("Properties"))
         .or_else(|| of(doc.get("Globals").and_then(|g| g.get("Function"))))
-}
-
-fn binary_of(logical_id: &str, function: &Value) -> String {
-    str_of(
-        function
-            .get("Metadata")
-            .and_then(|m| m.get("BuildProperties"))
-            .and_then(|b| b.get("Binary")),
-        &format!("{logical_id}.Metadata.BuildProperties.Binary"),
-    )
-    .to_owned()
 }
 
 /// `auth-signup` -> `AuthSignupFunction`.
@@ -132,26 +77,6 @@ fn route_table() -> BTreeSet<(String, String, String)> {
             )
         })
         .collect()
-}
-
-fn statements(function: &Value) -> Vec<&Value> {
-    let Some(Value::Sequence(policies)) =
-        function.get("Properties").and_then(|p| p.get("Policies"))
-    else {
-        return Vec::new();
-    };
-    policies
-        .iter()
-        .filter_map(|p| p.get("Statement")?.as_sequence())
-        .flatten()
-        .collect()
-}
-
-fn as_list(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Sequence(s) => s.iter().collect(),
-        other => vec![other],
-    }
 }
 
 #[test]

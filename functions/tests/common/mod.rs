@@ -4,7 +4,9 @@
 
 pub mod faults;
 pub mod gateway;
+pub mod recorder;
 pub mod switchboard;
+pub mod template;
 
 use std::sync::Arc;
 

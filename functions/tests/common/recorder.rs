@@ -1,0 +1,153 @@
+//! Records which DynamoDB actions each function's code performs, on which tables: an SDK
+//! interceptor reads every request (the action, `TableName`, `IndexName`, the items of
+//! transactions and batches) and files it under the function currently running. With
+//! `strip_old_items`, requests stop asking for the old item of a failed condition
+//! (`ReturnValuesOnConditionCheckFailure`), which drives the code down its "read the item"
+//! fallbacks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+
+/// (IAM action, table name, index name).
+pub type Access = (String, String, Option<String>);
+
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    current: Arc<Mutex<String>>,
+    seen: Arc<Mutex<BTreeMap<String, BTreeSet<Access>>>>,
+    pub strip_old_items: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    /// Files what follows under `function` (a binary name).
+    pub fn now_running(&self, function: &str) {
+        *self.current.lock().expect("current") = function.to_owned();
+    }
+
+    pub fn seen(&self) -> BTreeMap<String, BTreeSet<Access>> {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    fn record(&self, access: Access) {
+        let function = self.current.lock().expect("current").clone();
+        self.seen
+            .lock()
+            .expect("seen")
+            .entry(function)
+            .or_default()
+            .insert(access);
+    }
+}
+
+fn table(v: &Value) -> String {
+    v["TableName"].as_str().unwrap_or_default().to_owned()
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.strip_old_items.load(Ordering::SeqCst) {
+            let request = context.request_mut();
+            let body: Option<Value> = request
+                .body()
+                .bytes()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            if let Some(mut v) = body {
+                strip(&mut v);
+                let text = v.to_string();
+                request
+                    .headers_mut()
+                    .insert("content-length", text.len().to_string());
+                *request.body_mut() = SdkBody::from(text);
+            }
+        }
+        let request = context.request();
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        match op.as_str() {
+            "TransactWriteItems" => {
+                for item in body["TransactItems"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    for (kind, action) in [
+                        ("Put", "PutItem"),
+                        ("Update", "UpdateItem"),
+                        ("Delete", "DeleteItem"),
+                        ("ConditionCheck", "ConditionCheckItem"),
+                    ] {
+                        if let Some(a) = item.get(kind) {
+                            self.record((format!("dynamodb:{action}"), table(a), None));
+                        }
+                    }
+                }
+            }
+            "TransactGetItems" => {
+                for item in body["TransactItems"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    self.record(("dynamodb:GetItem".into(), table(&item["Get"]), None));
+                }
+            }
+            "BatchGetItem" | "BatchWriteItem" => {
+                for t in body["RequestItems"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    self.record((format!("dynamodb:{op}"), t, None));
+                }
+            }
+            _ => {
+                let index = body["IndexName"].as_str().map(str::to_owned);
+                self.record((format!("dynamodb:{op}"), table(&body), index));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes every `ReturnValuesOnConditionCheckFailure` (also inside transaction items).
+fn strip(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("ReturnValuesOnConditionCheckFailure");
+            for child in m.values_mut() {
+                strip(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
