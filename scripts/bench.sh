@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`:
 #   deps -> build the release `bench` binary -> its own local stack (in-memory) on bench ports
-#   -> run `bench` once (gateway vs bare DynamoDB, see functions/src/bin/bench.rs) -> stack down -> leak check.
+#   -> run `bench` once (gateway vs bare DynamoDB, see tools/src/bin/bench.rs) -> stack down -> leak check.
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`) or pipeline-bench (`make bench-pipeline`)
@@ -57,7 +57,7 @@ trap 'log "terminated"; exit 143' TERM
 "$STACK" install
 BIN_NAME="${1:-bench}"
 log "building the release $BIN_NAME binary"
-cargo build --release -p shop-functions --bin "$BIN_NAME"
+cargo build --release -p shop-tools --bin "$BIN_NAME"
 BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
 

@@ -1,14 +1,9 @@
-//! The HTTP edge of the shop: one handler per endpoint (each its own Lambda binary), the route
-//! table, and the local API gateway that serves them all on one port.
+//! The Lambdas: one handler per endpoint, each served by its own binary, the event Lambdas'
+//! handlers, and the HTTP mapping they share. No local tools here (those are in `tools/`).
 
-pub mod bench_support;
-pub mod gateway;
 pub mod handlers;
 pub mod http;
 pub mod lambda;
-pub mod local_events;
-pub mod local_setup;
-pub mod ops;
 pub mod outbox;
 pub mod problem;
 pub mod routes;

@@ -201,8 +201,8 @@ async fn routes_methods_sizes_and_health() {
 /// method, before auth and before the body is read.
 #[tokio::test]
 async fn every_lambda_refuses_an_oversized_body_on_any_method() {
-    use shop_functions::gateway::to_lambda_request;
     use shop_functions::routes;
+    use shop_tools::gateway::to_lambda_request;
     let app = TestApp::new().await;
     let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
     for route in routes::all() {
@@ -416,7 +416,7 @@ async fn parallel_wrong_logins_are_counted_exactly() {
 /// "already present".
 #[tokio::test]
 async fn admin_bootstrap_fails_loudly_when_the_admin_email_is_not_an_admin() {
-    use shop_functions::local_setup::{create_admin, AdminError};
+    use shop_tools::local_setup::{create_admin, AdminError};
     let app = TestApp::new().await;
     assert_eq!(create_admin(app.ctx()).await, Ok(true), "created");
     assert_eq!(create_admin(app.ctx()).await, Ok(false), "already present");

@@ -9,14 +9,14 @@ use std::time::Duration;
 use common::faults::{self, FaultInjector};
 use common::{test_config, TestApp};
 use serde_json::{json, Value};
-use shop_functions::local_events::{
-    self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
-};
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
 use shop_shared::context::sdk_config;
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
+use shop_tools::local_events::{
+    self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -255,7 +255,7 @@ async fn order_for(app: &TestApp, admin: &str, token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and_redriven_once() {
-    use shop_functions::ops::redrive::{self, Queue};
+    use shop_tools::ops::redrive::{self, Queue};
     let moto = std::env::var("EVENTS_ENDPOINT").expect("EVENTS_ENDPOINT");
     let (proxy, up) = switchable_proxy(moto.trim_start_matches("http://").to_owned()).await;
     let rig = rig_with(
@@ -340,8 +340,8 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
-    use shop_functions::ops::redrive::{self, Queue};
     use shop_shared::events::relay::DeadLetter;
+    use shop_tools::ops::redrive::{self, Queue};
     let rig = rig(Clone::clone).await;
     rig.app
         .db
@@ -413,7 +413,7 @@ async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
-    use shop_functions::ops::event_audit::missing_events;
+    use shop_tools::ops::event_audit::missing_events;
     // No event pipeline at all: the order's event never reaches the data platform.
     let app = TestApp::new().await;
     let order = place_order(&app).await;
@@ -465,7 +465,7 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() {
-    use shop_functions::ops::redrive::{self, Queue};
+    use shop_tools::ops::redrive::{self, Queue};
     let rig = rig(Clone::clone).await;
     rig.sink
         .down
@@ -496,7 +496,7 @@ async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
-    use shop_functions::ops::redrive::{self, Queue, StreamReader};
+    use shop_tools::ops::redrive::{self, Queue, StreamReader};
     // No relay running: the order's record sits in the stream; an event source mapping pointer
     // (what AWS's OnFailure destination holds) names it.
     let mut config = test_config();

@@ -1,7 +1,7 @@
 //! Serves the whole API on 127.0.0.1:$PORT (default 3000) with the Lambdas' own handlers.
 
-use shop_functions::gateway::Gateway;
 use shop_shared::AppContext;
+use shop_tools::gateway::Gateway;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -21,7 +21,7 @@ use shop_shared::events::OrderPlaced;
 use tokio::sync::watch;
 
 use super::{err, BoxError, CONSUMER_MAX_RECEIVES};
-use crate::outbox;
+use shop_functions::outbox;
 
 /// How long a received message stays hidden while it is consumed.
 const VISIBILITY_SECONDS: i32 = 30;

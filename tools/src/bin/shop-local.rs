@@ -11,8 +11,6 @@
 //!
 //! All of them work against AWS too (docs/OPERATIONS.md).
 
-use shop_functions::local_events;
-use shop_functions::ops::{event_audit, redrive};
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::{rfc3339, SystemClock};
 use shop_shared::config::Config;
@@ -20,6 +18,8 @@ use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
 use shop_shared::AppContext;
+use shop_tools::local_events;
+use shop_tools::ops::{event_audit, redrive};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let db = connect_dynamodb(&config).await;
             let ctx = AppContext::with_db(config, db.clone())?;
             let seed = !args.iter().any(|a| a == "--no-seed");
-            let report = shop_functions::local_setup::setup(&ctx, &db, seed).await?;
+            let report = shop_tools::local_setup::setup(&ctx, &db, seed).await?;
             println!(
                 "tables ready ({}*); admin {}; {} demo products seeded",
                 ctx.config.tables.users.trim_end_matches("users"),
@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("admin") => {
             // For a deployed stack: only the admin account, in the existing tables.
             let ctx = AppContext::from_env().await?;
-            let created = shop_functions::local_setup::create_admin(&ctx).await?;
+            let created = shop_tools::local_setup::create_admin(&ctx).await?;
             println!(
                 "admin {}",
                 if created {

@@ -13,8 +13,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use shop_shared::AppContext;
 
-use crate::http::MAX_BODY_BYTES;
-use crate::routes::{self, Match, Route};
+use shop_functions::http::MAX_BODY_BYTES;
+use shop_functions::routes::{self, Match, Route};
 
 #[derive(Clone)]
 pub struct Gateway {

@@ -15,8 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shop_functions::bench_support::{cpu_seconds, pid_from_env};
-use shop_functions::local_events::{self, QueueDispatcher, StreamPoller};
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
 use shop_shared::config::{Config, TableNames};
@@ -29,6 +27,8 @@ use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
 use shop_shared::services::orders;
 use shop_shared::{infra_tables, AppContext};
+use shop_tools::bench_support::{cpu_seconds, pid_from_env};
+use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shop_functions::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPoller};
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
 use shop_shared::config::Config;
@@ -13,6 +12,7 @@ use shop_shared::context::{
 };
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
+use shop_tools::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPoller};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

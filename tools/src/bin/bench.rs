@@ -31,8 +31,6 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use shop_functions::bench_support::{cpu_seconds, pid_from_env};
-use shop_functions::gateway::Gateway;
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, TableNames};
 use shop_shared::domain::ids;
@@ -46,6 +44,8 @@ use shop_shared::domain::user::UserProfile;
 use shop_shared::ports::{OrderPlacement, OrderStore, PlaceOutcome, ProductStore};
 use shop_shared::services::orders;
 use shop_shared::{infra_tables, AppContext};
+use shop_tools::bench_support::{cpu_seconds, pid_from_env};
+use shop_tools::gateway::Gateway;
 
 /// The context and the DynamoDB adapter behind it (the bare sides of each comparison use the adapter).
 #[derive(Clone)]

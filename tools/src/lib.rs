@@ -1,0 +1,9 @@
+//! Local-only programs around the shop (never deployed): the local API gateway, the local event
+//! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation) and the benchmarks.
+//! They run the Lambdas' own code from `shop-functions` and `shop-shared`.
+
+pub mod bench_support;
+pub mod gateway;
+pub mod local_events;
+pub mod local_setup;
+pub mod ops;
