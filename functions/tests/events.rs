@@ -88,7 +88,7 @@ async fn rig_with(
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
         db: app.db.clone(),
-        platform: Arc::new(HttpDataPlatform::new(sink_url.clone())),
+        platform: Arc::new(HttpDataPlatform::new(sink_url.clone()).expect("client")),
         clock: Arc::new(SystemClock),
         receivers: 2,
     };
@@ -225,7 +225,7 @@ async fn a_redelivered_event_is_forwarded_once() {
         "resources": [], "detail": got[0].clone(),
     });
     let event = serde_json::from_value(event).expect("event");
-    let platform = HttpDataPlatform::new(rig.sink_url.clone());
+    let platform = HttpDataPlatform::new(rig.sink_url.clone()).expect("client");
     let outcome =
         shop_functions::outbox::consumer_handler(&rig.app.db, &platform, &SystemClock, event)
             .await
@@ -449,7 +449,7 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
     };
     shop_shared::events::consumer::consume(
         &app.db,
-        &HttpDataPlatform::new(url),
+        &HttpDataPlatform::new(url).expect("client"),
         &SystemClock,
         &event,
     )
@@ -484,7 +484,7 @@ async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() 
     rig.sink
         .down
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let platform = HttpDataPlatform::new(rig.sink_url.clone());
+    let platform = HttpDataPlatform::new(rig.sink_url.clone()).expect("client");
     let report = redrive::redrive_consumer(&dlq, &rig.app.db, &platform, &SystemClock, false)
         .await
         .expect("redrive");

@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .clone()
         .ok_or("DATA_PLATFORM_URL is not set")?;
     let db: &'static Db = Box::leak(Box::new(connect_dynamodb(&config).await));
-    let platform: &'static HttpDataPlatform = Box::leak(Box::new(HttpDataPlatform::new(url)));
+    let platform: &'static HttpDataPlatform = Box::leak(Box::new(HttpDataPlatform::new(url)?));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<OrderPlaced>>| async move {
             shop_functions::outbox::consumer_handler(db, platform, &SystemClock, event.payload)

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use super::OrderPlaced;
+use crate::adapters::https::HttpsClient;
 use crate::clock::Clock;
 use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError};
@@ -36,38 +37,35 @@ pub trait DataPlatform: Send + Sync {
 /// Posts each event as JSON to the configured URL; any 2xx is success.
 #[derive(Debug, Clone)]
 pub struct HttpDataPlatform {
-    client: reqwest::Client,
+    client: HttpsClient,
     url: String,
 }
 
 impl HttpDataPlatform {
-    pub fn new(url: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Self {
+    pub fn new(url: impl Into<String>) -> Result<Self, DeliveryError> {
+        let client = HttpsClient::new(Duration::from_secs(1), Duration::from_secs(5))
+            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+        Ok(Self {
             client,
             url: url.into(),
-        }
+        })
     }
 }
 
 #[async_trait]
 impl DataPlatform for HttpDataPlatform {
     async fn deliver(&self, event: &OrderPlaced) -> Result<(), DeliveryError> {
-        let resp = self
+        let body = serde_json::to_vec(event)
+            .map_err(|e| DeliveryError::Unreachable(format!("unserialisable event: {e}")))?;
+        let answer = self
             .client
-            .post(&self.url)
-            .header("idempotency-key", &event.event_id)
-            .json(event)
-            .send()
+            .post_json(&self.url, &[("idempotency-key", &event.event_id)], body)
             .await
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
-        if resp.status().is_success() {
+        if answer.status.is_success() {
             Ok(())
         } else {
-            Err(DeliveryError::Refused(resp.status().as_u16()))
+            Err(DeliveryError::Refused(answer.status.as_u16()))
         }
     }
 }

@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
         db: connect_dynamodb(&config).await,
-        platform: Arc::new(HttpDataPlatform::new(url.clone())),
+        platform: Arc::new(HttpDataPlatform::new(url.clone())?),
         clock: Arc::new(SystemClock),
         receivers: 2,
     };

@@ -137,7 +137,7 @@ async fn main() -> BoxResult<()> {
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
         db: db.clone(),
-        platform: Arc::new(HttpDataPlatform::new(sink_url)),
+        platform: Arc::new(HttpDataPlatform::new(sink_url)?),
         clock: Arc::new(SystemClock),
         receivers: env_num("PIPE_RECEIVERS", 2) as usize,
     };

@@ -203,7 +203,7 @@ async fn redrive_consumer(
     Ok(redrive::redrive_consumer(
         &queue,
         &db,
-        &HttpDataPlatform::new(platform_url),
+        &HttpDataPlatform::new(platform_url)?,
         &SystemClock,
         dry_run,
     )

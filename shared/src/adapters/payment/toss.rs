@@ -17,6 +17,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::adapters::https::{Answer as Reply, CallError, HttpsClient};
 use crate::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
 
 pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
@@ -42,7 +43,7 @@ const DECLINES: &[&str] = &[
 ];
 
 pub struct TossGateway {
-    http: reqwest::Client,
+    http: HttpsClient,
     base: String,
     authorization: String,
 }
@@ -82,11 +83,8 @@ enum Answer<T> {
 
 impl TossGateway {
     pub fn new(base: impl Into<String>, secret_key: &str) -> Result<Self, GatewayError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| GatewayError::Failed(format!("HTTP client: {e}")))?;
+        let http = HttpsClient::new(Duration::from_secs(1), CALL_TIMEOUT)
+            .map_err(|e| GatewayError::Failed(e.to_string()))?;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{secret_key}:"));
         Ok(Self {
             http,
@@ -95,27 +93,44 @@ impl TossGateway {
         })
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
+    async fn post<T: serde::de::DeserializeOwned>(
         &self,
-        request: reqwest::RequestBuilder,
+        path: &str,
+        idempotency_key: &str,
+        body: &serde_json::Value,
     ) -> Result<Answer<T>, GatewayError> {
-        let response = request
-            .header("Authorization", &self.authorization)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    // Never reached Toss: nothing happened.
-                    GatewayError::Failed(format!("cannot connect: {e}"))
-                } else {
-                    GatewayError::Unknown(format!("no answer: {e}"))
-                }
-            })?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| GatewayError::Unknown(format!("answer cut off: {e}")))?;
+        let headers = [
+            ("authorization", self.authorization.as_str()),
+            ("idempotency-key", idempotency_key),
+        ];
+        let url = format!("{}{path}", self.base);
+        let reply = self
+            .http
+            .post_json(&url, &headers, body.to_string().into_bytes())
+            .await;
+        Self::read(reply)
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Answer<T>, GatewayError> {
+        let url = format!("{}{path}", self.base);
+        let reply = self
+            .http
+            .get(&url, &[("authorization", self.authorization.as_str())])
+            .await;
+        Self::read(reply)
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(
+        reply: Result<Reply, CallError>,
+    ) -> Result<Answer<T>, GatewayError> {
+        let Reply { status, body } = reply.map_err(|e| match e {
+            // Never reached Toss: nothing happened.
+            CallError::Connect(_) | CallError::Setup(_) => GatewayError::Failed(e.to_string()),
+            CallError::NoAnswer(_) => GatewayError::Unknown(e.to_string()),
+        })?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map(Answer::Ok)
@@ -137,16 +152,16 @@ impl TossGateway {
 #[async_trait]
 impl PaymentGateway for TossGateway {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
-        let call = self
-            .http
-            .post(format!("{}/v1/payments/confirm", self.base))
-            .header("Idempotency-Key", format!("confirm-{}", request.key))
-            .json(&json!({
-                "paymentKey": request.payment_method,
-                "orderId": request.key,
-                "amount": request.amount,
-            }));
-        match self.call::<Payment>(call).await? {
+        let body = json!({
+            "paymentKey": request.payment_method,
+            "orderId": request.key,
+            "amount": request.amount,
+        });
+        let key = format!("confirm-{}", request.key);
+        match self
+            .post::<Payment>("/v1/payments/confirm", &key, &body)
+            .await?
+        {
             Answer::Ok(p) if p.status == "DONE" => Ok(Approval {
                 payment_id: p.payment_key,
             }),
@@ -178,12 +193,12 @@ impl PaymentGateway for TossGateway {
     }
 
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {
-        let call = self
-            .http
-            .post(format!("{}/v1/payments/{payment_id}/cancel", self.base))
-            .header("Idempotency-Key", format!("cancel-{key}"))
-            .json(&json!({"cancelReason": "The shop could not credit this payment."}));
-        match self.call::<Payment>(call).await? {
+        let body = json!({"cancelReason": "The shop could not credit this payment."});
+        let path = format!("/v1/payments/{payment_id}/cancel");
+        match self
+            .post::<Payment>(&path, &format!("cancel-{key}"), &body)
+            .await?
+        {
             Answer::Ok(_) => Ok(()),
             Answer::Refused { code, .. } if code == "ALREADY_CANCELED_PAYMENT" => Ok(()),
             Answer::Refused {
@@ -197,10 +212,10 @@ impl PaymentGateway for TossGateway {
     }
 
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
-        let call = self
-            .http
-            .get(format!("{}/v1/payments/orders/{key}", self.base));
-        match self.call::<Payment>(call).await? {
+        match self
+            .get::<Payment>(&format!("/v1/payments/orders/{key}"))
+            .await?
+        {
             Answer::Ok(p) => Ok(match p.status.as_str() {
                 "DONE" => PaymentStatus::Approved {
                     payment_id: p.payment_key,
