@@ -86,7 +86,11 @@ pub fn authenticate(ctx: &AppContext, req: &Request) -> Result<Principal, ApiErr
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Ok(auth::authenticate(&ctx.jwt, header)?)
+    let keys = ctx.jwt().map_err(|e| {
+        tracing::error!(error = %e, "authentication without keys");
+        ApiError::internal()
+    })?;
+    Ok(auth::authenticate(keys, header)?)
 }
 
 /// The caller, who must be an admin.

@@ -6,4 +6,5 @@ pub mod http;
 pub mod lambda;
 pub mod outbox;
 pub mod problem;
+pub mod reconciler;
 pub mod routes;

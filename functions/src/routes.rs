@@ -1,78 +1,83 @@
-//! The route table: the single list of endpoints. The local gateway routes with it, each Lambda
-//! binary serves one entry, and a test checks `infra/template.yaml` declares the same set.
+//! The route table: the single list of endpoints. The local gateway routes with it, the
+//! `$default` route answers 404/405 from it, and tests check that `infra/template.yaml`, the
+//! OpenAPI document, the binaries and `cargo lambda watch` declare the same set.
+//!
+//! Each Lambda binary calls its own handler directly: it links its endpoint and nothing else.
+//! [`TABLE`] is plain data (what the `$default` route links); [`endpoint`] maps a function to
+//! its handler and wiring (what the local gateway and the tests use).
 
 use futures::future::BoxFuture;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shop_shared::AppContext;
+use shop_shared::context::{AppContext, ContextError};
 
 use crate::handlers;
 
 /// An endpoint handler: API Gateway v2 shaped request in, response out (errors already mapped).
 pub type Handler = for<'a> fn(&'a AppContext, Request) -> BoxFuture<'a, Response<Body>>;
 
-#[derive(Clone)]
+/// Builds a function's context from a source of ports (`shop_shared::wiring`).
+pub type Wire<P> = for<'a> fn(&'a P) -> BoxFuture<'a, Result<AppContext, ContextError>>;
+
+/// One route as API Gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub method: Method,
     /// API Gateway style template: `/products/{productId}`.
     pub path: &'static str,
     /// The Lambda binary (and SAM function) serving it.
     pub function: &'static str,
+}
+
+/// What the local gateway runs for a route: the handler and its Lambda's wiring.
+#[derive(Clone, Copy)]
+pub struct Endpoint {
     pub handler: Handler,
+    pub wire: Wire<AppContext>,
 }
 
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} -> {}", self.method, self.path, self.function)
-    }
-}
+macro_rules! routes {
+    ($($method:ident $path:literal => $function:literal, $module:ident;)*) => {
+        pub const TABLE: &[Route] = &[
+            $(Route { method: Method::$method, path: $path, function: $function },)*
+        ];
 
-macro_rules! route {
-    ($method:ident $path:literal => $function:literal, $handler:path) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            function: $function,
-            handler: |ctx, req| Box::pin($handler(ctx, req)),
+        /// The handler and wiring of the function serving a route.
+        pub fn endpoint(function: &str) -> Option<Endpoint> {
+            match function {
+                $($function => Some(Endpoint {
+                    handler: |ctx, req| Box::pin(handlers::$module::handle(ctx, req)),
+                    wire: |ports| Box::pin(handlers::$module::wire(ports)),
+                }),)*
+                _ => None,
+            }
         }
     };
 }
 
-pub fn all() -> Vec<Route> {
-    vec![
-        route!(GET "/health" => "health", handlers::health::handle),
-        route!(POST "/auth/signup" => "auth-signup", handlers::signup::handle),
-        route!(POST "/auth/login" => "auth-login", handlers::login::handle),
-        route!(GET "/balance" => "balance-get", handlers::balance_get::handle),
-        route!(POST "/balance/charge" => "balance-charge", handlers::balance_charge::handle),
-        route!(GET "/cart" => "cart-get", handlers::cart_get::handle),
-        route!(POST "/cart/items" => "cart-add", handlers::cart_add::handle),
-        route!(DELETE "/cart/items/{productId}" => "cart-remove", handlers::cart_remove::handle),
-        route!(GET "/openapi.yaml" => "openapi", handlers::openapi::handle),
-        route!(GET "/orders" => "orders-list", handlers::orders_list::handle),
-        route!(POST "/orders" => "orders-create", handlers::orders_create::handle),
-        route!(GET "/orders/{orderId}" => "orders-get", handlers::orders_get::handle),
-        route!(GET "/products/popular" => "products-popular", handlers::products_popular::handle),
-        route!(GET "/products" => "products-list", handlers::products_list::handle),
-        route!(POST "/products" => "products-create", handlers::products_create::handle),
-        route!(GET "/products/{productId}" => "products-get", handlers::products_get::handle),
-        route!(POST "/products/{productId}/restock" => "products-restock", handlers::products_restock::handle),
-    ]
-}
-
-/// Runs a route's handler the way its Lambda does: 413 for an oversized body first (API Gateway
-/// lets up to 10 MB through, on any method), then the handler under the request's deadline.
-/// The local gateway and every Lambda call this, so the two cannot differ.
-pub async fn invoke(handler: Handler, ctx: &AppContext, req: Request) -> Response<Body> {
-    if let Err(e) = crate::http::check_size(&req) {
-        return crate::http::problem(&e);
-    }
-    shop_shared::retry::with_deadline(ctx.config.request_budget, handler(ctx, req)).await
+routes! {
+    GET "/health" => "health", health;
+    POST "/auth/signup" => "auth-signup", signup;
+    POST "/auth/login" => "auth-login", login;
+    GET "/balance" => "balance-get", balance_get;
+    POST "/balance/charge" => "balance-charge", balance_charge;
+    GET "/cart" => "cart-get", cart_get;
+    POST "/cart/items" => "cart-add", cart_add;
+    DELETE "/cart/items/{productId}" => "cart-remove", cart_remove;
+    GET "/openapi.yaml" => "openapi", openapi;
+    GET "/orders" => "orders-list", orders_list;
+    POST "/orders" => "orders-create", orders_create;
+    GET "/orders/{orderId}" => "orders-get", orders_get;
+    GET "/products/popular" => "products-popular", products_popular;
+    GET "/products" => "products-list", products_list;
+    POST "/products" => "products-create", products_create;
+    GET "/products/{productId}" => "products-get", products_get;
+    POST "/products/{productId}/restock" => "products-restock", products_restock;
 }
 
 /// Looks a route up by its binary name.
-pub fn by_function(function: &str) -> Option<Route> {
-    all().into_iter().find(|r| r.function == function)
+pub fn by_function(function: &str) -> Option<&'static Route> {
+    TABLE.iter().find(|r| r.function == function)
 }
 
 /// The outcome of matching a request path and method.
@@ -157,27 +162,21 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<Route> {
-        fn h<'a>(_: &'a AppContext, _: Request) -> BoxFuture<'a, Response<Body>> {
-            Box::pin(async { Response::new(Body::Empty) })
-        }
         vec![
             Route {
                 method: Method::GET,
                 path: "/products/{productId}",
                 function: "get",
-                handler: h,
             },
             Route {
                 method: Method::GET,
                 path: "/products/popular",
                 function: "popular",
-                handler: h,
             },
             Route {
                 method: Method::POST,
                 path: "/products",
                 function: "create",
-                handler: h,
             },
         ]
     }
@@ -214,8 +213,15 @@ mod tests {
     }
 
     #[test]
+    fn every_function_has_its_endpoint() {
+        for route in TABLE {
+            assert!(endpoint(route.function).is_some(), "{route:?}");
+        }
+    }
+
+    #[test]
     fn every_function_name_is_unique() {
-        let mut names: Vec<&str> = all().iter().map(|r| r.function).collect();
+        let mut names: Vec<&str> = TABLE.iter().map(|r| r.function).collect();
         names.sort_unstable();
         let before = names.len();
         names.dedup();

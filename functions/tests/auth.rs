@@ -205,7 +205,9 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
     use shop_tools::gateway::to_lambda_request;
     let app = TestApp::new().await;
     let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
-    for route in routes::all() {
+    for route in routes::TABLE {
+        let endpoint = routes::endpoint(route.function).expect("endpoint");
+        let ctx = app.gateway.wired(route.function).expect("wired");
         let path = route
             .path
             .replace("{productId}", "prd_0")
@@ -218,7 +220,7 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
             .into_parts();
         let params = vec![];
         let req = to_lambda_request(parts, big.clone(), route.clone(), params);
-        let resp = routes::invoke(route.handler, app.ctx(), req).await;
+        let resp = shop_functions::lambda::invoke(endpoint.handler, ctx, req).await;
         assert_eq!(
             resp.status().as_u16(),
             413,
@@ -235,7 +237,7 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
     use shop_shared::domain::user::Role;
     let app = TestApp::new().await;
     let (user_id, token) = app.user().await;
-    let keys = &app.ctx().jwt;
+    let keys = app.ctx().jwt().expect("jwt");
     let p = authenticate(keys, Some(&format!("Bearer {token}"))).expect("valid");
     assert_eq!(p.user_id, user_id);
     assert_eq!(p.role, Role::User);

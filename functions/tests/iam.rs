@@ -37,7 +37,7 @@ impl Rig {
         body: Option<Value>,
     ) -> Reply {
         let path = uri.split('?').next().unwrap_or(uri);
-        let function = match routes::find(&routes::all(), &method, path) {
+        let function = match routes::find(routes::TABLE, &method, path) {
             routes::Match::Found(route, _) => route.function,
             other => panic!("no route for {method} {uri}: {other:?}"),
         };
@@ -317,7 +317,9 @@ async fn exercise(rig: &Rig) {
     // The reconciler: the in-doubt charge (and nothing else) once the test lease (2 s) ran out.
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     rig.recorder.now_running("reconciler");
-    let report = shop_shared::services::reconciler::run(app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(report.deferred, 0, "{report:?}");
 
     // The consumer: a delivery that fails (released), then succeeds; a duplicate.

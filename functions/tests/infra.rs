@@ -13,6 +13,7 @@ use serde_yaml_ng::Value;
 use shop_functions::routes;
 use shop_shared::config::TableNames;
 use shop_shared::infra_tables::{table_logical_ids, TEMPLATE};
+use shop_shared::AppContext;
 
 /// Binaries in `src/bin` that only ever run locally (never deployed).
 const LOCAL_ONLY_BINS: [&str; 4] = ["local-gateway", "shop-local", "bench", "pipeline-bench"];
@@ -65,9 +66,9 @@ fn bins_on_disk() -> BTreeSet<String> {
         .collect()
 }
 
-/// `(METHOD, path, binary)` of every route in `routes::all()`.
+/// `(METHOD, path, binary)` of every route in `routes::TABLE`.
 fn route_table() -> BTreeSet<(String, String, String)> {
-    routes::all()
+    routes::TABLE
         .iter()
         .map(|r| {
             (
@@ -127,7 +128,7 @@ fn http_api_events_are_exactly_the_route_table() {
     let extra: Vec<_> = declared.difference(&expected).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "template HttpApi events differ from routes::all(): missing {missing:?}, not in the route table {extra:?}"
+        "template HttpApi events differ from routes::TABLE: missing {missing:?}, not in the route table {extra:?}"
     );
 }
 
@@ -267,8 +268,29 @@ fn granted_parameters(function: &Value) -> BTreeSet<String> {
     out
 }
 
-/// A function that reads a secret from SSM at cold start (the JWT secret; the Toss key where it
-/// may talk to the gateway) must be allowed exactly that parameter, and nothing else.
+/// The context a deployed function's wiring builds, from a complete source (no call reaches any
+/// store); `None` for the event Lambdas, which are not wired through ports.
+fn wired_context(binary: &str) -> Option<AppContext> {
+    let config = shop_shared::config::Config::from_env().expect("config");
+    let sdk = shop_shared::aws::lambda_sdk_config(&config);
+    let db = shop_shared::aws::db(shop_shared::aws::dynamodb_client(&sdk, &config), &config);
+    let source = AppContext::with_db(config, db).expect("context");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let wired = match (binary, routes::endpoint(binary)) {
+            (_, Some(endpoint)) => (endpoint.wire)(&source).await,
+            ("reconciler", None) => shop_functions::reconciler::wire(&source).await,
+            _ => return None,
+        };
+        Some(wired.expect("wired"))
+    })
+}
+
+/// A function that reads a secret from SSM at cold start (the JWT secret where its wiring asks for
+/// the token keys; the Toss key where it asks for the payment gateway) must be allowed exactly
+/// that parameter, and nothing else.
 #[test]
 fn ssm_access_matches_the_secrets_each_function_reads() {
     let doc = template();
@@ -286,18 +308,18 @@ fn ssm_access_matches_the_secrets_each_function_reads() {
             reads,
             "{id}: SSM parameters read vs granted"
         );
-        let needs_jwt = routes::by_function(&binary)
-            .is_some_and(|r| r.function != "health" && r.function != "openapi");
+        let wired = wired_context(&binary);
+        let needs_jwt = wired.as_ref().is_some_and(|c| c.jwt.is_some());
         assert_eq!(
             reads.contains("JwtSecretParameterName"),
             needs_jwt,
-            "{id}: every API function except health and openapi reads the JWT secret, nothing else does"
+            "{id}: the functions wired with the token keys read the JWT secret, nothing else does"
         );
-        let talks_to_gateway = ["balance-charge", "reconciler"].contains(&binary.as_str());
+        let talks_to_gateway = wired.as_ref().is_some_and(|c| c.payment.is_some());
         assert_eq!(
             reads.contains("TossSecretKeyParameterName"),
             talks_to_gateway,
-            "{id}: only the functions that call the payment gateway read its secret"
+            "{id}: only the functions wired with the payment gateway read its secret"
         );
     }
 }
@@ -441,7 +463,7 @@ fn cargo_lambda_watch_router_is_the_route_table() {
     let expected = route_table();
     assert_eq!(
         declared, expected,
-        "cargo lambda watch router vs routes::all()"
+        "cargo lambda watch router vs routes::TABLE"
     );
 }
 
@@ -457,7 +479,7 @@ fn example_event(name: &str) -> String {
 fn example_events_are_accepted() {
     use lambda_http::RequestExt;
 
-    let table = routes::all();
+    let table = routes::TABLE;
     for (file, function) in [
         ("apigw-health.json", "health"),
         ("apigw-get-product.json", "products-get"),
@@ -466,7 +488,7 @@ fn example_events_are_accepted() {
     ] {
         let req = lambda_http::request::from_str(&example_event(file))
             .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 request: {e}"));
-        match routes::find(&table, req.method(), req.uri().path()) {
+        match routes::find(table, req.method(), req.uri().path()) {
             routes::Match::Found(route, params) => {
                 assert_eq!(route.function, function, "{file}: routed to");
                 for (name, value) in params {

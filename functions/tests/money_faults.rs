@@ -25,7 +25,6 @@ use shop_shared::config::Config;
 use shop_shared::domain::ids;
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
-use shop_shared::services::reconciler;
 
 const KINDS: [(Kind, usize); 6] = [
     (Kind::FailBefore, 1),
@@ -91,12 +90,14 @@ impl Rig {
             created_at: "2026-11-24T00:00:00Z".into(),
         };
         let ctx = self.clean.ctx();
-        ctx.users
+        ctx.users()
+            .expect("wired")
             .create_user(&profile, &email, "unused")
             .await
             .expect("user");
         let token = ctx
-            .jwt
+            .jwt()
+            .expect("jwt")
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
         (user_id, token)
@@ -111,7 +112,8 @@ impl Rig {
         };
         self.clean
             .ctx()
-            .products
+            .products()
+            .expect("wired")
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
@@ -418,7 +420,8 @@ async fn check_settled(app: &TestApp, user_id: &str, what: &str) {
     let sum: i64 = ledger(app, user_id).await.iter().map(|e| e.1).sum();
     let balance = app
         .ctx()
-        .users
+        .users()
+        .expect("wired")
         .balance(user_id)
         .await
         .expect("balance")
@@ -475,7 +478,9 @@ async fn charge_sweep(keyed: bool) {
             }
             // The service settles by itself; a client's retry with the key gets the result.
             rig.later();
-            let report = reconciler::run(rig.clean.ctx()).await;
+            let report = shop_functions::reconciler::run_wired(rig.clean.ctx())
+                .await
+                .expect("reconciler wiring");
             assert_eq!(report.deferred, 0, "{what}: {report:?}");
             if let Some(key) = &key {
                 let second = rig

@@ -13,7 +13,6 @@ use common::gateway::{FaultyGateway, GatewayFault};
 use common::{test_config, TestApp};
 use serde_json::json;
 use shop_shared::clock::{Clock, FixedClock};
-use shop_shared::services::reconciler;
 
 const AMOUNT: i64 = 4_000;
 
@@ -30,11 +29,13 @@ async fn rig() -> Rig {
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
     let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.clock = c).await;
-    let gateway = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
+    let gateway = Arc::new(FaultyGateway::new(
+        app.ctx().payment.clone().expect("payment"),
+    ));
     let (g, c) = (gateway.clone(), clock.clone());
     let crashing = Arc::new(
         TestApp::with_context_tweak(config, move |ctx| {
-            ctx.payment = g;
+            ctx.payment = Some(g);
             ctx.clock = c;
         })
         .await,
@@ -109,18 +110,23 @@ async fn crashed_keyless_charges_are_credited_once_even_by_two_reconcilers() {
         "nothing credited by the crashes"
     );
     // Before the lease runs out nothing is taken.
-    let early = reconciler::run(rig.app.ctx()).await;
+    let early = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(early.credited, 0, "{early:?}");
     rig.later();
     let (a, b) = tokio::join!(
-        reconciler::run(rig.app.ctx()),
-        reconciler::run(rig.crashing.ctx())
+        shop_functions::reconciler::run_wired(rig.app.ctx()),
+        shop_functions::reconciler::run_wired(rig.crashing.ctx())
     );
+    let (a, b) = (a.expect("reconciler wiring"), b.expect("reconciler wiring"));
     assert_eq!(a.credited + b.credited, 5, "{a:?} {b:?}");
     assert_eq!(a.deferred + b.deferred, 0, "{a:?} {b:?}");
     assert_eq!(rig.app.balance(&token).await, 5 * AMOUNT);
     assert_eq!(rig.ledger_len(&user_id).await, 5);
-    let again = reconciler::run(rig.app.ctx()).await;
+    let again = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(again.examined, 0, "settled once: {again:?}");
     assert_eq!(
         rig.gateway.approvals.load(Ordering::SeqCst),
@@ -135,7 +141,9 @@ async fn a_crashed_keyed_charge_is_credited_by_the_reconciler_and_replayed() {
     let (user_id, token) = rig.app.user().await;
     rig.crash_after_approval(&token, Some("k-crash")).await;
     rig.later();
-    let report = reconciler::run(rig.app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(report.credited, 1, "{report:?}");
     assert_eq!(rig.app.balance(&token).await, AMOUNT);
     let r = rig
@@ -175,7 +183,9 @@ async fn a_lost_approval_is_settled_without_any_client_action() {
     );
     assert_eq!(rig.app.balance(&token).await, 0);
     rig.later();
-    let report = reconciler::run(rig.app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(report.credited, 1, "{report:?}");
     assert_eq!(rig.app.balance(&token).await, AMOUNT);
     assert_eq!(rig.ledger_len(&user_id).await, 1);
@@ -235,7 +245,9 @@ async fn a_failed_void_is_retried_and_the_payment_is_never_credited() {
         .await
         .expect("balance");
     rig.later();
-    let report = reconciler::run(rig.app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(report.voided, 1, "{report:?}");
     let r = rig
         .app
@@ -252,6 +264,8 @@ async fn a_failed_void_is_retried_and_the_payment_is_never_credited() {
         "never credited after the void"
     );
     assert_eq!(rig.ledger_len(&user_id).await, 0);
-    let again = reconciler::run(rig.app.ctx()).await;
+    let again = shop_functions::reconciler::run_wired(rig.app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!(again.examined, 0, "{again:?}");
 }

@@ -29,7 +29,6 @@ use serde_json::{json, Value};
 use shop_shared::domain::ids;
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
-use shop_shared::services::reconciler;
 
 const USERS: usize = 16;
 const PRODUCTS: usize = 3;
@@ -129,12 +128,14 @@ async fn world() -> World {
             balance: START_BALANCE,
             created_at: "2026-11-24T00:00:00Z".into(),
         };
-        ctx.users
+        ctx.users()
+            .expect("wired")
             .create_user(&profile, &email, "unused")
             .await
             .expect("user");
         let token = ctx
-            .jwt
+            .jwt()
+            .expect("jwt")
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
         users.push((user_id, token));
@@ -147,7 +148,8 @@ async fn world() -> World {
             price: PRICE,
             stock: STOCK,
         };
-        ctx.products
+        ctx.products()
+            .expect("wired")
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
@@ -311,7 +313,9 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
 
     // Stalled requests land when DynamoDB resumes; leases (2 s in tests) run out; settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = reconciler::run(w.app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(w.app.ctx())
+        .await
+        .expect("reconciler wiring");
     let done = std::mem::take(&mut *done.lock().expect("done"));
     let mut c = std::mem::take(&mut *counts.lock().expect("counts"));
     c.reconciled = report.credited + report.released + report.failed;

@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use shop_shared::adapters::payment::toss::TossGateway;
 use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::ports::{ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
-use shop_shared::services::reconciler;
 
 const SECRET: &str = "test_sk_stub_0123456789";
 
@@ -258,7 +257,7 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
     let app = TestApp::with_context_tweak(test_config(), move |ctx| {
-        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+        ctx.payment = Some(Arc::new(TossGateway::new(&base, SECRET).expect("gateway")));
         ctx.clock = c;
     })
     .await;
@@ -309,7 +308,9 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
 
     // The reconciler asks Toss by key: the timed-out payment is credited, the failed one is not.
     clock.set(clock.now() + chrono::Duration::minutes(2));
-    let report = reconciler::run(app.ctx()).await;
+    let report = shop_functions::reconciler::run_wired(app.ctx())
+        .await
+        .expect("reconciler wiring");
     assert_eq!((report.credited, report.deferred), (1, 0), "{report:?}");
     assert_eq!(app.balance(&token).await, 10_000);
     let r = app

@@ -1,26 +1,27 @@
-//! Everything a function needs, built once per Lambda instance (cold start) and reused: the
-//! configuration, the ports (behind trait objects, so tests can swap any of them), the JWT
-//! keys and the clock.
+//! What a function works with: the configuration, the clock, and the ports it is wired with.
+//!
+//! Each Lambda wires only the ports its handler uses ([`crate::wiring`]), so it builds (and links)
+//! only those clients. A port that is not wired answers [`NotWired`]: a wiring mistake, which the
+//! integration tests catch because the local gateway wires every route the way its Lambda does.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use thiserror::Error;
 
 use crate::adapters::dynamodb::Db;
 use crate::adapters::payment::sandbox::SandboxGateway;
-use crate::adapters::payment::toss::TossGateway;
 use crate::auth::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::ports::{
-    CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
-    PaymentGateway, ProductStore, SalesStore, UserStore,
+    Approval, ApprovalRequest, CartStore, ChargeStore, GatewayError, HealthCheck, IdempotencyStore,
+    LoginThrottle, NotApplied, OrderStore, PaymentGateway, PaymentStatus, ProductStore, SalesStore,
+    StoreError, UserStore,
 };
-use crate::retry::ATTEMPT_TIMEOUT;
+
+pub use crate::aws::{
+    connect_dynamodb, dynamodb_client, eventbridge_client, sdk_config, sqs_client,
+};
 
 #[derive(Debug, Error)]
 pub enum ContextError {
@@ -32,25 +33,42 @@ pub enum ContextError {
     MissingGatewaySecret,
     #[error("the payment gateway cannot start: {0}")]
     Gateway(String),
-    #[error("could not read the JWT secret from SSM parameter {name}: {reason}")]
+    #[error("could not read the secret from SSM parameter {name}: {reason}")]
     Secret { name: String, reason: String },
+    #[error(transparent)]
+    NotWired(#[from] NotWired),
+}
+
+/// A port the function was not wired with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("this function is not wired with the {0} port")]
+pub struct NotWired(pub &'static str);
+
+impl From<NotWired> for StoreError {
+    /// Nothing was called: definitely not applied, and never worth a retry.
+    fn from(e: NotWired) -> Self {
+        StoreError::NotApplied(NotApplied::Rejected {
+            code: "NotWired".to_owned(),
+            message: e.to_string(),
+        })
+    }
 }
 
 #[derive(Clone)]
 pub struct AppContext {
     pub config: Config,
-    pub users: Arc<dyn UserStore>,
-    pub login_throttle: Arc<dyn LoginThrottle>,
-    pub products: Arc<dyn ProductStore>,
-    pub carts: Arc<dyn CartStore>,
-    pub orders: Arc<dyn OrderStore>,
-    pub sales: Arc<dyn SalesStore>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    pub charges: Arc<dyn ChargeStore>,
-    pub health: Arc<dyn HealthCheck>,
-    pub payment: Arc<dyn PaymentGateway>,
-    pub jwt: JwtKeys,
     pub clock: Arc<dyn Clock>,
+    pub users: Option<Arc<dyn UserStore>>,
+    pub login_throttle: Option<Arc<dyn LoginThrottle>>,
+    pub products: Option<Arc<dyn ProductStore>>,
+    pub carts: Option<Arc<dyn CartStore>>,
+    pub orders: Option<Arc<dyn OrderStore>>,
+    pub sales: Option<Arc<dyn SalesStore>>,
+    pub idempotency: Option<Arc<dyn IdempotencyStore>>,
+    pub charges: Option<Arc<dyn ChargeStore>>,
+    pub health: Option<Arc<dyn HealthCheck>>,
+    pub payment: Option<Arc<dyn PaymentGateway>>,
+    pub jwt: Option<JwtKeys>,
 }
 
 impl std::fmt::Debug for AppContext {
@@ -61,167 +79,129 @@ impl std::fmt::Debug for AppContext {
     }
 }
 
-/// The shared SDK configuration. The SDK's own retries are off: every retry goes through the
-/// shop's one policy ([`crate::retry`]). With an endpoint override (local stack) and no
-/// credentials in the environment, static dummy credentials are used: emulators accept any.
-pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(config.region.clone()))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        );
-    let local = config.dynamodb_endpoint.is_some() || config.events_endpoint.is_some();
-    if local && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "local-stack",
-        ));
-    }
-    loader.load().await
-}
-
-pub fn dynamodb_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_dynamodb::Client {
-    let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
-    if let Some(url) = &config.dynamodb_endpoint {
-        b = b.endpoint_url(url);
-    }
-    aws_sdk_dynamodb::Client::from_conf(b.build())
-}
-
-pub fn eventbridge_client(
-    sdk: &aws_config::SdkConfig,
-    config: &Config,
-) -> aws_sdk_eventbridge::Client {
-    let mut b = aws_sdk_eventbridge::config::Builder::from(sdk);
-    if let Some(url) = &config.events_endpoint {
-        b = b.endpoint_url(url);
-    }
-    aws_sdk_eventbridge::Client::from_conf(b.build())
-}
-
-pub fn sqs_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_sqs::Client {
-    let mut b = aws_sdk_sqs::config::Builder::from(sdk);
-    if let Some(url) = &config.events_endpoint {
-        b = b.endpoint_url(url);
-    }
-    aws_sdk_sqs::Client::from_conf(b.build())
-}
-
-/// Reads a SecureString parameter once per cold start (at least `min_len` characters). The value
-/// is never logged.
-async fn read_secret(
-    sdk: &aws_config::SdkConfig,
-    name: &str,
-    min_len: usize,
-) -> Result<String, ContextError> {
-    let err = |reason: String| ContextError::Secret {
-        name: name.to_owned(),
-        reason,
+/// `ctx.users()?`: the port, or [`NotWired`] as a store error (so `?` works in every service).
+macro_rules! store_ports {
+    ($($port:ident: $trait:ident),* $(,)?) => {
+        impl AppContext {
+            $(
+                pub fn $port(&self) -> Result<&dyn $trait, StoreError> {
+                    self.$port.as_deref().ok_or_else(|| NotWired(stringify!($port)).into())
+                }
+            )*
+        }
     };
-    let out = aws_sdk_ssm::Client::new(sdk)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| err(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
-    out.parameter
-        .and_then(|p| p.value)
-        .filter(|v| v.len() >= min_len)
-        .ok_or_else(|| err(format!("missing, or shorter than {min_len} characters")))
 }
 
-/// The DynamoDB adapter for `config` (tools and tests that also need the client itself).
-pub async fn connect_dynamodb(config: &Config) -> Db {
-    let sdk = sdk_config(config).await;
-    Db::new(
-        dynamodb_client(&sdk, config),
-        config.tables.clone(),
-        config.time_zone,
-        config.sales_shards,
-    )
+store_ports!(
+    users: UserStore,
+    login_throttle: LoginThrottle,
+    products: ProductStore,
+    carts: CartStore,
+    orders: OrderStore,
+    sales: SalesStore,
+    idempotency: IdempotencyStore,
+    charges: ChargeStore,
+    health: HealthCheck,
+);
+
+/// The gateway of a function wired without one: every call fails before reaching any gateway.
+struct NoGateway;
+
+#[async_trait::async_trait]
+impl PaymentGateway for NoGateway {
+    async fn approve(&self, _: &ApprovalRequest) -> Result<Approval, GatewayError> {
+        Err(GatewayError::Failed(NotWired("payment").to_string()))
+    }
+    async fn void(&self, _: &str, _: &str) -> Result<(), GatewayError> {
+        Err(GatewayError::Failed(NotWired("payment").to_string()))
+    }
+    async fn status(&self, _: &str) -> Result<PaymentStatus, GatewayError> {
+        Err(GatewayError::Failed(NotWired("payment").to_string()))
+    }
 }
 
 impl AppContext {
-    pub async fn from_env() -> Result<Self, ContextError> {
-        Self::from_config(Config::from_env()?).await
+    /// A context with no port wired yet (the system clock).
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            clock: Arc::new(SystemClock),
+            users: None,
+            login_throttle: None,
+            products: None,
+            carts: None,
+            orders: None,
+            sales: None,
+            idempotency: None,
+            charges: None,
+            health: None,
+            payment: None,
+            jwt: None,
+        }
     }
 
-    /// The context on AWS (or the local stack): DynamoDB behind every store port.
-    pub async fn from_config(mut config: Config) -> Result<Self, ContextError> {
-        let sdk = sdk_config(&config).await;
-        if let Some(name) = std::env::var("JWT_SECRET_PARAMETER")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            config.jwt_secret = read_secret(&sdk, &name, 32).await?;
+    /// The payment gateway (one that fails every call, before sending anything, if not wired).
+    pub fn payment(&self) -> &dyn PaymentGateway {
+        match &self.payment {
+            Some(p) => p.as_ref(),
+            None => &NoGateway,
         }
-        let toss_secret = if config.payment_gateway == "toss" {
-            match std::env::var("TOSS_SECRET_KEY_PARAMETER")
-                .ok()
-                .filter(|v| !v.is_empty())
-            {
-                Some(name) => Some(read_secret(&sdk, &name, 8).await?),
-                None => Some(
-                    std::env::var("TOSS_SECRET_KEY")
-                        .ok()
-                        .filter(|v| !v.is_empty())
-                        .ok_or(ContextError::MissingGatewaySecret)?,
-                ),
-            }
+    }
+
+    pub fn jwt(&self) -> Result<&JwtKeys, NotWired> {
+        self.jwt.as_ref().ok_or(NotWired("jwt"))
+    }
+
+    /// Opens the store connection with one cheap read of a key that does not exist, through the
+    /// first wired port that reads (Lambdas do it during init, where the CPU is not throttled).
+    /// Failures are only logged: the first request opens the connection instead.
+    pub async fn warm_up(&self) {
+        const KEY: &str = "warm-up";
+        let read = if let Some(p) = &self.products {
+            p.get(KEY).await.map(drop)
+        } else if let Some(p) = &self.users {
+            p.profile(KEY).await.map(drop)
+        } else if let Some(p) = &self.carts {
+            p.get(KEY, 0).await.map(drop)
+        } else if let Some(p) = &self.orders {
+            p.get(KEY, KEY).await.map(drop)
+        } else if let Some(p) = &self.idempotency {
+            p.get(KEY).await.map(drop)
         } else {
-            None
+            return;
         };
-        let db = Db::new(
-            dynamodb_client(&sdk, &config),
-            config.tables.clone(),
-            config.time_zone,
-            config.sales_shards,
-        );
-        let mut ctx = Self::with_db(config, db)?;
-        if let Some(secret) = toss_secret {
-            let toss = TossGateway::new(&ctx.config.toss_api_base, &secret)
-                .map_err(|e| ContextError::Gateway(e.to_string()))?;
-            ctx.payment = Arc::new(toss);
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "warm-up read failed; the first request connects");
         }
-        Ok(ctx)
     }
 
-    /// The context over `db` (tests pass a client with fault injection). The payment gateway is
-    /// the sandbox; [`AppContext::from_config`] puts Toss in its place when configured.
+    /// Every port over `db` (the local tools, the benchmarks and the tests' source context).
+    /// The payment gateway is the sandbox; the Lambdas that charge wire theirs from the config.
     pub fn with_db(config: Config, db: Db) -> Result<Self, ContextError> {
         crate::config::check_gateway(&config.stage, &config.payment_gateway)?;
         let payment: Arc<dyn PaymentGateway> = match config.payment_gateway.as_str() {
             "sandbox" | "toss" => Arc::new(SandboxGateway::new(db.clone())),
             other => return Err(ContextError::UnknownPaymentGateway(other.to_owned())),
         };
+        let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds);
         let db = Arc::new(db);
         Ok(Self {
-            users: db.clone(),
-            login_throttle: db.clone(),
-            products: db.clone(),
-            carts: db.clone(),
-            orders: db.clone(),
-            sales: db.clone(),
-            idempotency: db.clone(),
-            charges: db.clone(),
-            health: db,
-            payment,
-            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds),
-            clock: Arc::new(SystemClock),
-            config,
+            users: Some(db.clone()),
+            login_throttle: Some(db.clone()),
+            products: Some(db.clone()),
+            carts: Some(db.clone()),
+            orders: Some(db.clone()),
+            sales: Some(db.clone()),
+            idempotency: Some(db.clone()),
+            charges: Some(db.clone()),
+            health: Some(db),
+            payment: Some(payment),
+            jwt: Some(jwt),
+            ..Self::new(config)
         })
     }
 
-    /// The context over in-memory stores (unit tests).
+    /// Every port over in-memory stores (unit tests).
     #[cfg(any(test, feature = "testing"))]
     pub fn in_memory(
         config: Config,
@@ -231,19 +211,19 @@ impl AppContext {
     ) -> Self {
         let store = Arc::new(store);
         Self {
-            users: store.clone(),
-            login_throttle: store.clone(),
-            products: store.clone(),
-            carts: store.clone(),
-            orders: store.clone(),
-            sales: store.clone(),
-            idempotency: store.clone(),
-            charges: store.clone(),
-            health: store,
-            payment,
-            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds),
+            users: Some(store.clone()),
+            login_throttle: Some(store.clone()),
+            products: Some(store.clone()),
+            carts: Some(store.clone()),
+            orders: Some(store.clone()),
+            sales: Some(store.clone()),
+            idempotency: Some(store.clone()),
+            charges: Some(store.clone()),
+            health: Some(store),
+            payment: Some(payment),
+            jwt: Some(JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds)),
             clock,
-            config,
+            ..Self::new(config)
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -12,5 +13,6 @@ pub mod infra_tables;
 pub mod ports;
 pub mod retry;
 pub mod services;
+pub mod wiring;
 
 pub use context::AppContext;

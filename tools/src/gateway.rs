@@ -1,5 +1,7 @@
 //! The local API gateway: serves every route on one port by calling the same handlers the
 //! Lambdas run, with API Gateway v2 shaped requests (path parameters, query string, context).
+//! Each route runs with its Lambda's wiring (only the ports that Lambda is built with), taken
+//! from one complete source context.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,23 +13,34 @@ use axum::body::to_bytes;
 use axum::response::IntoResponse;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
+use shop_shared::context::ContextError;
 use shop_shared::AppContext;
 
 use shop_functions::http::MAX_BODY_BYTES;
-use shop_functions::routes::{self, Match, Route};
+use shop_functions::lambda;
+use shop_functions::routes::{self, Handler, Match, Route};
 
 #[derive(Clone)]
 pub struct Gateway {
-    ctx: Arc<AppContext>,
-    routes: Arc<Vec<Route>>,
+    source: Arc<AppContext>,
+    /// Per function: its handler and its Lambda's context.
+    wired: Arc<HashMap<&'static str, (Handler, AppContext)>>,
 }
 
 impl Gateway {
-    pub fn new(ctx: AppContext) -> Self {
-        Self {
-            ctx: Arc::new(ctx),
-            routes: Arc::new(routes::all()),
+    /// Wires every route from `source` the way its Lambda wires itself.
+    pub async fn new(source: AppContext) -> Result<Self, ContextError> {
+        let mut wired = HashMap::new();
+        for route in routes::TABLE {
+            let endpoint = routes::endpoint(route.function)
+                .ok_or(shop_shared::context::NotWired(route.function))?;
+            let ctx = (endpoint.wire)(&source).await?;
+            wired.insert(route.function, (endpoint.handler, ctx));
         }
+        Ok(Self {
+            source: Arc::new(source),
+            wired: Arc::new(wired),
+        })
     }
 
     /// The axum app: one fallback that does API Gateway's routing.
@@ -56,17 +69,25 @@ impl Gateway {
         body: Vec<u8>,
     ) -> lambda_http::Response<Body> {
         let path = parts.uri.path().to_owned();
-        let (route, params) = match routes::find(&self.routes, &parts.method, &path) {
+        let (route, params) = match routes::find(routes::TABLE, &parts.method, &path) {
             Match::Found(route, params) => (route, params),
             unmatched => return routes::unmatched_response(&unmatched, &parts.method, &path),
         };
-        let handler = route.handler;
+        let Some((handler, ctx)) = self.wired.get(route.function) else {
+            return routes::unmatched_response(&Match::NotFound, &parts.method, &path);
+        };
         let request = to_lambda_request(parts, body, route, params);
-        routes::invoke(handler, &self.ctx, request).await
+        lambda::invoke(*handler, ctx, request).await
     }
 
+    /// The complete context the routes are wired from.
     pub fn context(&self) -> &AppContext {
-        &self.ctx
+        &self.source
+    }
+
+    /// A function's context, as its Lambda has it.
+    pub fn wired(&self, function: &str) -> Option<&AppContext> {
+        self.wired.get(function).map(|(_, ctx)| ctx)
     }
 }
 

@@ -36,7 +36,7 @@ pub async fn setup(
         admin_created: create_admin(ctx).await?,
         ..SetupReport::default()
     };
-    if seed && ctx.products.list(1, None).await?.items.is_empty() {
+    if seed && ctx.products()?.list(1, None).await?.items.is_empty() {
         for (name, price, stock) in DEMO_CATALOG {
             catalog::create(
                 ctx,
@@ -110,9 +110,7 @@ pub async fn create_admin(ctx: &AppContext) -> Result<bool, AdminError> {
     match auth::create_user(ctx, &admin, Role::Admin).await {
         Ok(_) => Ok(true),
         Err(AuthError::EmailTaken) => {
-            let existing = ctx
-                .users
-                .find_login(&normalize_email(ADMIN_EMAIL))
+            let existing = async { ctx.users()?.find_login(&normalize_email(ADMIN_EMAIL)).await }
                 .await
                 .map_err(|e| AdminError::Store(e.to_string()))?;
             match existing {

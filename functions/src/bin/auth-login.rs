@@ -1,5 +1,13 @@
-//! Lambda for the `auth-login` route.
-#[tokio::main]
+//! Lambda for `POST /auth/login`.
+
+use shop_functions::handlers::login as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("auth-login").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

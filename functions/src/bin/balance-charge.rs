@@ -1,5 +1,13 @@
-//! Lambda for the `balance-charge` route.
-#[tokio::main]
+//! Lambda for `POST /balance/charge`.
+
+use shop_functions::handlers::balance_charge as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("balance-charge").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

@@ -1,5 +1,13 @@
-//! Lambda for the `cart-add` route.
-#[tokio::main]
+//! Lambda for `POST /cart/items`.
+
+use shop_functions::handlers::cart_add as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("cart-add").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

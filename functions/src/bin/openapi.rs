@@ -1,5 +1,13 @@
-//! Lambda for the `openapi` route.
-#[tokio::main]
+//! Lambda for `GET /openapi.yaml`.
+
+use shop_functions::handlers::openapi as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("openapi").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

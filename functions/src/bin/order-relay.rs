@@ -4,11 +4,11 @@
 use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{service_fn, LambdaEvent};
 use shop_shared::adapters::sqs::SqsDeadLetters;
+use shop_shared::aws::{eventbridge_client, lambda_sdk_config, sqs_client};
 use shop_shared::config::Config;
-use shop_shared::context::{eventbridge_client, sdk_config, sqs_client};
 use shop_shared::events::publisher::EventBridgePublisher;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shop_functions::lambda::init_tracing();
     let config = Config::from_env()?;
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or("RELAY_DLQ_URL is not set")?;
-    let sdk = sdk_config(&config).await;
+    let sdk = lambda_sdk_config(&config);
     let publisher: &'static EventBridgePublisher = Box::leak(Box::new(EventBridgePublisher::new(
         eventbridge_client(&sdk, &config),
         config.event_bus_name.clone(),

@@ -1,5 +1,13 @@
-//! Lambda for the `orders-list` route.
-#[tokio::main]
+//! Lambda for `GET /orders`.
+
+use shop_functions::handlers::orders_list as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("orders-list").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

@@ -1,5 +1,13 @@
-//! Lambda for the `products-popular` route.
-#[tokio::main]
+//! Lambda for `GET /products/popular`.
+
+use shop_functions::handlers::products_popular as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("products-popular").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

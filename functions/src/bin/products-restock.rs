@@ -1,5 +1,13 @@
-//! Lambda for the `products-restock` route.
-#[tokio::main]
+//! Lambda for `POST /products/{productId}/restock`.
+
+use shop_functions::handlers::products_restock as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve("products-restock").await
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
+    .await
 }

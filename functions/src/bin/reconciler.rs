@@ -4,15 +4,18 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
-use shop_shared::services::reconciler;
+use shop_functions::{lambda, reconciler};
+use shop_shared::services::reconciler::run;
+use shop_shared::wiring::AwsPorts;
 use shop_shared::AppContext;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shop_functions::lambda::init_tracing();
-    let ctx: &'static AppContext = Box::leak(Box::new(AppContext::from_env().await?));
+    lambda::init_tracing();
+    let ports = AwsPorts::from_env()?;
+    let ctx: &'static AppContext = Box::leak(Box::new(reconciler::wire(&ports).await?));
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        Ok::<_, lambda_runtime::Error>(reconciler::run(ctx).await)
+        Ok::<_, lambda_runtime::Error>(run(ctx).await)
     }))
     .await
 }

@@ -1,8 +1,13 @@
 //! Lambda for the API's `$default` route: problem+json 404/405 for requests no route serves.
-#[tokio::main]
+
+use shop_functions::handlers::route_fallback as endpoint;
+use shop_functions::lambda;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shop_functions::lambda::serve_handler(|ctx, req| {
-        Box::pin(shop_functions::handlers::route_fallback::handle(ctx, req))
-    })
+    lambda::serve_http(
+        |ports| Box::pin(endpoint::wire(ports)),
+        |ctx, req| Box::pin(endpoint::handle(ctx, req)),
+    )
     .await
 }

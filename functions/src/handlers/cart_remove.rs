@@ -1,10 +1,21 @@
 //! `DELETE /cart/items/{productId}` (auth).
 
 use lambda_http::{Body, Request, Response};
+use shop_shared::context::ContextError;
 use shop_shared::services::cart;
+use shop_shared::wiring::Ports;
 use shop_shared::AppContext;
 
 use crate::http::{self, respond, HttpResult};
+
+/// The ports its Lambda is built with.
+pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
+    Ok(AppContext {
+        jwt: Some(ports.jwt().await?),
+        carts: Some(ports.carts()?),
+        ..ports.bare()
+    })
+}
 
 pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
     respond(run(ctx, req).await)

@@ -1,11 +1,21 @@
 //! `POST /auth/signup`.
 
 use lambda_http::{Body, Request, Response};
+use shop_shared::context::ContextError;
 use shop_shared::domain::user::SignupInput;
 use shop_shared::services::auth;
+use shop_shared::wiring::Ports;
 use shop_shared::AppContext;
 
 use crate::http::{self, respond, HttpResult};
+
+/// The ports its Lambda is built with.
+pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
+    Ok(AppContext {
+        users: Some(ports.users()?),
+        ..ports.bare()
+    })
+}
 
 pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
     respond(run(ctx, req).await)

@@ -99,7 +99,7 @@ impl TestApp {
         let mut ctx = AppContext::with_db(config, db.clone()).expect("context");
         tweak(&mut ctx);
         Self {
-            gateway: Gateway::new(ctx),
+            gateway: Gateway::new(ctx).await.expect("every route wired"),
             db,
             events,
             sqs,

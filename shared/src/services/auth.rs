@@ -69,7 +69,11 @@ pub async fn create_user(
         balance: 0,
         created_at: rfc3339(ctx.clock.now()),
     };
-    match ctx.users.create_user(&profile, &normalized, &hash).await? {
+    match ctx
+        .users()?
+        .create_user(&profile, &normalized, &hash)
+        .await?
+    {
         CreateUserOutcome::Created => Ok(profile),
         CreateUserOutcome::EmailTaken => Err(AuthError::EmailTaken),
     }
@@ -87,7 +91,7 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
     let email = normalize_email(&input.email);
     let now_ms = ctx.clock.now().timestamp_millis();
     let recent = ctx
-        .login_throttle
+        .login_throttle()?
         .recent_failures(&email, now_ms - FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS)
         .await?;
     if let Some(oldest) = recent.get(MAX_FAILED_LOGINS - 1) {
@@ -95,7 +99,7 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
         let retry_after = u32::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
         return Err(AuthError::TooManyAttempts { retry_after });
     }
-    let record = ctx.users.find_login(&email).await?;
+    let record = ctx.users()?.find_login(&email).await?;
     let stored = record
         .as_ref()
         .map(|r| r.password_hash.clone())
@@ -105,19 +109,19 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
         Some(r) if ok => r,
         _ => {
             let expires = (now_ms + FAILED_LOGIN_WINDOW_MS) / 1000 + 60;
-            ctx.login_throttle
+            ctx.login_throttle()?
                 .record_failure(&email, now_ms, expires)
                 .await?;
             return Err(AuthError::InvalidCredentials);
         }
     };
-    let token = ctx
-        .jwt
+    let jwt = ctx.jwt().map_err(|e| AuthError::Internal(e.to_string()))?;
+    let token = jwt
         .issue(&record.user_id, record.role, ctx.clock.now().timestamp())
         .map_err(|e| AuthError::Internal(format!("token issue failed: {e}")))?;
     Ok(LoginOutput {
         access_token: token,
         token_type: "Bearer",
-        expires_in: ctx.jwt.ttl_seconds,
+        expires_in: jwt.ttl_seconds,
     })
 }

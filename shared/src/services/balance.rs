@@ -24,7 +24,7 @@ pub enum BalanceError {
 
 pub async fn get(ctx: &AppContext, user_id: &str) -> Result<BalanceView, BalanceError> {
     let balance = ctx
-        .users
+        .users()?
         .balance(user_id)
         .await?
         .ok_or(BalanceError::NoUser)?;

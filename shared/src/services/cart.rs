@@ -39,13 +39,16 @@ pub enum CartError {
 
 /// The cart at today's names and prices.
 pub async fn view(ctx: &AppContext, user_id: &str) -> Result<CartView, CartError> {
-    let cart = ctx.carts.get(user_id, ctx.clock.now().timestamp()).await?;
+    let cart = ctx
+        .carts()?
+        .get(user_id, ctx.clock.now().timestamp())
+        .await?;
     price(ctx, cart.lines).await
 }
 
 async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, CartError> {
     let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-    let products = ctx.products.get_many(&ids).await?;
+    let products = ctx.products()?.get_many(&ids).await?;
     let priced = lines
         .into_iter()
         .filter_map(|l| {
@@ -65,7 +68,7 @@ pub async fn add(
         return Err(CartError::ProductNotFound(input.product_id));
     }
     let product = ctx
-        .products
+        .products()?
         .get(&input.product_id)
         .await?
         .ok_or_else(|| CartError::ProductNotFound(input.product_id.clone()))?;
@@ -73,7 +76,7 @@ pub async fn add(
     while attempts.next().await {
         let now = ctx.clock.now();
         let expires_at = (now + Duration::days(CART_TTL_DAYS)).timestamp();
-        let cart = ctx.carts.get(user_id, now.timestamp()).await?;
+        let cart = ctx.carts()?.get(user_id, now.timestamp()).await?;
         let current = cart.line(&input.product_id).map_or(0, |l| l.quantity);
         let wanted = current
             .checked_add(input.quantity)
@@ -101,7 +104,7 @@ pub async fn add(
             }
         };
         if ctx
-            .carts
+            .carts()?
             .write_line(
                 user_id,
                 &input.product_id,
@@ -121,7 +124,7 @@ pub async fn remove(ctx: &AppContext, user_id: &str, product_id: &str) -> Result
     // A nonsense id is certainly not in the cart (and never reaches the store as a map key).
     let removed = ids::is_product_id(product_id)
         && ctx
-            .carts
+            .carts()?
             .remove_line(user_id, product_id, ctx.clock.now().timestamp())
             .await?;
     if removed {

@@ -66,7 +66,7 @@ pub async fn list(
         .map(|c| cursor_codec(ctx).decode(c))
         .transpose()
         .map_err(|_| CatalogError::BadCursor)?;
-    let page = ctx.products.list(limit, start.as_deref()).await?;
+    let page = ctx.products()?.list(limit, start.as_deref()).await?;
     Ok(ProductList {
         items: page.items,
         next_cursor: page.last_key.map(|k| cursor_codec(ctx).encode(&k)),
@@ -78,7 +78,7 @@ pub async fn get(ctx: &AppContext, product_id: &str) -> Result<Product, CatalogE
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.products
+    ctx.products()?
         .get(product_id)
         .await?
         .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))
@@ -91,7 +91,7 @@ pub async fn create(ctx: &AppContext, input: NewProduct) -> Result<Product, Cata
         price: input.price,
         stock: input.stock,
     };
-    ctx.products
+    ctx.products()?
         .create(&product, &rfc3339(ctx.clock.now()))
         .await?;
     Ok(product)
@@ -105,7 +105,7 @@ pub async fn restock(
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.products
+    ctx.products()?
         .restock(product_id, quantity)
         .await?
         .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))

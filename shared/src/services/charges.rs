@@ -22,7 +22,8 @@ use crate::domain::ids;
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_CHARGE};
 use crate::ports::{
-    ApprovalRequest, Credit, CreditOutcome, GatewayError, Owned, PaymentStatus, StoreError,
+    ApprovalRequest, ChargeStore, Credit, CreditOutcome, GatewayError, IdempotencyStore, Owned,
+    PaymentStatus, StoreError, UserStore,
 };
 use crate::services::idempotency::{self, BeginError, Begun};
 
@@ -148,9 +149,7 @@ pub async fn replay(ctx: &AppContext, record: &IdemRecord) -> Result<ChargeRecei
                     "charge record without user or amount".into(),
                 ));
             };
-            let balance = ctx
-                .users
-                .balance(user_id)
+            let balance = async { ctx.users()?.balance(user_id).await }
                 .await
                 .map_err(|e| unavailable(e, true))?
                 .ok_or(ChargeError::Refused(ChargeRefusal::NoUser))?;
@@ -172,7 +171,7 @@ async fn store_answer(ctx: &AppContext, pk: &str, receipt: &ChargeReceipt) {
         receipt: receipt.clone(),
     };
     let stored = match serde_json::to_string(&outcome) {
-        Ok(json) => ctx.charges.store_answer(pk, &json).await,
+        Ok(json) => async { ctx.charges()?.store_answer(pk, &json).await }.await,
         Err(e) => Err(StoreError::Corrupt(e.to_string())),
     };
     if let Err(e) = stored {
@@ -192,6 +191,9 @@ enum Approval {
 /// One owner driving a charge record to its end (a request, or the reconciler).
 pub(crate) struct ChargeRun<'a> {
     ctx: &'a AppContext,
+    users: &'a dyn UserStore,
+    charges: &'a dyn ChargeStore,
+    idempotency: &'a dyn IdempotencyStore,
     record: IdemRecord,
     user_id: String,
     amount: i64,
@@ -208,8 +210,12 @@ impl<'a> ChargeRun<'a> {
             ));
         };
         let attempt = record.gateway_attempt.unwrap_or(1);
+        let wired = |e: StoreError| ChargeError::Internal(e.to_string());
         Ok(Self {
             ctx,
+            users: ctx.users().map_err(wired)?,
+            charges: ctx.charges().map_err(wired)?,
+            idempotency: ctx.idempotency().map_err(wired)?,
             record,
             user_id,
             amount,
@@ -261,7 +267,7 @@ impl<'a> ChargeRun<'a> {
         inherited: bool,
     ) -> Result<Approval, ChargeError> {
         if inherited || method.is_none() {
-            match self.ctx.payment.status(&self.gateway_key()).await {
+            match self.ctx.payment().status(&self.gateway_key()).await {
                 Ok(PaymentStatus::Approved { payment_id, amount }) if amount == self.amount => {
                     self.record_approval(&payment_id).await?;
                     return Ok(Approval::Approved(payment_id));
@@ -293,7 +299,7 @@ impl<'a> ChargeRun<'a> {
             return Ok(Approval::Never);
         };
         // Do not take money that could not be credited.
-        match self.ctx.users.balance(&self.user_id).await {
+        match self.users.balance(&self.user_id).await {
             Ok(None) => {
                 return Ok(Approval::Ended(
                     self.refuse(ChargeRefusal::NoUser, None).await,
@@ -313,7 +319,7 @@ impl<'a> ChargeRun<'a> {
             amount: self.amount,
             payment_method: method.to_owned(),
         };
-        let payment_id = match self.ctx.payment.approve(&request).await {
+        let payment_id = match self.ctx.payment().approve(&request).await {
             Ok(a) => a.payment_id,
             Err(GatewayError::Declined) => {
                 return Ok(Approval::Ended(
@@ -335,7 +341,6 @@ impl<'a> ChargeRun<'a> {
 
     async fn record_approval(&mut self, payment_id: &str) -> Result<(), ChargeError> {
         match self
-            .ctx
             .charges
             .record_approval(self.pk(), self.token(), self.attempt, payment_id)
             .await
@@ -356,7 +361,6 @@ impl<'a> ChargeRun<'a> {
     async fn next_attempt(&mut self) -> Result<(), ChargeError> {
         let next = self.attempt.saturating_add(1);
         match self
-            .ctx
             .charges
             .next_attempt(self.pk(), self.token(), next)
             .await
@@ -384,7 +388,7 @@ impl<'a> ChargeRun<'a> {
             created_at: &created_at,
             commit_token: &commit_token,
         };
-        match self.ctx.charges.credit(&credit).await {
+        match self.charges.credit(&credit).await {
             Ok(CreditOutcome::Credited) => {}
             Ok(CreditOutcome::LimitExceeded) => {
                 return self
@@ -401,7 +405,7 @@ impl<'a> ChargeRun<'a> {
                 return Err(self.stay_in_doubt(ChargeError::CreditPending).await);
             }
         }
-        let balance = match self.ctx.users.balance(&self.user_id).await {
+        let balance = match self.users.balance(&self.user_id).await {
             Ok(Some(b)) => b,
             // Credited, but no balance to answer with: a replay answers (and stores) it.
             _ => {
@@ -430,7 +434,6 @@ impl<'a> ChargeRun<'a> {
         let outcome = serde_json::to_string(&ChargeOutcome::Refused { refusal })
             .map_err(|e| ChargeError::Internal(e.to_string()))?;
         match self
-            .ctx
             .charges
             .fail(self.pk(), self.token(), &outcome, void, self.now_ms())
             .await
@@ -466,7 +469,7 @@ impl<'a> ChargeRun<'a> {
 
     /// Nothing was charged: the key may be used again (same charge, same gateway key).
     async fn release(&self, err: ChargeError) -> ChargeError {
-        match self.ctx.idempotency.release(self.pk(), self.token()).await {
+        match self.idempotency.release(self.pk(), self.token()).await {
             Ok(Owned::Done) => err,
             Ok(Owned::NotOwner) => self.after_lost_lease().await,
             Err(e) => {
@@ -479,7 +482,6 @@ impl<'a> ChargeRun<'a> {
     /// Leaves the record `PENDING` for a retry or the reconciler to settle, at once.
     async fn stay_in_doubt(&self, err: ChargeError) -> ChargeError {
         if let Err(e) = self
-            .ctx
             .idempotency
             .yield_lease(self.pk(), self.token(), self.now_ms())
             .await
@@ -499,7 +501,7 @@ impl<'a> ChargeRun<'a> {
 
     /// Answers what the record holds now.
     async fn answer_from_record(&self) -> Result<ChargeReceipt, ChargeError> {
-        match self.ctx.idempotency.get(self.pk()).await {
+        match self.idempotency.get(self.pk()).await {
             Ok(Some(r)) => replay(self.ctx, &r).await,
             Ok(None) => Err(ChargeError::Internal("charge record vanished".into())),
             Err(e) => Err(unavailable(e, true)),
@@ -515,9 +517,9 @@ pub(crate) async fn void_payment(
     gateway_key: &str,
     payment_id: &str,
 ) -> bool {
-    match ctx.payment.void(gateway_key, payment_id).await {
+    match ctx.payment().void(gateway_key, payment_id).await {
         Ok(()) => {
-            if let Err(e) = ctx.charges.voided(pk, payment_id).await {
+            if let Err(e) = async { ctx.charges()?.voided(pk, payment_id).await }.await {
                 tracing::warn!(error = %e, "charge: void not recorded; the reconciler records it");
             }
             true

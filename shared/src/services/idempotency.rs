@@ -30,7 +30,7 @@ pub enum BeginError {
 /// Claims `fresh` (a `PENDING` record owned by a new lease), or resolves an existing record.
 pub async fn begin(ctx: &AppContext, fresh: IdemRecord) -> Result<Begun, BeginError> {
     let now = ctx.clock.now();
-    let old = match ctx.idempotency.claim(&fresh, now.timestamp()).await? {
+    let old = match ctx.idempotency()?.claim(&fresh, now.timestamp()).await? {
         ClaimOutcome::Acquired => {
             return Ok(Begun::Owner {
                 record: fresh,
@@ -51,7 +51,7 @@ pub async fn begin(ctx: &AppContext, fresh: IdemRecord) -> Result<Begun, BeginEr
             // previous owner; the resource id (and a charge's state) is kept.
             let lease = Lease::new(now_ms, ctx.config.lease_ms());
             match ctx
-                .idempotency
+                .idempotency()?
                 .take_over(&old.pk, old.status, &old.lease_token, &lease, now_ms)
                 .await?
             {

@@ -24,7 +24,8 @@ use crate::domain::order::{
 use crate::domain::popular::sales_day;
 use crate::domain::product::Product;
 use crate::ports::{
-    FenceOutcome, NotApplied, OrderPlacement, Owned, Owner, PlaceOutcome, StoreError,
+    CartStore, FenceOutcome, IdempotencyStore, NotApplied, OrderPlacement, OrderStore, Owned,
+    Owner, PlaceOutcome, ProductStore, StoreError,
 };
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
@@ -88,9 +89,11 @@ pub async fn place(
     request_hash: String,
     request: OrderRequest,
 ) -> Result<Order, OrderError> {
+    let ports = Ports::of(ctx)?;
     let Some(key) = idempotency_key else {
         let run = Run {
             ctx,
+            ports,
             user_id,
             order_id: ids::new_order_id(),
             request_hash,
@@ -119,6 +122,7 @@ pub async fn place(
             // completes the record in the same step), and the new token fences them all.
             let run = Run {
                 ctx,
+                ports,
                 user_id,
                 order_id: record.resource_id.clone(),
                 request_hash,
@@ -143,12 +147,32 @@ async fn replay(ctx: &AppContext, user_id: &str, record: &IdemRecord) -> Result<
             "stored outcome unreadable: {e}"
         ))),
         // Never expected (the commit stores it): answer from the order itself.
-        None => match ctx.orders.get(user_id, &record.resource_id).await? {
+        None => match ctx.orders()?.get(user_id, &record.resource_id).await? {
             Some(order) => Ok(order),
             None => Err(OrderError::Unavailable {
                 maybe_applied: true,
             }),
         },
+    }
+}
+
+/// The ports an order uses, resolved once.
+#[derive(Clone, Copy)]
+struct Ports<'a> {
+    products: &'a dyn ProductStore,
+    orders: &'a dyn OrderStore,
+    carts: &'a dyn CartStore,
+    idempotency: &'a dyn IdempotencyStore,
+}
+
+impl<'a> Ports<'a> {
+    fn of(ctx: &'a AppContext) -> Result<Self, StoreError> {
+        Ok(Self {
+            products: ctx.products()?,
+            orders: ctx.orders()?,
+            carts: ctx.carts()?,
+            idempotency: ctx.idempotency()?,
+        })
     }
 }
 
@@ -172,6 +196,7 @@ enum Cycle {
 
 struct Run<'a> {
     ctx: &'a AppContext,
+    ports: Ports<'a>,
     user_id: &'a str,
     order_id: String,
     request_hash: String,
@@ -188,7 +213,7 @@ impl Run<'_> {
         while cycles.next().await {
             if maybe_applied {
                 // The truth first: did an earlier attempt of this order commit?
-                match self.ctx.orders.get(self.user_id, &self.order_id).await {
+                match self.ports.orders.get(self.user_id, &self.order_id).await {
                     Ok(Some(order)) => return Ok(order),
                     Ok(None) => {}
                     Err(e) => {
@@ -232,7 +257,7 @@ impl Run<'_> {
             });
         }
         let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-        let products = match ctx.products.get_many(&ids).await {
+        let products = match self.ports.products.get_many(&ids).await {
             Ok(p) => p,
             Err(e) => return read_failed(e),
         };
@@ -260,7 +285,7 @@ impl Run<'_> {
             sales_day: sales_day(now, ctx.config.time_zone),
             commit_token: &commit_token,
         };
-        let outcome = match ctx.orders.place(&placement).await {
+        let outcome = match self.ports.orders.place(&placement).await {
             Ok(o) => o,
             Err(StoreError::Unknown(e)) => {
                 tracing::warn!(error = %e, order_id = %self.order_id, "order commit: outcome unknown");
@@ -280,7 +305,7 @@ impl Run<'_> {
             | PlaceOutcome::PriceChanged => {
                 // Re-read: answer the FIRST line lacking stock in request order; a changed
                 // price alone means re-price and retry.
-                match ctx.products.get_many(&ids).await {
+                match self.ports.products.get_many(&ids).await {
                     Ok(fresh) => match check_lines(&lines, &fresh) {
                         Err(refusal) => Cycle::Refused(refusal),
                         Ok(_) => Cycle::Again(Busy::Contention),
@@ -316,7 +341,7 @@ impl Run<'_> {
         match &self.request {
             OrderRequest::Items(lines) => Ok(Ok((lines.clone(), None))),
             OrderRequest::FromCart => {
-                let mut cart = self.ctx.carts.get(self.user_id, now_epoch).await?;
+                let mut cart = self.ports.carts.get(self.user_id, now_epoch).await?;
                 if cart.lines.is_empty() {
                     return Ok(Err(OrderRefusal::CartEmpty));
                 }
@@ -371,7 +396,7 @@ impl Run<'_> {
                 })
                 .map_err(|e| OrderError::Internal(e.to_string()))?;
                 match self
-                    .ctx
+                    .ports
                     .idempotency
                     .finish(pk, token, RecordStatus::Failed, &outcome)
                     .await
@@ -411,7 +436,7 @@ impl Run<'_> {
             other => other.clone(),
         };
         match &self.owner {
-            Some((pk, token)) => match self.ctx.idempotency.release(pk, token).await {
+            Some((pk, token)) => match self.ports.idempotency.release(pk, token).await {
                 // Released: no attempt of ours can commit any more, and none did.
                 Ok(Owned::Done) => Err(settled(&err)),
                 Ok(Owned::NotOwner) => self.key_taken().await,
@@ -438,7 +463,7 @@ impl Run<'_> {
         let Some((pk, _)) = &self.owner else {
             return Err(OrderError::Internal("key taken without a key".into()));
         };
-        match self.ctx.idempotency.get(pk).await {
+        match self.ports.idempotency.get(pk).await {
             Ok(Some(r)) if matches!(r.status, RecordStatus::Completed | RecordStatus::Failed) => {
                 replay(self.ctx, self.user_id, &r).await
             }
@@ -453,7 +478,7 @@ impl Run<'_> {
 
     async fn fence(&self) -> Result<FenceOutcome, StoreError> {
         let expires = self.ctx.clock.now() + Duration::days(1);
-        self.ctx
+        self.ports
             .orders
             .fence(self.user_id, &self.order_id, expires.timestamp())
             .await
@@ -463,7 +488,7 @@ impl Run<'_> {
     async fn yield_lease(&self) {
         if let Some((pk, token)) = &self.owner {
             let now = self.ctx.clock.now().timestamp_millis();
-            if let Err(e) = self.ctx.idempotency.yield_lease(pk, token, now).await {
+            if let Err(e) = self.ports.idempotency.yield_lease(pk, token, now).await {
                 tracing::warn!(error = %e, "order: could not yield the lease");
             }
         }
@@ -518,7 +543,7 @@ pub async fn get(ctx: &AppContext, user_id: &str, order_id: &str) -> Result<Orde
     if !ids::is_order_id(order_id) {
         return Err(OrderError::NotFound);
     }
-    ctx.orders
+    ctx.orders()?
         .get(user_id, order_id)
         .await?
         .ok_or(OrderError::NotFound)
@@ -548,7 +573,7 @@ pub async fn list(
             Some(sk.to_owned())
         }
     };
-    let page = ctx.orders.list(user_id, limit, start.as_deref()).await?;
+    let page = ctx.orders()?.list(user_id, limit, start.as_deref()).await?;
     Ok(OrderList {
         items: page.items,
         next_cursor: page

@@ -28,10 +28,10 @@ pub struct PopularList {
 
 pub async fn top(ctx: &AppContext) -> Result<PopularList, StoreError> {
     let days = window(ctx.clock.now(), ctx.config.time_zone);
-    let counters = ctx.sales.sales_on(&days).await?;
+    let counters = ctx.sales()?.sales_on(&days).await?;
     let ranked = rank(counters);
     let ids: Vec<String> = ranked.iter().map(|(p, _)| p.clone()).collect();
-    let products = ctx.products.get_many(&ids).await?;
+    let products = ctx.products()?.get_many(&ids).await?;
     let items = ranked
         .into_iter()
         .filter_map(|(id, sold)| products.get(&id).map(|p| (p.clone(), sold)))

@@ -50,14 +50,15 @@ pub async fn run(ctx: &AppContext) -> Report {
     let started = tokio::time::Instant::now();
     for scope in [Scope::Charge, Scope::Order] {
         for shard in settle_shards(scope) {
-            let records = match ctx.idempotency.in_doubt(&shard, now_ms, BATCH).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, %shard, "reconciler: index query failed");
-                    report.deferred += 1;
-                    continue;
-                }
-            };
+            let records =
+                match async { ctx.idempotency()?.in_doubt(&shard, now_ms, BATCH).await }.await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %shard, "reconciler: index query failed");
+                        report.deferred += 1;
+                        continue;
+                    }
+                };
             for record in records {
                 if started.elapsed() > RUN_BUDGET {
                     report.deferred += 1;
@@ -120,17 +121,18 @@ async fn take_over(
 ) -> Option<IdemRecord> {
     let now_ms = ctx.clock.now().timestamp_millis();
     let lease = Lease::new(now_ms, ctx.config.lease_ms());
-    match ctx
-        .idempotency
-        .take_over(
-            &record.pk,
-            RecordStatus::Pending,
-            &record.lease_token,
-            &lease,
-            now_ms,
-        )
-        .await
-    {
+    let taken = async {
+        ctx.idempotency()?
+            .take_over(
+                &record.pk,
+                RecordStatus::Pending,
+                &record.lease_token,
+                &lease,
+                now_ms,
+            )
+            .await
+    };
+    match taken.await {
         Ok(Owned::Done) => Some(IdemRecord {
             lease_token: lease.token,
             lease_until: lease.until_ms,
@@ -149,11 +151,12 @@ async fn take_over(
 }
 
 async fn release_order(ctx: &AppContext, record: &IdemRecord, report: &mut Report) {
-    match ctx
-        .idempotency
-        .release(&record.pk, &record.lease_token)
-        .await
-    {
+    let released = async {
+        ctx.idempotency()?
+            .release(&record.pk, &record.lease_token)
+            .await
+    };
+    match released.await {
         Ok(Owned::Done) => report.released += 1,
         Ok(Owned::NotOwner) => report.skipped += 1,
         Err(e) => {
@@ -181,10 +184,12 @@ async fn settle_charge(ctx: &AppContext, record: IdemRecord, report: &mut Report
         Ok(_) => report.credited += 1,
         Err(ChargeError::Refused(_)) => report.failed += 1,
         // Keyed, never approved: released for a retry. Keyless: closed.
-        Err(ChargeError::GatewayFailed) => match ctx.idempotency.get(&pk).await {
-            Ok(Some(r)) if r.status == RecordStatus::Released => report.released += 1,
-            _ => report.failed += 1,
-        },
+        Err(ChargeError::GatewayFailed) => {
+            match async { ctx.idempotency()?.get(&pk).await }.await {
+                Ok(Some(r)) if r.status == RecordStatus::Released => report.released += 1,
+                _ => report.failed += 1,
+            }
+        }
         Err(ChargeError::InProgress) => report.skipped += 1,
         Err(e) => {
             tracing::warn!(error = %e, %pk, "reconciler: charge left for the next run");

@@ -221,12 +221,13 @@ async fn new_user(ctx: &AppContext) -> BoxResult<(String, String)> {
         balance: USER_BALANCE,
         created_at: chrono::Utc::now().to_rfc3339(),
     };
-    ctx.users
+    ctx.users()?
         .create_user(&profile, &email, "not-a-password-hash")
         .await
         .map_err(|e| format!("create user: {e}"))?;
     let token = ctx
-        .jwt
+        .jwt()
+        .expect("jwt")
         .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
         .map_err(|e| format!("issue token: {e:?}"))?;
     Ok((user_id, token))
@@ -1138,7 +1139,7 @@ async fn part_c(ctx: &Env) -> BoxResult<()> {
         db,
     };
     let tables = ictx.db.tables.clone();
-    let gw = Gateway::new(ictx.ctx.clone());
+    let gw = Gateway::new(ictx.ctx.clone()).await?;
     let product_id = new_product(&ictx.db, "Bench capacity product").await?;
     let (_, token) = new_user(&ictx).await?;
     let items = json!({"items": [{"productId": product_id, "quantity": 1}]});
@@ -1266,7 +1267,7 @@ async fn run() -> BoxResult<()> {
         db,
     };
     infra_tables::create_all(&ctx.db.client, &ctx.db.tables).await?;
-    let gateway = Gateway::new(ctx.ctx.clone());
+    let gateway = Gateway::new(ctx.ctx.clone()).await?;
     let (base, stop) = serve(gateway.clone()).await?;
     println!("gateway:      {base} (in-process axum, keep-alive reqwest client)");
     let http = reqwest::Client::builder()

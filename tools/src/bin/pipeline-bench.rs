@@ -174,7 +174,7 @@ async fn main() -> BoxResult<()> {
             price: 100,
             stock: 1_000_000,
         };
-        ctx.products.create(&p, "2026-11-24T00:00:00Z").await?;
+        ctx.products()?.create(&p, "2026-11-24T00:00:00Z").await?;
         products.push(p.product_id);
     }
     let mut users = Vec::new();
@@ -189,7 +189,7 @@ async fn main() -> BoxResult<()> {
             balance: 1_000_000_000,
             created_at: "2026-11-24T00:00:00Z".into(),
         };
-        ctx.users.create_user(&profile, &email, "unused").await?;
+        ctx.users()?.create_user(&profile, &email, "unused").await?;
         users.push(id);
     }
 

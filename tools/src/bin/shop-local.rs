@@ -17,9 +17,17 @@ use shop_shared::config::Config;
 use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
+use shop_shared::wiring::{self, AwsPorts};
 use shop_shared::AppContext;
 use shop_tools::local_events;
 use shop_tools::ops::{event_audit, redrive};
+
+/// Every port, from the environment, with the SDK's full credential chain (profiles, SSO).
+async fn everything_from_env() -> Result<AppContext, Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    let sdk = shop_shared::aws::sdk_config(&config).await;
+    Ok(wiring::everything(&AwsPorts::with_sdk(config, sdk)).await?)
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("admin") => {
             // For a deployed stack: only the admin account, in the existing tables.
-            let ctx = AppContext::from_env().await?;
+            let ctx = everything_from_env().await?;
             let created = shop_tools::local_setup::create_admin(&ctx).await?;
             println!(
                 "admin {}",
@@ -59,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("reconcile") => {
             shop_functions::lambda::init_tracing();
-            let ctx = AppContext::from_env().await?;
+            let ctx = everything_from_env().await?;
             let every = match args.iter().position(|a| a == "--every") {
                 None => None,
                 Some(i) => Some(
@@ -70,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
             };
             loop {
-                let report = shop_shared::services::reconciler::run(&ctx).await;
+                let report = shop_functions::reconciler::run_wired(&ctx).await?;
                 if every.is_none() {
                     println!("{}", serde_json::to_string(&report)?);
                     return Ok(());
