@@ -4,10 +4,12 @@
 #   -> run `bench` once (gateway vs bare DynamoDB, see tools/src/bin/bench.rs) -> stack down -> leak check.
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
-# Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`) or pipeline-bench (`make bench-pipeline`)
+# Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
+#                                      (`make bench-pipeline`) or bench-lambda (`make bench-lambda`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
-#        PIPE_ORDERS (3000), PIPE_CLIENTS (16) -- passed to the binary.
+#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300)
+#        -- passed to the binary.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,7 +59,13 @@ trap 'log "terminated"; exit 143' TERM
 "$STACK" install
 BIN_NAME="${1:-bench}"
 log "building the release $BIN_NAME binary"
-cargo build --release -p shop-tools --bin "$BIN_NAME"
+if [[ "$BIN_NAME" == bench-lambda ]]; then
+  # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
+  cargo build --release -p shop-tools --bin bench-lambda --bin bench-hello \
+    -p shop-functions --bin products-get --bin orders-create --bin order-relay
+else
+  cargo build --release -p shop-tools --bin "$BIN_NAME"
+fi
 BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
 

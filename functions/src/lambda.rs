@@ -42,12 +42,15 @@ pub async fn invoke(handler: Handler, ctx: &AppContext, req: Request) -> Respons
 }
 
 /// An API Lambda: at cold start, wires the context from the environment (building only the
-/// clients `wire` asks for) and opens the store connection; then serves `handler`.
+/// clients `wire` asks for) and opens the store connection (unless `SHOP_WARM_UP=off`, which
+/// only `make bench-lambda` sets, to measure what it saves); then serves `handler`.
 pub async fn serve_http(wire: Wire<AwsPorts>, handler: Handler) -> Result<(), lambda_http::Error> {
     init_tracing();
     let ports = AwsPorts::from_env()?;
     let ctx: &'static AppContext = Box::leak(Box::new(wire(&ports).await?));
-    ctx.warm_up().await;
+    if std::env::var("SHOP_WARM_UP").as_deref() != Ok("off") {
+        ctx.warm_up().await;
+    }
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(invoke(handler, ctx, req).await)
     }))

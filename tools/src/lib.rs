@@ -4,6 +4,7 @@
 
 pub mod bench_support;
 pub mod gateway;
+pub mod lambda_bench;
 pub mod local_events;
 pub mod local_setup;
 pub mod ops;
