@@ -6,7 +6,7 @@
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
 #   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
-#   make package      sam build of infra/template.yaml (cargo-lambda, arm64)
+#   make package      every Lambda for arm64 in one cargo-lambda build, then sam build of infra/template.yaml
 #   make clean-stack  stops the local stacks of `make dev`, `make test` and `make bench`
 
 SHELL := bash
@@ -52,10 +52,9 @@ bench-lambda:
 dev:
 	scripts/dev.sh
 
-# sam's rust-cargolambda build method is a beta feature and needs cargo-lambda (and its zig) on PATH.
+# One `cargo lambda build --arm64` for every function, then `sam build` (functions/Makefile copies each).
 package: tools
-	PATH="$$($(TOOLS) bin):$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 SAM_CLI_TELEMETRY=0 \
-	  sam build --template-file infra/template.yaml --build-dir .aws-sam/build --beta-features
+	scripts/package.sh
 
 stack-up:
 	$(STACK) up

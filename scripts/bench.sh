@@ -61,7 +61,7 @@ BIN_NAME="${1:-bench}"
 log "building the release $BIN_NAME binary"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
-  cargo build --release -p shop-tools --bin bench-lambda --bin bench-hello \
+  cargo build --release -p shop-tools --bin bench-lambda --bin bench-hello --bin bench-getitem \
     -p shop-functions --bin products-get --bin orders-create --bin order-relay
 else
   cargo build --release -p shop-tools --bin "$BIN_NAME"

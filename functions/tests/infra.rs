@@ -160,8 +160,8 @@ fn every_function_builds_a_binary_of_this_crate() {
         assert_eq!(
             meta.and_then(|m| m.get("BuildMethod"))
                 .and_then(Value::as_str),
-            Some("rust-cargolambda"),
-            "{id}: Metadata.BuildMethod"
+            Some("makefile"),
+            "{id}: Metadata.BuildMethod (functions/Makefile copies what `make package` built)"
         );
         assert_eq!(
             function_prop(&doc, f, "CodeUri").and_then(Value::as_str),
@@ -174,6 +174,36 @@ fn every_function_builds_a_binary_of_this_crate() {
             "{id}: Handler"
         );
     }
+}
+
+/// `sam build` runs `make build-<LogicalId>` in functions/ for every function: each must copy its
+/// own binary's bootstrap from what `make package` built.
+#[test]
+fn the_sam_makefile_copies_each_functions_own_binary() {
+    let doc = template();
+    let scratch =
+        std::env::temp_dir().join(format!("sam-makefile-{}", uuid::Uuid::new_v4().simple()));
+    let built = scratch.join("lambda");
+    for bin in bins_on_disk() {
+        std::fs::create_dir_all(built.join(&bin)).expect("mkdir");
+        std::fs::write(built.join(&bin).join("bootstrap"), &bin).expect("write");
+    }
+    for (id, f) in functions(&doc) {
+        let artifacts = scratch.join("artifacts").join(&id);
+        std::fs::create_dir_all(&artifacts).expect("mkdir");
+        let out = std::process::Command::new("make")
+            .current_dir(repo_root().join("functions"))
+            .arg(format!("build-{id}"))
+            .arg(format!("ARTIFACTS_DIR={}", artifacts.display()))
+            .arg(format!("LAMBDA_DIR={}", built.display()))
+            .output()
+            .expect("run make");
+        assert!(out.status.success(), "{id}: {out:?}");
+        let copied =
+            std::fs::read_to_string(artifacts.join("bootstrap")).expect("bootstrap copied");
+        assert_eq!(copied, binary_of(&id, f), "{id}: the bootstrap copied");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[test]

@@ -421,3 +421,70 @@ async fn one_user_with_money_for_five_fires_thirty() {
     let list = app.get("/orders?limit=100", Some(&token)).await;
     assert_eq!(list.body["items"].as_array().map(Vec::len), Some(5));
 }
+
+/// Sets a product's attributes behind the shop's back (as an operator's edit would).
+async fn edit_product(app: &TestApp, product_id: &str, set: &str, values: &[(&str, &str, bool)]) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut update = app
+        .db
+        .client
+        .update_item()
+        .table_name(&app.db.tables.products)
+        .key("productId", AttributeValue::S(product_id.to_owned()))
+        .update_expression(set);
+    if set.contains("#name") {
+        update = update.expression_attribute_names("#name", "name");
+    }
+    for (placeholder, value, numeric) in values {
+        let v = if *numeric {
+            AttributeValue::N((*value).to_owned())
+        } else {
+            AttributeValue::S((*value).to_owned())
+        };
+        update = update.expression_attribute_values(*placeholder, v);
+    }
+    update.send().await.expect("edit product");
+}
+
+/// Orders price from a per-instance cache; a price or name changed behind it is caught by the
+/// commit's conditions, so every answer is still the truth at commit time.
+#[tokio::test]
+async fn a_cached_price_or_name_never_outlives_a_change() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let p = app.product(&admin, 1_000, 10).await;
+    let (_, token) = app.user().await;
+    app.charge(&token, 100_000).await;
+
+    let first = order(&app, &token, &[(&p, 1)]).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.body["items"][0]["unitPrice"], 1_000);
+
+    edit_product(
+        &app,
+        &p,
+        "SET price = :p, #name = :n",
+        &[(":p", "1500", true), (":n", "Renamed", false)],
+    )
+    .await;
+    let repriced = order(&app, &token, &[(&p, 2)]).await;
+    assert_eq!(repriced.status, 201, "{repriced:?}");
+    assert_eq!(repriced.body["items"][0]["unitPrice"], 1_500);
+    assert_eq!(repriced.body["items"][0]["name"], "Renamed");
+    assert_eq!(repriced.body["totalAmount"], 3_000);
+
+    // Stock is never cached: a refusal names what is available now.
+    edit_product(&app, &p, "SET stock = :s", &[(":s", "1", true)]).await;
+    let refused = order(&app, &token, &[(&p, 2)]).await;
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert_eq!(refused.code(), "INSUFFICIENT_STOCK");
+    assert_eq!(refused.body["available"], 1);
+
+    assert_eq!(app.balance(&token).await, 100_000 - 1_000 - 3_000);
+    assert_eq!(app.stock(&p).await, 1);
+    let listed = app.get("/orders?limit=10", Some(&token)).await;
+    assert_eq!(
+        listed.body["items"][0], repriced.body,
+        "the list holds what was answered"
+    );
+}

@@ -18,6 +18,7 @@ use crate::ports::{
     LoginThrottle, NotApplied, OrderStore, PaymentGateway, PaymentStatus, ProductStore, SalesStore,
     StoreError, UserStore,
 };
+use crate::services::price_cache::PriceCache;
 
 pub use crate::aws::{
     connect_dynamodb, dynamodb_client, eventbridge_client, sdk_config, sqs_client,
@@ -69,6 +70,8 @@ pub struct AppContext {
     pub health: Option<Arc<dyn HealthCheck>>,
     pub payment: Option<Arc<dyn PaymentGateway>>,
     pub jwt: Option<JwtKeys>,
+    /// Names and prices orders may price from without a read (shared by clones).
+    pub prices: Arc<PriceCache>,
 }
 
 impl std::fmt::Debug for AppContext {
@@ -137,6 +140,7 @@ impl AppContext {
             health: None,
             payment: None,
             jwt: None,
+            prices: Arc::new(PriceCache::default()),
         }
     }
 
@@ -223,6 +227,9 @@ impl AppContext {
             payment: Some(payment),
             jwt: Some(JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds)),
             clock,
+            // Off, so fault plans count the same calls for every order; tests that want it
+            // set `prices`.
+            prices: Arc::new(PriceCache::new(std::time::Duration::ZERO)),
             ..Self::new(config)
         }
     }

@@ -244,7 +244,7 @@ pub enum PlaceOutcome {
     ShortOfMoney {
         balance: i64,
     },
-    /// A price changed since it was read: re-price.
+    /// A price or name changed since it was read (or cached): re-price.
     PriceChanged,
     /// The cart changed since it was read: read it again.
     CartChanged,

@@ -2,6 +2,7 @@
 //! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation) and the benchmarks.
 //! They run the Lambdas' own code from `shop-functions` and `shop-shared`.
 
+pub mod api_bench;
 pub mod bench_support;
 pub mod gateway;
 pub mod lambda_bench;

@@ -54,15 +54,20 @@ pub fn functions(doc: &Value) -> Vec<(String, &Value)> {
     fns
 }
 
-pub fn binary_of(logical_id: &str, function: &Value) -> String {
-    str_of(
-        function
-            .get("Metadata")
-            .and_then(|m| m.get("BuildProperties"))
-            .and_then(|b| b.get("Binary")),
-        &format!("{logical_id}.Metadata.BuildProperties.Binary"),
-    )
-    .to_owned()
+/// The binary a function runs: its logical id without "Function", in kebab case
+/// (AuthSignupFunction -> auth-signup), the convention functions/Makefile builds by.
+pub fn binary_of(logical_id: &str, _function: &Value) -> String {
+    let stem = logical_id
+        .strip_suffix("Function")
+        .unwrap_or_else(|| panic!("{logical_id}: a function's logical id ends in Function"));
+    let mut binary = String::new();
+    for (i, c) in stem.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            binary.push('-');
+        }
+        binary.push(c.to_ascii_lowercase());
+    }
+    binary
 }
 
 pub fn statements(function: &Value) -> Vec<&Value> {

@@ -672,7 +672,9 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
                     available: prod.stock,
                 })
             }
-            Some(prod) if prod.price != line.unit_price => price_changed = true,
+            Some(prod) if prod.price != line.unit_price || prod.name != line.name => {
+                price_changed = true
+            }
             Some(_) => {}
         }
     }

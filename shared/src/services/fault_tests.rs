@@ -29,6 +29,7 @@ use crate::domain::product::Product;
 use crate::domain::user::{Role, UserProfile};
 use crate::services::charges::{self, ChargeError, ChargeInput};
 use crate::services::orders::{self, OrderError};
+use crate::services::price_cache::PriceCache;
 use crate::services::reconciler;
 
 const USER: &str = "usr_00000000000000000000000000000001";
@@ -80,12 +81,14 @@ fn world() -> World {
     let clock = Arc::new(FixedClock::new(start()));
     let mut config = Config::from_env().expect("config");
     config.idempotency_lease_seconds = 30;
-    let ctx = AppContext::in_memory(
+    let mut ctx = AppContext::in_memory(
         config,
         store.clone(),
         Arc::new(SandboxGateway::new(ledger.clone())),
         clock.clone(),
     );
+    // As deployed: orders price from the cache once it holds their products.
+    ctx.prices = Arc::new(PriceCache::default());
     store.put_user(UserProfile {
         user_id: USER.into(),
         email: "u@example.com".into(),
@@ -197,7 +200,13 @@ enum OrderCase {
     /// Both lines in stock when read; another customer takes the second line's stock right
     /// before the first commit: the commit is refused and the answer is a refusal.
     StockRace,
+    /// Two lines priced from the cache, but the first line's price changed since it was cached:
+    /// the commit is refused, the order re-reads and is placed at the new price.
+    StalePrice,
 }
+
+/// The price of P1 after the change behind the cache's back.
+const NEW_P1_PRICE: i64 = 1_200;
 
 fn order_request(case: OrderCase) -> OrderRequest {
     let line = |p: &str, q| RequestedLine {
@@ -205,7 +214,9 @@ fn order_request(case: OrderCase) -> OrderRequest {
         quantity: q,
     };
     match case {
-        OrderCase::Items => OrderRequest::Items(vec![line(P1, 2), line(P2, 1)]),
+        OrderCase::Items | OrderCase::StalePrice => {
+            OrderRequest::Items(vec![line(P1, 2), line(P2, 1)])
+        }
         OrderCase::FromCart => OrderRequest::FromCart,
         OrderCase::OutOfStock => OrderRequest::Items(vec![line(P1, 1), line(P2, START_STOCK + 1)]),
         OrderCase::StockRace => OrderRequest::Items(vec![line(P1, 1), line(P2, 2)]),
@@ -242,6 +253,12 @@ fn check_order_answer(
         Some(Ok(order)) => {
             assert_eq!(placed.len(), 1, "{what}: a success took effect");
             assert_eq!(&placed[0], order, "{what}: the answer is the stored order");
+            if case == OrderCase::StalePrice {
+                assert_eq!(
+                    order.items[0].unit_price, NEW_P1_PRICE,
+                    "{what}: priced as stored, not as cached"
+                );
+            }
         }
         Some(Err(OrderError::Refused(r))) => {
             assert!(
@@ -283,6 +300,19 @@ async fn prepare(w: &World, case: OrderCase) {
     if case == OrderCase::FromCart {
         seed_cart(w).await;
     }
+    if case == OrderCase::StalePrice {
+        let products = [(P1, 1_000), (P2, 2_500)].map(|(id, price)| Product {
+            product_id: id.into(),
+            name: id.into(),
+            price,
+            stock: START_STOCK,
+        });
+        w.ctx.prices.remember(products.iter());
+        w.store.put_product(Product {
+            price: NEW_P1_PRICE,
+            ..products[0].clone()
+        });
+    }
     if case == OrderCase::StockRace {
         let (store, elsewhere) = (w.store.clone(), w.taken_elsewhere.clone());
         w.store.faults.hook_before("place_order", move || {
@@ -304,7 +334,16 @@ async fn order_trace(case: OrderCase, key: Option<&str>) -> usize {
     prepare(&w, case).await;
     let answer = place(&w, case, key).await;
     assert!(answer.is_some());
-    w.store.faults.trace().len()
+    let trace = w.store.faults.trace();
+    if case == OrderCase::StalePrice {
+        // Priced from the cache: the first commit comes before any product read.
+        let at = |name| trace.iter().position(|c| *c == name);
+        assert!(
+            at("place_order") < at("get_products"),
+            "the cache was not used: {trace:?}"
+        );
+    }
+    trace.len()
 }
 
 async fn order_faults(case: OrderCase, keyed: bool) {
@@ -387,6 +426,12 @@ async fn keyless_orders_tell_the_truth_at_every_fault() {
 async fn cart_orders_tell_the_truth_at_every_fault() {
     order_faults(OrderCase::FromCart, true).await;
     order_faults(OrderCase::FromCart, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn orders_priced_from_a_stale_cache_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::StalePrice, true).await;
+    order_faults(OrderCase::StalePrice, false).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -29,6 +29,7 @@ use crate::ports::{
 };
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
+use crate::services::price_cache::CachedPrice;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum OrderError {
@@ -257,13 +258,20 @@ impl Run<'_> {
             });
         }
         let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-        let products = match self.ports.products.get_many(&ids).await {
-            Ok(p) => p,
-            Err(e) => return read_failed(e),
-        };
-        let priced = match check_lines(&lines, &products) {
-            Ok(p) => p,
-            Err(refusal) => return Cycle::Refused(refusal),
+        let priced = match ctx.prices.get_all(&ids) {
+            // The transaction's conditions check stock, price and name; a refusal re-reads.
+            Some(cached) => priced_from_cache(&lines, cached),
+            None => {
+                let products = match self.ports.products.get_many(&ids).await {
+                    Ok(p) => p,
+                    Err(e) => return read_failed(e),
+                };
+                ctx.prices.remember(products.values());
+                match check_lines(&lines, &products) {
+                    Ok(p) => p,
+                    Err(refusal) => return Cycle::Refused(refusal),
+                }
+            }
         };
         let Ok(order) = build_order(&self.order_id, self.user_id, &priced, &rfc3339(now)) else {
             return Cycle::Refused(OrderRefusal::TotalTooLarge);
@@ -304,13 +312,16 @@ impl Run<'_> {
             | PlaceOutcome::ProductGone { .. }
             | PlaceOutcome::PriceChanged => {
                 // Re-read: answer the FIRST line lacking stock in request order; a changed
-                // price alone means re-price and retry.
-                match self.ports.products.get_many(&ids).await {
-                    Ok(fresh) => match check_lines(&lines, &fresh) {
-                        Err(refusal) => Cycle::Refused(refusal),
-                        Ok(_) => Cycle::Again(Busy::Contention),
-                    },
-                    Err(e) => read_failed(e),
+                // price or name alone means re-price and retry.
+                ctx.prices.forget(&ids);
+                let fresh = match self.ports.products.get_many(&ids).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => return read_failed(e),
+                };
+                ctx.prices.remember(fresh.values());
+                match check_lines(&lines, &fresh) {
+                    Err(refusal) => Cycle::Refused(refusal),
+                    Ok(_) => Cycle::Again(Busy::Contention),
                 }
             }
             PlaceOutcome::ShortOfMoney { balance } if balance < order.total_amount => {
@@ -534,6 +545,20 @@ fn check_lines(
                 unit_price: p.price,
                 quantity: l.quantity,
             })
+        })
+        .collect()
+}
+
+/// The lines priced from cached names and prices (in request order, as `ids` were built).
+fn priced_from_cache(lines: &[RequestedLine], cached: Vec<CachedPrice>) -> Vec<PricedLine> {
+    lines
+        .iter()
+        .zip(cached)
+        .map(|(l, c)| PricedLine {
+            product_id: l.product_id.clone(),
+            name: c.name,
+            unit_price: c.unit_price,
+            quantity: l.quantity,
         })
         .collect()
 }

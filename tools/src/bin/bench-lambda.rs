@@ -1,6 +1,7 @@
 //! `make bench-lambda` (scripts/bench.sh builds the release binaries and starts a local stack):
 //! the Lambdas as Lambda runs them, under a local runtime-API emulator, against a minimal
-//! `lambda_http` hello-world built in the same run with the same profile.
+//! `lambda_http` hello-world built in the same run with the same profile, and a bare SDK `GetItem`
+//! Lambda (bench-getitem: the least a get-product function can do, the floor of products-get).
 //!
 //! For each target, `BENCH_LAMBDA_COLD` times (targets interleaved): a fresh process with only
 //! Lambda's environment, its first event already queued (cold: exec -> first response; init:
@@ -48,6 +49,8 @@ struct Fixture {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Hello,
+    /// The least a get-product Lambda does (bench-getitem): the same event as products-get.
+    BareGetItem,
     ProductsGet,
     OrdersCreate,
     OrderRelay,
@@ -124,7 +127,7 @@ fn event(kind: Kind, f: &Fixture) -> Vec<u8> {
             json!({"accept": "text/plain"}),
             None,
         ),
-        Kind::ProductsGet => {
+        Kind::ProductsGet | Kind::BareGetItem => {
             let path = format!("/products/{}", f.product_id);
             api_event(
                 "GET",
@@ -188,7 +191,7 @@ fn check(kind: Kind, outcome: &Outcome) -> Result<(), String> {
     let body: Value = serde_json::from_slice(&outcome.body).unwrap_or(Value::Null);
     let ok = outcome.ok
         && match kind {
-            Kind::Hello | Kind::ProductsGet => body["statusCode"] == 200,
+            Kind::Hello | Kind::BareGetItem | Kind::ProductsGet => body["statusCode"] == 200,
             Kind::OrdersCreate => body["statusCode"] == 201,
             Kind::OrderRelay => body["batchItemFailures"]
                 .as_array()
@@ -319,6 +322,10 @@ async fn fixture(config: &Config) -> BoxResult<Fixture> {
         ("EVENT_BUS_NAME".to_owned(), bus),
         ("RELAY_DLQ_URL".to_owned(), dlq),
         ("JWT_SECRET".to_owned(), config.jwt_secret.clone()),
+        (
+            "BENCH_PRODUCTS_TABLE".to_owned(),
+            db.tables.products.clone(),
+        ),
     ];
     for name in ["TABLE_PREFIX", "EVENTS_ENDPOINT"] {
         if let Ok(v) = std::env::var(name) {
@@ -417,14 +424,15 @@ async fn main() -> BoxResult<()> {
     let target = |name: &'static str, kind: Kind| Target {
         name,
         kind,
-        binary: bin_dir.join(if kind == Kind::Hello {
-            "bench-hello"
-        } else {
-            name
+        binary: bin_dir.join(match kind {
+            Kind::Hello => "bench-hello",
+            Kind::BareGetItem => "bench-getitem",
+            _ => name,
         }),
     };
     let targets = [
         target("hello", Kind::Hello),
+        target("bare GetItem", Kind::BareGetItem),
         target("products-get", Kind::ProductsGet),
         target("orders-create", Kind::OrdersCreate),
         target("order-relay", Kind::OrderRelay),

@@ -83,17 +83,20 @@ impl Db {
         let mut items = Vec::new();
         let mut actions = Vec::new();
         for (i, line) in p.lines.iter().enumerate() {
-            // Stock never below zero, and the price is the one the order was priced at.
+            // Stock never below zero, and the price and name are the ones the order was priced at
+            // (which may come from the price cache).
             let update = built(
                 Update::builder()
                     .table_name(&self.tables.products)
                     .key("productId", s(&line.product_id))
                     .update_expression("SET stock = stock - :q")
                     .condition_expression(
-                        "attribute_exists(productId) AND stock >= :q AND price = :price",
+                        "attribute_exists(productId) AND stock >= :q AND price = :price AND #name = :name",
                     )
+                    .expression_attribute_names("#name", "name")
                     .expression_attribute_values(":q", n(line.quantity))
                     .expression_attribute_values(":price", n(line.unit_price))
+                    .expression_attribute_values(":name", s(&line.name))
                     .return_values_on_condition_check_failure(old.clone())
                     .build(),
             )?;

@@ -1,0 +1,72 @@
+//! Fixtures: products, users with a token, the gateway served over HTTP, the hot product's stock.
+
+use shop_shared::adapters::dynamodb::Db;
+use shop_shared::domain::ids;
+use shop_shared::domain::product::Product;
+use shop_shared::domain::user::Role;
+use shop_shared::domain::user::UserProfile;
+use shop_shared::ports::ProductStore;
+use shop_shared::AppContext;
+
+use super::BoxResult;
+use crate::gateway::Gateway;
+
+pub(crate) const PRICE: i64 = 100;
+pub(crate) const HOT_STOCK: i64 = 1_000_000_000;
+const USER_BALANCE: i64 = 1_000_000_000;
+
+pub(crate) async fn new_product(db: &Db, name: &str) -> BoxResult<String> {
+    let product = Product {
+        product_id: ids::new_product_id(),
+        name: name.to_owned(),
+        price: PRICE,
+        stock: HOT_STOCK,
+    };
+    ProductStore::create(db, &product, &chrono::Utc::now().to_rfc3339()).await?;
+    Ok(product.product_id)
+}
+
+/// A user with a big balance, created directly (no argon2: the password is never used), and a token.
+pub(crate) async fn new_user(ctx: &AppContext) -> BoxResult<(String, String)> {
+    let user_id = ids::new_user_id();
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = UserProfile {
+        user_id: user_id.clone(),
+        email: email.clone(),
+        name: "Bench".to_owned(),
+        role: Role::User,
+        balance: USER_BALANCE,
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    ctx.users()?
+        .create_user(&profile, &email, "not-a-password-hash")
+        .await
+        .map_err(|e| format!("create user: {e}"))?;
+    let token = ctx
+        .jwt()?
+        .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
+        .map_err(|e| format!("issue token: {e:?}"))?;
+    Ok((user_id, token))
+}
+
+/// Serves the gateway on an ephemeral 127.0.0.1 port: its base URL, and the sender that stops it.
+pub async fn serve(gateway: Gateway) -> BoxResult<(String, tokio::sync::oneshot::Sender<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, gateway.router())
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((format!("http://{addr}"), stop))
+}
+
+pub(crate) async fn stock(db: &Db, product_id: &str) -> BoxResult<i64> {
+    Ok(ProductStore::get(db, product_id)
+        .await?
+        .ok_or("hot product vanished")?
+        .stock)
+}
