@@ -61,8 +61,11 @@ BIN_NAME="${1:-bench}"
 log "building the release $BIN_NAME binary"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
-  cargo build --release -p shop-tools --bin bench-lambda --bin bench-hello --bin bench-getitem \
+  # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with release.
+  cargo build --profile lambda-release -p shop-tools --bin bench-hello --bin bench-getitem \
     -p shop-functions --bin products-get --bin orders-create --bin order-relay
+  cargo build --release -p shop-tools --bin bench-lambda
+  export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
   cargo build --release -p shop-tools --bin "$BIN_NAME"
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make package`: every Lambda for arm64 in ONE `cargo lambda build` (one dependency graph, shared by all
+# `make package`: every Lambda for arm64 in ONE `cargo lambda build` (profile lambda-release, Cargo.toml) (one dependency graph, shared by all
 # 21 binaries), then `sam build`, whose makefile build method (functions/Makefile) only copies each
 # bootstrap into .aws-sam/build. Prints the time of each step and the size of every bootstrap.
 set -euo pipefail
@@ -11,7 +11,7 @@ export PATH="$TOOLS_BIN:$PATH" SAM_CLI_TELEMETRY=0
 export LAMBDA_DIR="$REPO_ROOT/target/lambda"
 
 start=$(date +%s)
-cargo lambda build --release --arm64 --package shop-functions --bins
+cargo lambda build --profile lambda-release --arm64 --package shop-functions --bins
 built=$(date +%s)
 sam build --template-file infra/template.yaml --build-dir .aws-sam/build --build-in-source
 done_at=$(date +%s)

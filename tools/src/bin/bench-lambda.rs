@@ -13,7 +13,7 @@
 //! connection during init saves the first invocation.
 //!
 //! Env: DYNAMODB_ENDPOINT, EVENTS_ENDPOINT (the local stack), BENCH_LAMBDA_COLD (10),
-//! BENCH_LAMBDA_WARM (300), BENCH_LAMBDA_BIN_DIR (target/release).
+//! BENCH_LAMBDA_WARM (300), BENCH_LAMBDA_BIN_DIR (target/lambda-release: the Lambdas' profile).
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -413,7 +413,8 @@ async fn main() -> BoxResult<()> {
     let cold = env_num("BENCH_LAMBDA_COLD", 10);
     let warm = env_num("BENCH_LAMBDA_WARM", 300);
     let bin_dir = PathBuf::from(
-        std::env::var("BENCH_LAMBDA_BIN_DIR").unwrap_or_else(|_| "target/release".to_owned()),
+        std::env::var("BENCH_LAMBDA_BIN_DIR")
+            .unwrap_or_else(|_| "target/lambda-release".to_owned()),
     );
     let config = Config::from_env()?;
     let endpoint = config
