@@ -40,12 +40,18 @@ pub fn no_content() -> Response<Body> {
 }
 
 /// An `application/problem+json` answer.
+/// The problem `code` of an error response, for the request log line and metrics
+/// ([`crate::lambda::invoke`]); never sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
+
 pub fn problem(err: &ApiError) -> Response<Body> {
     let mut resp = build(
         err.status(),
         "application/problem+json",
         Body::from(err.body().to_string()),
     );
+    resp.extensions_mut().insert(ProblemCode(err.code.as_str()));
     if let Some(secs) = err.retry_after {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -90,7 +96,9 @@ pub fn authenticate(ctx: &AppContext, req: &Request) -> Result<Principal, ApiErr
         tracing::error!(error = %e, "authentication without keys");
         ApiError::internal()
     })?;
-    Ok(auth::authenticate(keys, header)?)
+    let principal = auth::authenticate(keys, header)?;
+    tracing::Span::current().record("user_id", principal.user_id.as_str());
+    Ok(principal)
 }
 
 /// The caller, who must be an admin.

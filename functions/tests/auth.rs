@@ -220,7 +220,7 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
             .into_parts();
         let params = vec![];
         let req = to_lambda_request(parts, big.clone(), route.clone(), params);
-        let resp = shop_functions::lambda::invoke(endpoint.handler, ctx, req).await;
+        let resp = shop_functions::lambda::invoke(endpoint.handler, ctx, req, false).await;
         assert_eq!(
             resp.status().as_u16(),
             413,

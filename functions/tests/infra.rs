@@ -567,3 +567,118 @@ fn logical_ids_are_pascal_case_of_the_binary() {
     assert_eq!(logical_id_for("health"), "HealthFunction");
     assert_eq!(logical_id_for("order-relay"), "OrderRelayFunction");
 }
+
+/// Observability: X-Ray and JSON logs on every function, the alarms of docs/OPERATIONS.md wired to
+/// the alarm topic, the dashboard, and every `Shop` metric they use emitted by the code.
+#[test]
+fn every_function_is_traced_and_logs_json() {
+    let doc = template();
+    for (id, f) in functions(&doc) {
+        assert_eq!(
+            function_prop(&doc, f, "Tracing").and_then(Value::as_str),
+            Some("Active"),
+            "{id}: Tracing"
+        );
+        let logging = function_prop(&doc, f, "LoggingConfig");
+        assert_eq!(
+            logging
+                .and_then(|l| l.get("LogFormat"))
+                .and_then(Value::as_str),
+            Some("JSON"),
+            "{id}: LoggingConfig.LogFormat"
+        );
+        // A function with its own role needs the X-Ray grants SAM adds to generated roles.
+        if let Some(role) = f.get("Properties").and_then(|p| p.get("Role")) {
+            let (_, target) = tagged(role).expect("Role is !GetAtt <role>.Arn");
+            let role_id = target
+                .as_str()
+                .and_then(|s| s.strip_suffix(".Arn"))
+                .expect("a role of this template");
+            let managed = format!(
+                "{:?}",
+                doc["Resources"][role_id]["Properties"]["ManagedPolicyArns"]
+            );
+            assert!(
+                managed.contains("AWSXRayDaemonWriteAccess"),
+                "{role_id}: X-Ray grants"
+            );
+        }
+    }
+}
+
+#[test]
+fn alarms_notify_the_topic_and_watch_what_the_runbook_covers() {
+    let doc = template();
+    let runbook = std::fs::read_to_string(repo_root().join("docs/OPERATIONS.md")).expect("runbook");
+    let alarms = resources_of_type(&doc, "AWS::CloudWatch::Alarm");
+    let ids: BTreeSet<&str> = alarms.iter().map(|(id, _)| id.as_str()).collect();
+    for expected in [
+        "RelayIteratorAgeAlarm",
+        "RelayDeadLettersAlarm",
+        "ConsumerDeadLettersAlarm",
+        "Api5xxRateAlarm",
+        "LambdaErrorsAlarm",
+        "LambdaThrottlesAlarm",
+        "TryAgainRateAlarm",
+        "ChargesInDoubtAlarm",
+    ] {
+        assert!(ids.contains(expected), "missing alarm {expected}: {ids:?}");
+    }
+    let shop_metrics: BTreeSet<&str> = shop_shared::telemetry::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    for (id, alarm) in &alarms {
+        let props = &alarm["Properties"];
+        for key in ["AlarmActions", "OKActions"] {
+            let actions = as_list(&props[key]);
+            assert!(
+                actions.iter().any(|a| tagged(a)
+                    .is_some_and(|(t, v)| t == "Ref" && v.as_str() == Some("AlarmTopic"))),
+                "{id}: {key} must notify AlarmTopic"
+            );
+        }
+        assert!(
+            runbook.contains(id.as_str()),
+            "{id} has no runbook entry in docs/OPERATIONS.md"
+        );
+        let description = props["AlarmDescription"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("docs/OPERATIONS.md#"),
+            "{id}: description links the runbook"
+        );
+        // Every metric of our namespace an alarm watches is one the code emits.
+        let text = format!("{props:?}");
+        if text.contains("\"Shop\"") {
+            let names: Vec<&str> = shop_metrics
+                .iter()
+                .copied()
+                .filter(|n| text.contains(&format!("\"{n}\"")))
+                .collect();
+            assert!(
+                !names.is_empty(),
+                "{id}: watches a Shop metric the code does not emit"
+            );
+        }
+    }
+    let subscription = &doc["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+}
+
+#[test]
+fn the_dashboard_shows_orders_refusals_latency_lag_and_dead_letters() {
+    let doc = template();
+    let dashboards = resources_of_type(&doc, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one operations dashboard");
+    let body = format!("{:?}", dashboards[0].1["Properties"]["DashboardBody"]);
+    for needle in [
+        "OrdersPlaced",
+        "OrdersRefused",
+        "Latency",
+        "IteratorAge",
+        "EventLag",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(body.contains(needle), "dashboard lacks {needle}");
+    }
+}

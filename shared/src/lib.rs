@@ -13,6 +13,7 @@ pub mod infra_tables;
 pub mod ports;
 pub mod retry;
 pub mod services;
+pub mod telemetry;
 pub mod wiring;
 
 pub use context::AppContext;

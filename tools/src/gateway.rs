@@ -4,6 +4,7 @@
 //! from one complete source context.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{
@@ -25,6 +26,8 @@ pub struct Gateway {
     source: Arc<AppContext>,
     /// Per function: its handler and its Lambda's context.
     wired: Arc<HashMap<&'static str, (Handler, AppContext)>>,
+    /// Per function: whether it has not served yet (its "cold start", for the logs and metrics).
+    cold: Arc<HashMap<&'static str, AtomicBool>>,
 }
 
 impl Gateway {
@@ -37,9 +40,11 @@ impl Gateway {
             let ctx = (endpoint.wire)(&source).await?;
             wired.insert(route.function, (endpoint.handler, ctx));
         }
+        let cold = wired.keys().map(|f| (*f, AtomicBool::new(true))).collect();
         Ok(Self {
             source: Arc::new(source),
             wired: Arc::new(wired),
+            cold: Arc::new(cold),
         })
     }
 
@@ -76,8 +81,16 @@ impl Gateway {
         let Some((handler, ctx)) = self.wired.get(route.function) else {
             return routes::unmatched_response(&Match::NotFound, &parts.method, &path);
         };
+        let function = route.function;
         let request = to_lambda_request(parts, body, route, params);
-        lambda::invoke(*handler, ctx, request).await
+        let cold_start = self
+            .cold
+            .get(function)
+            .is_some_and(|c| c.swap(false, Ordering::SeqCst));
+        if cold_start {
+            shop_shared::telemetry::cold_start();
+        }
+        lambda::invoke(*handler, ctx, request, cold_start).await
     }
 
     /// The complete context the routes are wired from.

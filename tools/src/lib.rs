@@ -8,4 +8,6 @@ pub mod gateway;
 pub mod lambda_bench;
 pub mod local_events;
 pub mod local_setup;
+pub mod metrics_sink;
 pub mod ops;
+pub mod ops_page;

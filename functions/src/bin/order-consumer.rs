@@ -11,6 +11,7 @@ use shop_shared::wiring::AwsPorts;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shop_functions::lambda::init_tracing();
+    let metrics = shop_functions::lambda::Metrics::install();
     let ports = AwsPorts::from_env()?;
     let url = ports
         .config()
@@ -21,10 +22,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let platform: &'static HttpDataPlatform = Box::leak(Box::new(HttpDataPlatform::new(url)?));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<OrderPlaced>>| async move {
-            shop_functions::outbox::consumer_handler(db, platform, &SystemClock, event.payload)
-                .await
-                .map(|_| ())
-                .map_err(lambda_runtime::Error::from)
+            metrics.cold_start();
+            let outcome =
+                shop_functions::outbox::consumer_handler(db, platform, &SystemClock, event.payload)
+                    .await;
+            metrics.flush();
+            outcome.map(|_| ()).map_err(lambda_runtime::Error::from)
         },
     ))
     .await

@@ -11,6 +11,7 @@ use shop_shared::events::publisher::EventBridgePublisher;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shop_functions::lambda::init_tracing();
+    let metrics = shop_functions::lambda::Metrics::install();
     let config = Config::from_env()?;
     let dlq_url = std::env::var("RELAY_DLQ_URL")
         .ok()
@@ -26,9 +27,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         dlq_url,
     )));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, lambda_runtime::Error>(
-            shop_functions::outbox::relay_handler(publisher, dead_letters, event.payload).await,
-        )
+        metrics.cold_start();
+        let response =
+            shop_functions::outbox::relay_handler(publisher, dead_letters, event.payload).await;
+        metrics.flush();
+        Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
 }

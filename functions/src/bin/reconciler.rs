@@ -12,10 +12,14 @@ use shop_shared::AppContext;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::init_tracing();
+    let metrics = lambda::Metrics::install();
     let ports = AwsPorts::from_env()?;
     let ctx: &'static AppContext = Box::leak(Box::new(reconciler::wire(&ports).await?));
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        Ok::<_, lambda_runtime::Error>(run(ctx).await)
+        metrics.cold_start();
+        let report = run(ctx).await;
+        metrics.flush();
+        Ok::<_, lambda_runtime::Error>(report)
     }))
     .await
 }

@@ -87,6 +87,7 @@ impl SqsDeadLetters {
 
 #[async_trait]
 impl DeadLetterStore for SqsDeadLetters {
+    #[tracing::instrument(name = "sqs", skip_all, fields(op = "sqs.store"))]
     async fn store(&self, letters: &[DeadLetter]) -> Vec<usize> {
         let mut pending: Vec<(usize, &DeadLetter)> = letters.iter().enumerate().collect();
         let mut attempts = Attempts::new(CALL_ATTEMPTS);

@@ -128,6 +128,21 @@ pub enum OrderRefusal {
     NoUser,
 }
 
+impl OrderRefusal {
+    /// The problem code the API answers it with (the serde tag).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrderRefusal::ProductNotFound { .. } => "PRODUCT_NOT_FOUND",
+            OrderRefusal::InsufficientStock { .. } => "INSUFFICIENT_STOCK",
+            OrderRefusal::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
+            OrderRefusal::CartEmpty => "CART_EMPTY",
+            OrderRefusal::CartNotOrderable { .. } => "CART_NOT_ORDERABLE",
+            OrderRefusal::TotalTooLarge => "TOTAL_TOO_LARGE",
+            OrderRefusal::NoUser => "NO_USER",
+        }
+    }
+}
+
 /// The final answer of a keyed order, as its idempotency record stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -202,6 +217,31 @@ mod tests {
     fn parse(s: &str) -> Result<OrderRequest, String> {
         let o = JsonObject::parse(s.as_bytes()).map_err(|e| e.field)?;
         OrderRequest::from_json(&o).map_err(|e| e.field)
+    }
+
+    #[test]
+    fn a_refusal_code_is_its_serde_tag() {
+        let all = [
+            OrderRefusal::ProductNotFound {
+                product_id: "p".into(),
+            },
+            OrderRefusal::InsufficientStock {
+                product_id: "p".into(),
+                available: 0,
+            },
+            OrderRefusal::InsufficientBalance {
+                balance: 0,
+                required: 1,
+            },
+            OrderRefusal::CartEmpty,
+            OrderRefusal::CartNotOrderable { reason: "r".into() },
+            OrderRefusal::TotalTooLarge,
+            OrderRefusal::NoUser,
+        ];
+        for r in all {
+            let v = serde_json::to_value(&r).expect("serializes");
+            assert_eq!(v["code"], r.code(), "{r:?}");
+        }
     }
 
     #[test]

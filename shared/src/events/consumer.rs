@@ -15,6 +15,7 @@ use crate::adapters::https::HttpsClient;
 use crate::clock::Clock;
 use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError};
+use crate::telemetry;
 
 /// How long forwarded event ids are remembered.
 pub const DEDUP_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
@@ -88,7 +89,23 @@ pub enum Consumed {
 
 /// Forwards `event` unless it was forwarded before. The de-duplication record is owned through
 /// a lease token like every idempotency record: a stale invocation cannot finish or release it.
+#[tracing::instrument(name = "consume", skip_all, fields(event_id = %event.event_id))]
 pub async fn consume(
+    idempotency: &dyn IdempotencyStore,
+    platform: &dyn DataPlatform,
+    clock: &dyn Clock,
+    event: &OrderPlaced,
+) -> Result<Consumed, ConsumeError> {
+    let result = consume_once(idempotency, platform, clock, event).await;
+    match &result {
+        Ok(Consumed::Forwarded) => telemetry::consumer_forwarded(),
+        Ok(Consumed::AlreadyForwarded) => telemetry::consumer_duplicate(),
+        Err(_) => telemetry::consumer_failed(),
+    }
+    result
+}
+
+async fn consume_once(
     idempotency: &dyn IdempotencyStore,
     platform: &dyn DataPlatform,
     clock: &dyn Clock,

@@ -104,6 +104,7 @@ impl EventBridgePublisher {
 
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
+    #[tracing::instrument(name = "eventbridge", skip_all, fields(op = "publisher.publish"))]
     async fn publish(&self, events: &[OrderPlaced]) -> Vec<usize> {
         let mut pending: Vec<(usize, PutEventsRequestEntry)> = Vec::new();
         let mut failed = Vec::new();

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::publisher::EventPublisher;
 use super::OrderPlaced;
 use crate::adapters::dynamodb::OrderRecord;
+use crate::telemetry;
 
 /// One stream record as the relay needs it.
 #[derive(Debug, Clone)]
@@ -123,6 +124,7 @@ fn raw_image(record: &ChangeRecord) -> Value {
         .unwrap_or(Value::Null)
 }
 
+#[tracing::instrument(name = "relay", skip_all, fields(records = records.len()))]
 pub async fn relay(
     publisher: &dyn EventPublisher,
     dead_letters: &dyn DeadLetterStore,
@@ -178,9 +180,22 @@ pub async fn relay(
         .map(|&k| letters[k].0)
         .min()
         .map(|i| records[i].sequence_number.clone());
+    let dead_lettered = to_store.len() - not_stored.len();
+    telemetry::relay_batch(published, failed.len(), dead_lettered);
+    let now = chrono::Utc::now();
+    for (k, (_, event)) in events.iter().enumerate() {
+        if failed.contains(&k) {
+            continue;
+        }
+        if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&event.order.created_at) {
+            telemetry::event_lag(
+                (now - created.with_timezone(&chrono::Utc)).num_milliseconds() as f64,
+            );
+        }
+    }
     RelayOutcome {
         published,
-        dead_lettered: to_store.len() - not_stored.len(),
+        dead_lettered,
         first_failed_sequence,
     }
 }

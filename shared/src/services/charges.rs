@@ -26,6 +26,7 @@ use crate::ports::{
     PaymentStatus, StoreError, UserStore,
 };
 use crate::services::idempotency::{self, BeginError, Begun};
+use crate::telemetry;
 
 pub const DEFAULT_PAYMENT_METHOD: &str = "tok_sandbox";
 
@@ -82,6 +83,7 @@ fn refusal_error(refusal: ChargeRefusal) -> ChargeError {
 }
 
 /// Charges `input.amount` to the caller's balance.
+#[tracing::instrument(name = "charges.charge", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn charge(
     ctx: &AppContext,
     user_id: &str,
@@ -114,9 +116,20 @@ pub async fn charge(
         Ok(Begun::Finished(record)) => replay(ctx, &record).await,
         Ok(Begun::Owner { record, inherited }) => {
             let mut run = ChargeRun::new(ctx, record)?;
-            run.drive(Some(&input.payment_method), inherited).await
+            counted(run.drive(Some(&input.payment_method), inherited).await)
         }
     }
+}
+
+/// Counts what a run decided (replays of a finished key are not counted again).
+fn counted(result: Result<ChargeReceipt, ChargeError>) -> Result<ChargeReceipt, ChargeError> {
+    match &result {
+        Ok(receipt) => telemetry::charge_completed(receipt.amount),
+        Err(ChargeError::Refused(ChargeRefusal::PaymentDeclined)) => telemetry::charge_declined(),
+        Err(ChargeError::GatewayFailed | ChargeError::GatewayUnknown) => telemetry::gateway_error(),
+        Err(_) => {}
+    }
+    result
 }
 
 fn unavailable(e: StoreError, maybe_applied: bool) -> ChargeError {

@@ -30,6 +30,7 @@ use crate::ports::{
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
 use crate::services::price_cache::CachedPrice;
+use crate::telemetry;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum OrderError {
@@ -82,7 +83,18 @@ pub struct OrderList {
     pub next_cursor: Option<String>,
 }
 
+/// Counts what a run decided (replays of a finished key are not counted again).
+fn counted(result: Result<Order, OrderError>) -> Result<Order, OrderError> {
+    match &result {
+        Ok(order) => telemetry::order_placed(order.total_amount),
+        Err(OrderError::Refused(refusal)) => telemetry::order_refused(refusal.code()),
+        Err(_) => {}
+    }
+    result
+}
+
 /// Places an order. `request_hash` is the request body's hash (same key + other body: refused).
+#[tracing::instrument(name = "orders.place", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn place(
     ctx: &AppContext,
     user_id: &str,
@@ -101,7 +113,7 @@ pub async fn place(
             request,
             owner: None,
         };
-        return run.run().await;
+        return counted(run.run().await);
     };
     let now = ctx.clock.now();
     let lease = Lease::new(now.timestamp_millis(), ctx.config.lease_ms());
@@ -130,7 +142,7 @@ pub async fn place(
                 request,
                 owner: Some((record.pk.clone(), record.lease_token.clone())),
             };
-            run.run().await
+            counted(run.run().await)
         }
     }
 }
@@ -224,10 +236,16 @@ impl Run<'_> {
                     }
                 }
             }
+            telemetry::order_attempt();
             match self.cycle().await {
                 Cycle::Done(order) => return Ok(order),
                 Cycle::Refused(refusal) => return self.refuse(refusal, maybe_applied).await,
-                Cycle::Again(why) => busy = why,
+                Cycle::Again(why) => {
+                    if why == Busy::Contention {
+                        telemetry::order_conflict();
+                    }
+                    busy = why
+                }
                 Cycle::Unknown => {
                     maybe_applied = true;
                     busy = Busy::Unavailable;

@@ -17,6 +17,7 @@ use crate::domain::idempotency::{settle_shards, IdemRecord, Lease, RecordStatus,
 use crate::ports::Owned;
 use crate::retry::{with_deadline, REQUEST_BUDGET};
 use crate::services::charges::{self, ChargeError, ChargeRun};
+use crate::telemetry;
 
 /// Records read per index partition and run.
 pub const BATCH: usize = 100;
@@ -44,6 +45,7 @@ pub struct Report {
 }
 
 /// One pass over every in-doubt partition.
+#[tracing::instrument(name = "reconciler.run", skip_all)]
 pub async fn run(ctx: &AppContext) -> Report {
     let mut report = Report::default();
     let now_ms = ctx.clock.now().timestamp_millis();
@@ -69,6 +71,11 @@ pub async fn run(ctx: &AppContext) -> Report {
             }
         }
     }
+    telemetry::charges_reconciled("credited", report.credited);
+    telemetry::charges_reconciled("failed", report.failed);
+    telemetry::charges_reconciled("voided", report.voided);
+    telemetry::charges_reconciled("released", report.released);
+    telemetry::charges_in_doubt(report.deferred);
     if report == Report::default() {
         tracing::debug!("reconciler run: nothing in doubt");
         return report;

@@ -17,6 +17,7 @@ use shop_tools::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPo
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     shop_functions::lambda::init_tracing();
+    shop_tools::metrics_sink::install("local-events", &shop_tools::metrics_sink::dir_from_env())?;
     let config = Config::from_env()?;
     let sdk = sdk_config(&config).await;
     let port: u16 = std::env::var("DATA_PLATFORM_PORT")

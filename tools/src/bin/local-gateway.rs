@@ -1,7 +1,12 @@
-//! Serves the whole API on 127.0.0.1:$PORT (default 3000) with the Lambdas' own handlers.
+//! Serves the whole API on 127.0.0.1:$PORT (default 3000) with the Lambdas' own handlers, and the
+//! local operations page: `GET /ops` (and its data, `GET /ops/metrics`), fed by the EMF documents the
+//! local programs write to `$SHOP_METRICS_DIR` (default `.local/metrics`).
 
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
 use shop_shared::wiring::{self, AwsPorts};
 use shop_tools::gateway::Gateway;
+use shop_tools::{metrics_sink, ops_page};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,10 +15,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
+    let metrics_dir = metrics_sink::dir_from_env();
+    metrics_sink::install("local-gateway", &metrics_dir)?;
     let source = wiring::everything(&AwsPorts::from_env()?).await?;
+    let ops_dir = metrics_dir.clone();
+    let app = axum::Router::new()
+        .route("/ops", get(|| async { Html(ops_page::PAGE) }))
+        .route(
+            "/ops/metrics",
+            get(move || {
+                let dir = ops_dir.clone();
+                async move {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    axum::Json(ops_page::aggregate(&dir, now)).into_response()
+                }
+            }),
+        )
+        .merge(Gateway::new(source).await?.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("shop API listening on http://127.0.0.1:{port}");
-    axum::serve(listener, Gateway::new(source).await?.router())
+    eprintln!("shop API listening on http://127.0.0.1:{port} (operations: /ops)");
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

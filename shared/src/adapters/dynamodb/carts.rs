@@ -43,6 +43,7 @@ fn parse_lines(item: &Item) -> StoreResult<Vec<CartLine>> {
 
 #[async_trait]
 impl CartStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.get"))]
     async fn get(&self, user_id: &str, now_epoch: i64) -> StoreResult<StoredCart> {
         let Some(item) = self
             .read_item(&self.tables.carts, &[("userId", user_id)])
@@ -61,6 +62,7 @@ impl CartStore for Db {
     }
 
     /// Not resent after an unknown outcome (the service re-reads the cart and decides).
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.write_line"))]
     async fn write_line(
         &self,
         user_id: &str,
@@ -124,6 +126,7 @@ impl CartStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.remove_line"))]
     async fn remove_line(
         &self,
         user_id: &str,

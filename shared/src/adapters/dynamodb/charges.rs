@@ -69,6 +69,7 @@ impl Db {
 
 #[async_trait]
 impl ChargeStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.record_approval"))]
     async fn record_approval(
         &self,
         pk: &str,
@@ -101,6 +102,7 @@ impl ChargeStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.next_attempt"))]
     async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned> {
         retry("UpdateItem(next attempt)", Safety::Idempotent, || async {
             let result = self
@@ -127,6 +129,7 @@ impl ChargeStore for Db {
 
     /// Resent after an unknown outcome with the same token: a resend of an applied credit
     /// finds the record completed (`NotOwner`), never credits twice.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.credit"))]
     async fn credit(&self, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
         let Some(items) = self.credit_actions(c)? else {
             return Ok(CreditOutcome::LimitExceeded);
@@ -158,6 +161,7 @@ impl ChargeStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.fail"))]
     async fn fail(
         &self,
         pk: &str,
@@ -208,6 +212,7 @@ impl ChargeStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.voided"))]
     async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()> {
         retry("UpdateItem(voided)", Safety::Idempotent, || async {
             let result = self
@@ -230,6 +235,7 @@ impl ChargeStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.store_answer"))]
     async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()> {
         retry("UpdateItem(store answer)", Safety::Idempotent, || async {
             let result = self

@@ -34,6 +34,7 @@ impl Db {
 
 #[async_trait]
 impl IdempotencyStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.claim"))]
     async fn claim(&self, record: &IdemRecord, now_epoch: i64) -> StoreResult<ClaimOutcome> {
         let item: Item = serde_dynamo::to_item(record)?;
         retry("PutItem(claim)", Safety::Idempotent, || async {
@@ -63,10 +64,12 @@ impl IdempotencyStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.get"))]
     async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>> {
         self.read(&self.tables.idempotency, &[("pk", pk)]).await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.take_over"))]
     async fn take_over(
         &self,
         pk: &str,
@@ -120,6 +123,7 @@ impl IdempotencyStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.finish"))]
     async fn finish(
         &self,
         pk: &str,
@@ -160,6 +164,7 @@ impl IdempotencyStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.release"))]
     async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned> {
         retry("UpdateItem(release)", Safety::Idempotent, || async {
             let result = self
@@ -192,6 +197,7 @@ impl IdempotencyStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.yield_lease"))]
     async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned> {
         retry("UpdateItem(yield lease)", Safety::Idempotent, || async {
             let result = self
@@ -216,6 +222,7 @@ impl IdempotencyStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.in_doubt"))]
     async fn in_doubt(
         &self,
         shard: &str,

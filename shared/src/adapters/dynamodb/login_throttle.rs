@@ -18,6 +18,11 @@ fn failure_sk(at_ms: i64) -> String {
 
 #[async_trait]
 impl LoginThrottle for Db {
+    #[tracing::instrument(
+        name = "dynamodb",
+        skip_all,
+        fields(op = "login_throttle.recent_failures")
+    )]
     async fn recent_failures(
         &self,
         normalized_email: &str,
@@ -52,6 +57,11 @@ impl LoginThrottle for Db {
             .collect()
     }
 
+    #[tracing::instrument(
+        name = "dynamodb",
+        skip_all,
+        fields(op = "login_throttle.record_failure")
+    )]
     async fn record_failure(
         &self,
         normalized_email: &str,

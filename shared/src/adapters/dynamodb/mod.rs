@@ -86,6 +86,7 @@ impl Db {
 
 #[async_trait]
 impl HealthCheck for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "mod.ping"))]
     async fn ping(&self) -> StoreResult<()> {
         retry("DescribeTable", Safety::Idempotent, || async {
             self.client

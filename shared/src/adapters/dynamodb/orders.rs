@@ -251,6 +251,7 @@ fn outcome_of(
 impl OrderStore for Db {
     /// Resent after an unknown outcome with the same token: DynamoDB applies a token once, and
     /// a resend that finds its own order answers `AlreadyPlaced`.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.place"))]
     async fn place(&self, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome> {
         let (items, actions) = self.order_actions(p)?;
         retry("TransactWriteItems(order)", Safety::Resend, || async {
@@ -272,6 +273,7 @@ impl OrderStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.get"))]
     async fn get(&self, user_id: &str, order_id: &str) -> StoreResult<Option<Order>> {
         let item = self
             .read_item(
@@ -289,6 +291,7 @@ impl OrderStore for Db {
     /// Newest first (order ids are time-ordered), continuing after the order id `start_after`;
     /// fences are skipped, so a page is filled by
     /// reading on until `limit` orders or the end.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.list"))]
     async fn list(
         &self,
         user_id: &str,
@@ -345,6 +348,7 @@ impl OrderStore for Db {
         })
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.fence"))]
     async fn fence(
         &self,
         user_id: &str,

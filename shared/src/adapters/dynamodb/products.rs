@@ -27,6 +27,7 @@ fn product_from(item: Item) -> StoreResult<Product> {
 
 #[async_trait]
 impl ProductStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.create"))]
     async fn create(&self, product: &Product, created_at: &str) -> StoreResult<()> {
         let item: Item = serde_dynamo::to_item(ProductItem {
             product,
@@ -52,12 +53,14 @@ impl ProductStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.get"))]
     async fn get(&self, product_id: &str) -> StoreResult<Option<Product>> {
         self.read(&self.tables.products, &[("productId", product_id)])
             .await
     }
 
     /// One round trip per 100 ids; unprocessed keys are read again with the retry policy's pauses.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.get_many"))]
     async fn get_many(&self, ids: &[String]) -> StoreResult<HashMap<String, Product>> {
         let mut found = HashMap::with_capacity(ids.len());
         let mut unique: Vec<&String> = ids.iter().collect();
@@ -106,6 +109,7 @@ impl ProductStore for Db {
     }
 
     /// One page of the catalog (a Scan: every product exactly once across pages).
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.list"))]
     async fn list(&self, limit: usize, start_after: Option<&str>) -> StoreResult<ProductPage> {
         let mut items = Vec::new();
         let mut start = start_after.map(str::to_owned);
@@ -148,6 +152,7 @@ impl ProductStore for Db {
 
     /// An atomic ADD, so concurrent restocks all count. Not resent after an unknown outcome
     /// (it would add twice): that error reaches the admin, who checks the stock.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.restock"))]
     async fn restock(&self, product_id: &str, quantity: i64) -> StoreResult<Option<Product>> {
         retry("UpdateItem(restock)", Safety::NotApplied, || async {
             let result = self

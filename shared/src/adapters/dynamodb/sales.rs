@@ -68,6 +68,7 @@ impl Db {
 impl SalesStore for Db {
     /// One Query per (day, shard), in parallel. Reading by day key is the date filter: expired
     /// days are never read, however late TTL runs.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_on"))]
     async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(String, i64)>> {
         let shards = self.sales_shards.max(1);
         let keys: Vec<String> = days

@@ -15,6 +15,7 @@ const RETENTION_SECONDS: i64 = 30 * 24 * 60 * 60;
 
 #[async_trait]
 impl SandboxLedger for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sandbox.insert"))]
     async fn insert(&self, payment: &SandboxPayment) -> Result<Option<SandboxPayment>, StoreError> {
         let mut item: Item = serde_dynamo::to_item(payment)?;
         item.insert(
@@ -46,10 +47,12 @@ impl SandboxLedger for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sandbox.get"))]
     async fn get(&self, key: &str) -> Result<Option<SandboxPayment>, StoreError> {
         self.get_payment(key).await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sandbox.void"))]
     async fn void(&self, key: &str, payment_id: &str) -> Result<bool, StoreError> {
         retry("UpdateItem(sandbox void)", Safety::Idempotent, || async {
             let result = self

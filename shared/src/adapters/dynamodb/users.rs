@@ -43,6 +43,7 @@ struct EmailItem<'a> {
 
 #[async_trait]
 impl UserStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.create_user"))]
     async fn create_user(
         &self,
         profile: &UserProfile,
@@ -110,6 +111,7 @@ impl UserStore for Db {
         Ok(outcome)
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.find_login"))]
     async fn find_login(&self, normalized_email: &str) -> StoreResult<Option<LoginRecord>> {
         self.read(
             &self.tables.users,
@@ -118,6 +120,7 @@ impl UserStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.profile"))]
     async fn profile(&self, user_id: &str) -> StoreResult<Option<UserProfile>> {
         self.read(
             &self.tables.users,
@@ -126,6 +129,7 @@ impl UserStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.balance"))]
     async fn balance(&self, user_id: &str) -> StoreResult<Option<i64>> {
         retry("GetItem(balance)", Safety::Idempotent, || async {
             let out = self
@@ -144,6 +148,7 @@ impl UserStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.ledger_entry"))]
     async fn ledger_entry(
         &self,
         user_id: &str,

@@ -1,0 +1,161 @@
+//! Business metrics, through the `metrics` facade.
+//!
+//! The Lambdas install a CloudWatch Embedded Metric Format recorder (`metrics_cloudwatch_embedded`,
+//! functions/src/lambda.rs) and flush it after every invocation, so each metric lands in CloudWatch
+//! from the function's log stream with the `function` dimension. The local tools install the same
+//! recorder and write its documents under `.local/metrics`, where the local `/ops` page reads them.
+//! Without a recorder (unit tests) every call here is a no-op.
+//!
+//! The names are the contract with infra/template.yaml (alarms, dashboard) and the tests.
+
+use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "Shop";
+/// The dimension every document carries: the function (Lambda name, or local program).
+pub const FUNCTION_DIMENSION: &str = "function";
+
+pub const COLD_START: &str = "ColdStart";
+pub const REQUEST_LATENCY: &str = "RequestLatency";
+pub const PROBLEMS: &str = "Problems";
+pub const TRY_AGAIN: &str = "TryAgain";
+pub const SERVER_ERRORS: &str = "ServerErrors";
+pub const ORDERS_PLACED: &str = "OrdersPlaced";
+pub const ORDER_AMOUNT: &str = "OrderAmount";
+pub const ORDERS_REFUSED: &str = "OrdersRefused";
+pub const ORDER_ATTEMPTS: &str = "OrderAttempts";
+pub const ORDER_CONFLICTS: &str = "OrderConflicts";
+pub const CHARGES_COMPLETED: &str = "ChargesCompleted";
+pub const CHARGED_AMOUNT: &str = "ChargedAmount";
+pub const CHARGES_DECLINED: &str = "ChargesDeclined";
+pub const GATEWAY_ERRORS: &str = "GatewayErrors";
+pub const CHARGES_RECONCILED: &str = "ChargesReconciled";
+pub const CHARGES_IN_DOUBT: &str = "ChargesInDoubt";
+pub const RELAY_PUBLISHED: &str = "RelayPublished";
+pub const RELAY_FAILED_ENTRIES: &str = "RelayFailedEntries";
+pub const RELAY_DEAD_LETTERED: &str = "RelayDeadLettered";
+pub const EVENT_LAG: &str = "EventLag";
+pub const CONSUMER_FORWARDED: &str = "ConsumerForwarded";
+pub const CONSUMER_DUPLICATES: &str = "ConsumerDuplicates";
+pub const CONSUMER_FAILED: &str = "ConsumerFailed";
+
+/// Every metric with its unit, for [`describe`] and the tests.
+pub const ALL: [(&str, Unit); 23] = [
+    (COLD_START, Unit::Count),
+    (REQUEST_LATENCY, Unit::Milliseconds),
+    (PROBLEMS, Unit::Count),
+    (TRY_AGAIN, Unit::Count),
+    (SERVER_ERRORS, Unit::Count),
+    (ORDERS_PLACED, Unit::Count),
+    (ORDER_AMOUNT, Unit::Count),
+    (ORDERS_REFUSED, Unit::Count),
+    (ORDER_ATTEMPTS, Unit::Count),
+    (ORDER_CONFLICTS, Unit::Count),
+    (CHARGES_COMPLETED, Unit::Count),
+    (CHARGED_AMOUNT, Unit::Count),
+    (CHARGES_DECLINED, Unit::Count),
+    (GATEWAY_ERRORS, Unit::Count),
+    (CHARGES_RECONCILED, Unit::Count),
+    (CHARGES_IN_DOUBT, Unit::Count),
+    (RELAY_PUBLISHED, Unit::Count),
+    (RELAY_FAILED_ENTRIES, Unit::Count),
+    (RELAY_DEAD_LETTERED, Unit::Count),
+    (EVENT_LAG, Unit::Milliseconds),
+    (CONSUMER_FORWARDED, Unit::Count),
+    (CONSUMER_DUPLICATES, Unit::Count),
+    (CONSUMER_FAILED, Unit::Count),
+];
+
+/// Gives the installed recorder every metric's unit (amounts are KRW, which CloudWatch has no unit
+/// for: they are plain counts of won).
+pub fn describe() {
+    for (name, unit) in ALL {
+        if unit == Unit::Milliseconds {
+            describe_histogram!(name, unit, name);
+        } else {
+            describe_counter!(name, unit, name);
+        }
+    }
+}
+
+pub fn cold_start() {
+    counter!(COLD_START).increment(1);
+}
+
+/// One answered API request: its latency, and its problem `code` if it failed.
+pub fn request_answered(status: u16, code: Option<&'static str>, latency_ms: f64) {
+    histogram!(REQUEST_LATENCY).record(latency_ms);
+    if let Some(code) = code {
+        counter!(PROBLEMS, "code" => code).increment(1);
+        if code == "TRY_AGAIN" {
+            counter!(TRY_AGAIN).increment(1);
+        }
+    }
+    if status >= 500 {
+        counter!(SERVER_ERRORS).increment(1);
+    }
+}
+
+pub fn order_placed(amount: i64) {
+    counter!(ORDERS_PLACED).increment(1);
+    counter!(ORDER_AMOUNT).increment(u64::try_from(amount).unwrap_or(0));
+}
+
+pub fn order_refused(code: &'static str) {
+    counter!(ORDERS_REFUSED, "code" => code).increment(1);
+}
+
+pub fn order_attempt() {
+    counter!(ORDER_ATTEMPTS).increment(1);
+}
+
+pub fn order_conflict() {
+    counter!(ORDER_CONFLICTS).increment(1);
+}
+
+pub fn charge_completed(amount: i64) {
+    counter!(CHARGES_COMPLETED).increment(1);
+    counter!(CHARGED_AMOUNT).increment(u64::try_from(amount).unwrap_or(0));
+}
+
+pub fn charge_declined() {
+    counter!(CHARGES_DECLINED).increment(1);
+}
+
+pub fn gateway_error() {
+    counter!(GATEWAY_ERRORS).increment(1);
+}
+
+/// What one reconciler run settled, by outcome, and how many charges it left in doubt.
+pub fn charges_reconciled(outcome: &'static str, count: usize) {
+    if count > 0 {
+        counter!(CHARGES_RECONCILED, "outcome" => outcome).increment(count as u64);
+    }
+}
+
+pub fn charges_in_doubt(count: usize) {
+    counter!(CHARGES_IN_DOUBT).increment(count as u64);
+}
+
+pub fn relay_batch(published: usize, failed_entries: usize, dead_lettered: usize) {
+    counter!(RELAY_PUBLISHED).increment(published as u64);
+    counter!(RELAY_FAILED_ENTRIES).increment(failed_entries as u64);
+    counter!(RELAY_DEAD_LETTERED).increment(dead_lettered as u64);
+}
+
+/// From the order's commit to its event's publication.
+pub fn event_lag(ms: f64) {
+    histogram!(EVENT_LAG).record(ms.max(0.0));
+}
+
+pub fn consumer_forwarded() {
+    counter!(CONSUMER_FORWARDED).increment(1);
+}
+
+pub fn consumer_duplicate() {
+    counter!(CONSUMER_DUPLICATES).increment(1);
+}
+
+pub fn consumer_failed() {
+    counter!(CONSUMER_FAILED).increment(1);
+}
