@@ -53,7 +53,11 @@ trap 'log "terminated"; exit 143' TERM
 # --- deps ---
 "$STACK" install
 scripts/tools.sh install cfn-lint
+scripts/tools.sh install browser
 CFN_LINT="$(scripts/tools.sh bin)/cfn-lint"
+# The storefront's browser test (functions/tests/storefront.rs) runs scripts/storefront_test.py with it.
+SHOP_BROWSER_PYTHON="$(scripts/tools.sh bin)/python"
+export SHOP_BROWSER_PYTHON
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
 "$STACK" down

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tools venv (outside the clone): cfn-lint, and for `make package` aws-sam-cli + cargo-lambda (PyPI wheels).
 #
-#   scripts/tools.sh install [cfn-lint|all]   idempotent; one stamp per pinned requirement, fast when done
+#   scripts/tools.sh install [cfn-lint|browser|all]   idempotent; one stamp per pinned requirement
+#                                              browser: selenium, and Debian's chromium + chromium-driver when
+#                                              /usr/bin/chromium or /usr/bin/chromedriver is missing (apt)
 #   scripts/tools.sh bin                       prints the venv's bin directory (put it first on PATH)
 set -euo pipefail
 
@@ -35,14 +37,28 @@ install_reqs() {
   ) 9>"$CACHE_DIR/.tools.lock"
 }
 
+install_browser() {
+  install_reqs "selenium==$SELENIUM_VERSION"
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then return 0; fi
+  log "installing Debian's chromium and chromium-driver (apt)"
+  local sudo=()
+  if ((EUID != 0)); then sudo=(sudo); fi
+  (
+    flock 9
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2 ||
+      { "${sudo[@]}" apt-get update -q >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2; }
+  ) 9>"$CACHE_DIR/.apt.lock"
+}
+
 case "${1:-}" in
   install)
     case "${2:-all}" in
       cfn-lint) install_reqs "cfn-lint==$CFN_LINT_VERSION" ;;
+      browser) mkdir -p "$CACHE_DIR"; install_browser ;;
       all) install_reqs "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
-      *) echo "usage: $0 install [cfn-lint|all]" >&2; exit 2 ;;
+      *) echo "usage: $0 install [cfn-lint|browser|all]" >&2; exit 2 ;;
     esac
     ;;
   bin) echo "$TOOLS_VENV/bin" ;;
-  *) echo "usage: $0 install [cfn-lint|all] | bin" >&2; exit 2 ;;
+  *) echo "usage: $0 install [cfn-lint|browser|all] | bin" >&2; exit 2 ;;
 esac

@@ -11,3 +11,4 @@ pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops;
 pub mod ops_page;
+pub mod storefront;

@@ -279,6 +279,20 @@ impl TestApp {
         r.body["stock"].as_i64().expect("stock")
     }
 
+    /// Serves `extra` (e.g. the storefront) and the gateway over real HTTP on an ephemeral port;
+    /// returns its base URL.
+    pub async fn serve_http_with(&self, extra: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = extra.merge(self.gateway.clone().router());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}")
+    }
+
     /// Serves the gateway over real HTTP on an ephemeral port; returns its base URL.
     pub async fn serve_http(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Walks a full purchase through the storefront in headless Chromium (selenium, chromium-driver).
+
+Run by functions/tests/storefront.rs, which serves the storefront and the API, seeds two products and
+then checks everything this script reports against the API. On failure it saves a screenshot.
+
+Usage: storefront_test.py BASE_URL EMAIL PASSWORD PRODUCT_A PRODUCT_B SCREENSHOT_PATH
+Prints one JSON object: what the page showed.
+"""
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+base, email, password, product_a, product_b, screenshot = sys.argv[1:7]
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+    options.add_argument(arg)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 10)
+
+
+def by_id(i):
+    return driver.find_element(By.ID, i)
+
+
+def testid(t):
+    return wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'[data-testid="{t}"]')))
+
+
+def message_contains(text):
+    wait.until(ec.text_to_be_present_in_element((By.ID, "message"), text))
+    return by_id("message")
+
+
+def fill(i, value):
+    e = by_id(i)
+    e.clear()
+    e.send_keys(value)
+
+
+seen = {}
+try:
+    driver.get(base + "/")
+    fill("signup-name", "Browser")
+    fill("signup-email", email)
+    fill("signup-password", password)
+    by_id("signup-form").submit()
+    wait.until(ec.visibility_of_element_located((By.ID, "shop")))
+    seen["authFormsHidden"] = not by_id("auth").is_displayed()
+
+    # Top up with the sandbox card, then try the declined card.
+    fill("charge-amount", "100000")
+    Select(by_id("charge-method")).select_by_value("tok_sandbox")
+    by_id("charge-form").submit()
+    message_contains("Topped up")
+    wait.until(lambda d: by_id("balance").get_attribute("data-value") == "100000")
+    seen["balanceShownAfterTopUp"] = by_id("balance").text
+    Select(by_id("charge-method")).select_by_value("tok_declined")
+    by_id("charge-form").submit()
+    declined = message_contains("declined")
+    seen["declinedMessage"] = declined.text
+    seen["declinedIsError"] = "error" in (declined.get_attribute("class") or "")
+
+    # Find product A (following pages if needed); add 2 of A and 1 of B; remove B.
+    for _ in range(20):
+        if driver.find_elements(By.CSS_SELECTOR, f'[data-testid="add-{product_a}"]'):
+            break
+        by_id("products-next").click()
+    fill_qty = testid(f"qty-{product_a}")
+    fill_qty.clear()
+    fill_qty.send_keys("2")
+    testid(f"add-{product_a}").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f'[data-testid="cart-qty-{product_a}"]'), "2"))
+    testid(f"add-{product_b}").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f'[data-testid="cart-qty-{product_b}"]')))
+    testid(f"remove-{product_b}").click()
+    wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, f'[data-testid="cart-qty-{product_b}"]')))
+
+    # Order the cart, then buy one A now.
+    by_id("order-cart").click()
+    message_contains("Ordered the cart")
+    wait.until(ec.visibility_of_element_located((By.ID, "order-detail")))
+    seen["cartOrderId"] = by_id("order-detail").get_attribute("data-order")
+    seen["cartOrderTotal"] = driver.find_element(By.CSS_SELECTOR, '[data-testid="order-total"]').text
+    testid(f"buy-{product_a}").click()
+    message_contains(f"Ordered")
+    wait.until(lambda d: by_id("order-detail").get_attribute("data-order") != seen["cartOrderId"])
+    seen["buyNowOrderId"] = by_id("order-detail").get_attribute("data-order")
+
+    # History, balance, stock and popular as the page shows them now.
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#orders li")) == 2)
+    seen["ordersShown"] = [li.get_attribute("data-order") for li in driver.find_elements(By.CSS_SELECTOR, "#orders li")]
+    wait.until(lambda d: by_id("balance").get_attribute("data-value") != "100000")
+    seen["balanceShown"] = int(by_id("balance").get_attribute("data-value"))
+    seen["stockShownA"] = int(testid(f"stock-{product_a}").text)
+    seen["popularShown"] = driver.find_element(By.CSS_SELECTOR, f'[data-testid="popular-{product_a}"]').text
+    # Open the first order of the history: its detail.
+    driver.find_elements(By.CSS_SELECTOR, "#orders li")[-1].click()
+    wait.until(lambda d: by_id("order-detail").get_attribute("data-order") == seen["ordersShown"][-1])
+    if os.environ.get("STOREFRONT_SUCCESS_SCREENSHOT"):  # the README's picture
+        driver.save_screenshot(os.environ["STOREFRONT_SUCCESS_SCREENSHOT"])
+    print(json.dumps(seen))
+except Exception as e:  # noqa: BLE001 - any failure: keep the evidence
+    driver.save_screenshot(screenshot)
+    print(json.dumps({"error": f"{type(e).__name__}: {e}", "seen": seen, "screenshot": screenshot}))
+    sys.exit(1)
+finally:
+    driver.quit()
