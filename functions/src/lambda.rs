@@ -63,6 +63,7 @@ impl Metrics {
             if let Err(e) = c.flush(out.lock()) {
                 tracing::warn!(error = %e, "metrics flush failed");
             }
+            telemetry::flushed();
         }
     }
 }

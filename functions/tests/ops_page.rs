@@ -25,6 +25,14 @@ async fn a_purchase_shows_up_on_the_ops_page() {
     );
     assert_eq!(app.post("/orders", Some(&token), line).await.status, 409);
 
+    // Far more requests than the recorder's histogram channel holds (100) between two flushes: none
+    // may block (metrics_cloudwatch_embedded blocks the recording thread when that channel is full).
+    let burst = futures::future::join_all((0..300).map(|_| app.get("/health", None)));
+    let answers = tokio::time::timeout(Duration::from_secs(30), burst)
+        .await
+        .expect("300 requests answered: recording a metric never blocks");
+    assert!(answers.iter().all(|r| r.status == 200));
+
     // The sink flushes every second.
     let mut snapshot = ops_page::aggregate(&dir, chrono::Utc::now().timestamp_millis());
     for _ in 0..30 {

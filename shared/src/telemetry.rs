@@ -8,6 +8,8 @@
 //!
 //! The names are the contract with infra/template.yaml (alarms, dashboard) and the tests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 
 /// The CloudWatch namespace of every metric.
@@ -78,13 +80,34 @@ pub fn describe() {
     }
 }
 
+/// metrics_cloudwatch_embedded 0.8 keeps a histogram's unflushed values in a bounded channel of 100
+/// and *blocks* the recording thread when it is full, until the next flush. A long-running process
+/// (the local gateway under load) would deadlock its runtime. So each histogram takes at most this
+/// many values between two flushes ([`flushed`] resets the budget); the rest are dropped (sampled).
+/// Half the channel, so values recorded while a flush runs cannot fill it either.
+pub const HISTOGRAM_VALUES_PER_FLUSH: usize = 50;
+static LATENCY_VALUES: AtomicUsize = AtomicUsize::new(0);
+static EVENT_LAG_VALUES: AtomicUsize = AtomicUsize::new(0);
+
+fn within_budget(taken: &AtomicUsize) -> bool {
+    taken.fetch_add(1, Ordering::Relaxed) < HISTOGRAM_VALUES_PER_FLUSH
+}
+
+/// Call after every flush of the recorder: the histograms' budgets start again.
+pub fn flushed() {
+    LATENCY_VALUES.store(0, Ordering::Relaxed);
+    EVENT_LAG_VALUES.store(0, Ordering::Relaxed);
+}
+
 pub fn cold_start() {
     counter!(COLD_START).increment(1);
 }
 
 /// One answered API request: its latency, and its problem `code` if it failed.
 pub fn request_answered(status: u16, code: Option<&'static str>, latency_ms: f64) {
-    histogram!(REQUEST_LATENCY).record(latency_ms);
+    if within_budget(&LATENCY_VALUES) {
+        histogram!(REQUEST_LATENCY).record(latency_ms);
+    }
     if let Some(code) = code {
         counter!(PROBLEMS, "code" => code).increment(1);
         if code == "TRY_AGAIN" {
@@ -145,7 +168,9 @@ pub fn relay_batch(published: usize, failed_entries: usize, dead_lettered: usize
 
 /// From the order's commit to its event's publication.
 pub fn event_lag(ms: f64) {
-    histogram!(EVENT_LAG).record(ms.max(0.0));
+    if within_budget(&EVENT_LAG_VALUES) {
+        histogram!(EVENT_LAG).record(ms.max(0.0));
+    }
 }
 
 pub fn consumer_forwarded() {
@@ -158,4 +183,18 @@ pub fn consumer_duplicate() {
 
 pub fn consumer_failed() {
     counter!(CONSUMER_FAILED).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_take_a_bounded_number_of_values_per_flush() {
+        flushed();
+        let taken = (0..200).filter(|_| within_budget(&LATENCY_VALUES)).count();
+        assert_eq!(taken, HISTOGRAM_VALUES_PER_FLUSH);
+        flushed();
+        assert!(within_budget(&LATENCY_VALUES));
+    }
 }

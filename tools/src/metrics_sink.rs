@@ -37,11 +37,15 @@ pub fn install(program: &str, dir: &Path) -> Result<(), SinkError> {
     telemetry::describe();
     let path = dir.join(format!("{program}.emf.jsonl"));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // Often enough that the histograms' per-flush budget (telemetry::HISTOGRAM_VALUES_PER_FLUSH)
+        // samples little at local loads.
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tick.tick().await;
             let mut buf = Vec::new();
-            if collector.flush(&mut buf).is_err() || buf.is_empty() {
+            let flushed = collector.flush(&mut buf);
+            telemetry::flushed();
+            if flushed.is_err() || buf.is_empty() {
                 continue;
             }
             let written = std::fs::OpenOptions::new()

@@ -225,6 +225,12 @@ impl TestApp {
 
     /// A token for an admin (created directly, as local set-up does).
     pub async fn admin(&self) -> String {
+        let (email, password) = self.admin_credentials().await;
+        self.login(&email, &password).await
+    }
+
+    /// A new admin's email and password.
+    pub async fn admin_credentials(&self) -> (String, String) {
         let email = format!("admin{}@shop.local", uuid::Uuid::new_v4().simple());
         let input = shop_shared::domain::user::SignupInput {
             email: email.clone(),
@@ -238,7 +244,7 @@ impl TestApp {
         )
         .await
         .expect("admin");
-        self.login(&email, "admin-password").await
+        (email, "admin-password".to_owned())
     }
 }
 
