@@ -127,3 +127,66 @@ async fn generated_clients_type_every_answer() {
     let _ = std::fs::remove_dir_all(&py_dir);
     let _ = std::fs::remove_dir_all(&ts_dir);
 }
+
+/// One Schemathesis run with `token`: all checks, every phase, fixed seed, bounded examples.
+async fn schemathesis(base: &str, token: &str, who: &str) -> String {
+    let report = scratch(&format!("schemathesis-{who}"));
+    let mut st = Command::new(tool("SHOP_CONTRACT_BIN", "schemathesis"));
+    st.current_dir(repo_root())
+        .args([
+            "--config-file",
+            "schemathesis.toml",
+            "run",
+            "openapi.yaml",
+            "--url",
+            base,
+        ])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+        ])
+        .args([
+            "--seed",
+            "20261126",
+            "--max-examples",
+            "12",
+            "--request-timeout",
+            "10",
+        ])
+        .args(["--no-color", "--report-dir"])
+        .arg(&report)
+        .env("SCHEMATHESIS_HOOKS", "");
+    let out = run(st, Duration::from_secs(150)).await;
+    let said = text(&out);
+    assert!(
+        out.status.success(),
+        "Schemathesis ({who}) found failures:\n{said}"
+    );
+    let summary: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("generated") || l.contains("passed"))
+        .collect();
+    eprintln!("schemathesis ({who}): {}", summary.join(" | "));
+    let _ = std::fs::remove_dir_all(&report);
+    said
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_disagreement_with_a_user_or_an_admin_token() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    for (price, stock) in [(1_000, 1_000), (2_500, 5)] {
+        app.product(&admin, price, stock).await;
+    }
+    let (_, user) = app.user().await;
+    app.charge(&user, 1_000_000).await;
+    let base = app.serve_http().await;
+    let summary_user = schemathesis(&base, &user, "user").await;
+    let summary_admin = schemathesis(&base, &admin, "admin").await;
+    for s in [summary_user, summary_admin] {
+        assert!(s.contains("passed"), "{s}");
+    }
+}
