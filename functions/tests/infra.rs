@@ -682,3 +682,43 @@ fn the_dashboard_shows_orders_refusals_latency_lag_and_dead_letters() {
         assert!(body.contains(needle), "dashboard lacks {needle}");
     }
 }
+
+/// The storefront's CloudFront distribution sends every API route to the HTTP API (same origin), and
+/// everything else to the bucket.
+#[test]
+fn the_storefront_distribution_routes_every_api_path_to_the_api() {
+    let doc = template();
+    let dist = &doc["Resources"]["StorefrontDistribution"]["Properties"]["DistributionConfig"];
+    let patterns: Vec<String> = as_list(&dist["CacheBehaviors"])
+        .iter()
+        .filter(|b| b["TargetOriginId"].as_str() == Some("api"))
+        .map(|b| b["PathPattern"].as_str().expect("PathPattern").to_owned())
+        .collect();
+    let matches = |pattern: &str, path: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    };
+    for route in routes::TABLE {
+        // A concrete path of the route: its parameters filled in.
+        let path = route
+            .path
+            .replace("{productId}", "p1")
+            .replace("{orderId}", "o1");
+        assert!(
+            patterns.iter().any(|p| matches(p, &path)),
+            "{} {} is not routed to the API by StorefrontDistribution ({patterns:?})",
+            route.method,
+            route.path
+        );
+    }
+    for page in ["/", "/app.js", "/app.css", "/index.html"] {
+        assert!(
+            !patterns.iter().any(|p| matches(p, page)),
+            "{page} must come from the bucket"
+        );
+    }
+    assert_eq!(
+        dist["DefaultCacheBehavior"]["TargetOriginId"].as_str(),
+        Some("storefront")
+    );
+}
