@@ -1,4 +1,9 @@
-//! Helpers of the benchmark binaries (`make bench`, `make bench-pipeline`).
+//! Helpers of the benchmark binaries (`make bench`, `make bench-pipeline`, `make bench-lambda`).
+
+use shop_shared::domain::ids;
+use shop_shared::domain::product::Product;
+use shop_shared::domain::user::{Role, UserProfile};
+use shop_shared::ports::{ProductStore, StoreError, UserStore};
 
 /// utime + stime of a process in seconds (`/proc/<pid>/stat`, USER_HZ = 100 on Linux); `"self"`
 /// for this process.
@@ -13,4 +18,42 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
 /// The pid in environment variable `name` (set by scripts/bench.sh), if any.
 pub fn pid_from_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|p| !p.is_empty())
+}
+
+/// Seeds one product straight into the store (no admin, no HTTP); returns its id.
+pub async fn seed_product(
+    store: &dyn ProductStore,
+    name: &str,
+    price: i64,
+    stock: i64,
+) -> Result<String, StoreError> {
+    let product = Product {
+        product_id: ids::new_product_id(),
+        name: name.to_owned(),
+        price,
+        stock,
+    };
+    store
+        .create(&product, &chrono::Utc::now().to_rfc3339())
+        .await?;
+    Ok(product.product_id)
+}
+
+/// Seeds one user with `balance` straight into the store (no argon2: the password is never used);
+/// returns the user id.
+pub async fn seed_user(store: &dyn UserStore, balance: i64) -> Result<String, StoreError> {
+    let user_id = ids::new_user_id();
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = UserProfile {
+        user_id: user_id.clone(),
+        email: email.clone(),
+        name: "Bench".to_owned(),
+        role: Role::User,
+        balance,
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    store
+        .create_user(&profile, &email, "not-a-password-hash")
+        .await?;
+    Ok(user_id)
 }

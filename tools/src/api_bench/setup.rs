@@ -1,14 +1,12 @@
 //! Fixtures: products, users with a token, the gateway served over HTTP, the hot product's stock.
 
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
 use shop_shared::domain::user::Role;
-use shop_shared::domain::user::UserProfile;
 use shop_shared::ports::ProductStore;
 use shop_shared::AppContext;
 
 use super::BoxResult;
+use crate::bench_support::{seed_product, seed_user};
 use crate::gateway::Gateway;
 
 pub(crate) const PRICE: i64 = 100;
@@ -16,30 +14,12 @@ pub(crate) const HOT_STOCK: i64 = 1_000_000_000;
 const USER_BALANCE: i64 = 1_000_000_000;
 
 pub(crate) async fn new_product(db: &Db, name: &str) -> BoxResult<String> {
-    let product = Product {
-        product_id: ids::new_product_id(),
-        name: name.to_owned(),
-        price: PRICE,
-        stock: HOT_STOCK,
-    };
-    ProductStore::create(db, &product, &chrono::Utc::now().to_rfc3339()).await?;
-    Ok(product.product_id)
+    Ok(seed_product(db, name, PRICE, HOT_STOCK).await?)
 }
 
 /// A user with a big balance, created directly (no argon2: the password is never used), and a token.
 pub(crate) async fn new_user(ctx: &AppContext) -> BoxResult<(String, String)> {
-    let user_id = ids::new_user_id();
-    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let profile = UserProfile {
-        user_id: user_id.clone(),
-        email: email.clone(),
-        name: "Bench".to_owned(),
-        role: Role::User,
-        balance: USER_BALANCE,
-        created_at: chrono::Utc::now().to_rfc3339(),
-    };
-    ctx.users()?
-        .create_user(&profile, &email, "not-a-password-hash")
+    let user_id = seed_user(ctx.users()?, USER_BALANCE)
         .await
         .map_err(|e| format!("create user: {e}"))?;
     let token = ctx

@@ -26,10 +26,9 @@ use shop_shared::auth::JwtKeys;
 use shop_shared::config::Config;
 use shop_shared::context::connect_dynamodb;
 use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
-use shop_shared::domain::user::{Role, UserProfile};
+use shop_shared::domain::user::Role;
 use shop_shared::infra_tables;
-use shop_shared::ports::{ProductStore, UserStore};
+use shop_tools::bench_support::{seed_product, seed_user};
 use shop_tools::lambda_bench::emulator::{Emulator, Outcome};
 use shop_tools::lambda_bench::process::{peak_rss_kib, size_mib, spawn};
 use shop_tools::lambda_bench::stats::{median, quantile};
@@ -261,24 +260,8 @@ async fn run_once(
 async fn fixture(config: &Config) -> BoxResult<Fixture> {
     let db: Db = connect_dynamodb(config).await;
     infra_tables::create_all(&db.client, &db.tables).await?;
-    let product = Product {
-        product_id: ids::new_product_id(),
-        name: "Bench product".to_owned(),
-        price: PRICE,
-        stock: 100_000_000,
-    };
-    ProductStore::create(&db, &product, &chrono::Utc::now().to_rfc3339()).await?;
-    let user_id = ids::new_user_id();
-    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let profile = UserProfile {
-        user_id: user_id.clone(),
-        email: email.clone(),
-        name: "Bench".to_owned(),
-        role: Role::User,
-        balance: 1_000_000_000_000,
-        created_at: chrono::Utc::now().to_rfc3339(),
-    };
-    UserStore::create_user(&db, &profile, &email, "not-a-password-hash").await?;
+    let product_id = seed_product(&db, "Bench product", PRICE, 100_000_000).await?;
+    let user_id = seed_user(&db, 1_000_000_000_000).await?;
     let token = JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds)
         .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
         .map_err(|e| format!("token: {e:?}"))?;
@@ -333,7 +316,7 @@ async fn fixture(config: &Config) -> BoxResult<Fixture> {
         }
     }
     Ok(Fixture {
-        product_id: product.product_id,
+        product_id,
         token,
         env,
     })
