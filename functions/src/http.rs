@@ -3,9 +3,8 @@
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use shop_shared::auth::{self, Principal};
+use shop_shared::auth::{self, JwtKeys, Principal};
 use shop_shared::domain::input::{JsonObject, ValidationError};
-use shop_shared::AppContext;
 
 use crate::problem::{ApiError, ErrorCode};
 
@@ -87,23 +86,19 @@ pub fn check_size(req: &Request) -> Result<(), ApiError> {
 }
 
 /// The caller, from `Authorization: Bearer <jwt>`.
-pub fn authenticate(ctx: &AppContext, req: &Request) -> Result<Principal, ApiError> {
+pub fn authenticate(keys: &JwtKeys, req: &Request) -> Result<Principal, ApiError> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let keys = ctx.jwt().map_err(|e| {
-        tracing::error!(error = %e, "authentication without keys");
-        ApiError::internal()
-    })?;
     let principal = auth::authenticate(keys, header)?;
     tracing::Span::current().record("user_id", principal.user_id.as_str());
     Ok(principal)
 }
 
 /// The caller, who must be an admin.
-pub fn authenticate_admin(ctx: &AppContext, req: &Request) -> Result<Principal, ApiError> {
-    let p = authenticate(ctx, req)?;
+pub fn authenticate_admin(keys: &JwtKeys, req: &Request) -> Result<Principal, ApiError> {
+    let p = authenticate(keys, req)?;
     auth::require_admin(&p)?;
     Ok(p)
 }

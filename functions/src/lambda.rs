@@ -2,17 +2,21 @@
 //! metrics flushed after every invocation.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use lambda_runtime::LambdaEvent;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use shop_shared::aws::AwsPorts;
 use shop_shared::telemetry;
-use shop_shared::wiring::AwsPorts;
-use shop_shared::AppContext;
 use tracing::{field, Instrument};
 
-use crate::http::ProblemCode;
+use crate::http::{respond, HttpResult, ProblemCode};
 use crate::routes::{Handler, Wire};
 
 /// The runtime's own subscriber (`lambda_runtime::tracing`): JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
@@ -80,15 +84,19 @@ fn gateway_ids(req: &Request) -> (String, String) {
 }
 
 /// Runs a handler the way its Lambda does: 413 for an oversized body first (API Gateway lets up
-/// to 10 MB through, on any method), then the handler under the request's deadline, inside the
-/// `request` span; then one `request` log line (route, status, code, latency, user, cold start,
-/// request ids) and the request's metrics. The local gateway calls this too, so the two cannot differ.
-pub async fn invoke(
-    handler: Handler,
-    ctx: &AppContext,
+/// to 10 MB through, on any method), then the handler under the request's deadline (`budget`),
+/// inside the `request` span; then one `request` log line (route, status, code, latency, user,
+/// cold start, request ids) and the request's metrics. The local gateway calls this too, so the
+/// two cannot differ.
+pub async fn invoke<F>(
+    budget: Duration,
     req: Request,
     cold_start: bool,
-) -> Response<Body> {
+    handler: impl FnOnce(Request) -> F,
+) -> Response<Body>
+where
+    F: Future<Output = HttpResult>,
+{
     let started = Instant::now();
     let (api_request_id, route) = gateway_ids(&req);
     let lambda_request_id = req
@@ -107,7 +115,7 @@ pub async fn invoke(
         let resp = match crate::http::check_size(&req) {
             Err(e) => crate::http::problem(&e),
             Ok(()) => {
-                shop_shared::retry::with_deadline(ctx.config.request_budget, handler(ctx, req))
+                shop_shared::retry::with_deadline(budget, async { respond(handler(req).await) })
                     .await
             }
         };
@@ -126,21 +134,56 @@ pub async fn invoke(
     .await
 }
 
-/// An API Lambda: at cold start, wires the context from the environment (building only the
+/// An API Lambda: at cold start, wires its context from the environment (building only the
 /// clients `wire` asks for) and opens the store connection (unless `SHOP_WARM_UP=off`, which
 /// only `make bench-lambda` sets, to measure what it saves); then serves `handler`.
-pub async fn serve_http(wire: Wire<AwsPorts>, handler: Handler) -> Result<(), lambda_http::Error> {
+pub async fn serve_http<C: Send + Sync + 'static>(
+    wire: Wire<AwsPorts, C>,
+    handler: Handler<C>,
+) -> Result<(), lambda_http::Error> {
     init_tracing();
     let metrics = Metrics::install();
     let ports = AwsPorts::from_env()?;
-    let ctx: &'static AppContext = Box::leak(Box::new(wire(&ports).await?));
+    let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
     if std::env::var("SHOP_WARM_UP").as_deref() != Ok("off") {
-        ctx.warm_up().await;
+        ports.warm_up().await;
     }
+    let budget = ports.config().request_budget;
     lambda_http::run(service_fn(move |req: Request| async move {
-        let resp = invoke(handler, ctx, req, metrics.cold_start()).await;
+        let resp = invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await;
         metrics.flush();
         Ok::<_, Infallible>(resp)
     }))
+    .await
+}
+
+/// An event handler over its context `C`: the event in, a result out (an error fails the
+/// invocation, so the event source retries it).
+pub type EventHandler<C, E, R, X> = for<'a> fn(&'a C, E) -> BoxFuture<'a, Result<R, X>>;
+
+/// An event Lambda (the stream relay, the consumer, the reconciler): wires its context from the
+/// environment at cold start, then handles each event, flushing metrics after every invocation.
+pub async fn serve_event<C, E, R, X>(
+    wire: Wire<AwsPorts, C>,
+    handler: EventHandler<C, E, R, X>,
+) -> Result<(), lambda_runtime::Error>
+where
+    C: Send + Sync + 'static,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + 'static,
+    X: Into<lambda_runtime::Error> + 'static,
+{
+    init_tracing();
+    let metrics = Metrics::install();
+    let ports = AwsPorts::from_env()?;
+    let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<E>| async move {
+            metrics.cold_start();
+            let outcome = handler(ctx, event.payload).await;
+            metrics.flush();
+            outcome.map_err(Into::into)
+        },
+    ))
     .await
 }

@@ -4,20 +4,27 @@
 //!
 //! Each Lambda binary calls its own handler directly: it links its endpoint and nothing else.
 //! [`TABLE`] is plain data (what the `$default` route links); [`endpoint`] maps a function to
-//! its handler and wiring (what the local gateway and the tests use).
+//! its wiring (what the local gateway and the tests use).
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shop_shared::context::{AppContext, ContextError};
+use shop_shared::wiring::{AllPorts, WireError};
 
 use crate::handlers;
+use crate::http::HttpResult;
 
-/// An endpoint handler: API Gateway v2 shaped request in, response out (errors already mapped).
-pub type Handler = for<'a> fn(&'a AppContext, Request) -> BoxFuture<'a, Response<Body>>;
+/// An endpoint handler over its context `C`: API Gateway v2 shaped request in, response or
+/// problem out.
+pub type Handler<C> = for<'a> fn(&'a C, Request) -> BoxFuture<'a, HttpResult>;
 
-/// Builds a function's context from a source of ports (`shop_shared::wiring`).
-pub type Wire<P> = for<'a> fn(&'a P) -> BoxFuture<'a, Result<AppContext, ContextError>>;
+/// Builds a function's context `C` from a source of ports `P` (`shop_shared::wiring`).
+pub type Wire<P, C> = for<'a> fn(&'a P) -> BoxFuture<'a, Result<C, WireError>>;
+
+/// A route wired and ready: its handler with its context inside.
+pub type Served = Arc<dyn Fn(Request) -> BoxFuture<'static, HttpResult> + Send + Sync>;
 
 /// One route as API Gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +36,10 @@ pub struct Route {
     pub function: &'static str,
 }
 
-/// What the local gateway runs for a route: the handler and its Lambda's wiring.
+/// What the local gateway runs for a route: its Lambda's wiring over the complete set of ports.
 #[derive(Clone, Copy)]
 pub struct Endpoint {
-    pub handler: Handler,
-    pub wire: Wire<AppContext>,
+    pub wire: for<'a> fn(&'a AllPorts) -> BoxFuture<'a, Result<Served, WireError>>,
 }
 
 macro_rules! routes {
@@ -42,12 +48,18 @@ macro_rules! routes {
             $(Route { method: Method::$method, path: $path, function: $function },)*
         ];
 
-        /// The handler and wiring of the function serving a route.
+        /// The wiring of the function serving a route.
         pub fn endpoint(function: &str) -> Option<Endpoint> {
             match function {
                 $($function => Some(Endpoint {
-                    handler: |ctx, req| Box::pin(handlers::$module::handle(ctx, req)),
-                    wire: |ports| Box::pin(handlers::$module::wire(ports)),
+                    wire: |ports| Box::pin(async move {
+                        let ctx = Arc::new(handlers::$module::wire(ports).await?);
+                        let served: Served = Arc::new(move |req| {
+                            let ctx = ctx.clone();
+                            Box::pin(async move { handlers::$module::handle(&ctx, req).await })
+                        });
+                        Ok(served)
+                    }),
                 }),)*
                 _ => None,
             }

@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::faults::{self, FaultInjector};
 use common::{test_config, TestApp};
 use serde_json::{json, Value};
+use shop_functions::handlers::order_consumer::ConsumerPorts;
+use shop_shared::adapters::data_platform::HttpDataPlatform;
+use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
+use shop_shared::aws::sdk_config;
 use shop_shared::clock::SystemClock;
-use shop_shared::context::sdk_config;
-use shop_shared::events::consumer::HttpDataPlatform;
-use shop_shared::events::publisher::EventBridgePublisher;
 use shop_tools::local_events::{
     self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
 };
@@ -87,9 +88,11 @@ async fn rig_with(
         sqs: app.sqs.clone(),
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
-        db: app.db.clone(),
-        platform: Arc::new(HttpDataPlatform::new(sink_url.clone()).expect("client")),
-        clock: Arc::new(SystemClock),
+        consumer: ConsumerPorts {
+            clock: Arc::new(SystemClock),
+            idempotency: Arc::new(app.db.clone()),
+            platform: Arc::new(HttpDataPlatform::new(sink_url.clone()).expect("client")),
+        },
         receivers: 2,
     };
     let s1 = stop.clone();

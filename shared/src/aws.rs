@@ -1,9 +1,11 @@
-//! AWS SDK set-up: the shared SDK configuration, the service clients and secrets from SSM.
+//! AWS SDK set-up: the shared SDK configuration, the service clients, secrets from SSM, and the
+//! ports of a Lambda built from them ([`AwsPorts`]).
 //!
 //! The SDK's own retries are off everywhere: every retry goes through the shop's one policy
 //! ([`crate::retry`]). Against the local stack (an endpoint override) without credentials in the
 //! environment, static dummy credentials are used: the emulators accept any.
 
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
@@ -12,10 +14,23 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
+use crate::adapters::data_platform::HttpDataPlatform;
 use crate::adapters::dynamodb::Db;
+use crate::adapters::eventbridge::EventBridgePublisher;
+use crate::adapters::payment::sandbox::SandboxGateway;
+use crate::adapters::payment::toss::TossGateway;
+use crate::adapters::sqs::SqsDeadLetters;
+use crate::auth::JwtKeys;
+use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::context::ContextError;
+use crate::ports::{
+    CartStore, ChargeStore, DataPlatform, DeadLetterStore, EventPublisher, HealthCheck,
+    IdempotencyStore, LoginThrottle, OrderStore, PaymentGateway, ProductStore, SalesStore,
+    UserStore,
+};
 use crate::retry::ATTEMPT_TIMEOUT;
+use crate::services::price_cache::PriceCache;
+use crate::wiring::{AllPorts, Env, Ports, WireError};
 
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -105,12 +120,8 @@ pub async fn connect_dynamodb(config: &Config) -> Db {
 }
 
 /// Reads a SecureString parameter (at least `min_len` characters). The value is never logged.
-pub async fn read_secret(
-    sdk: &SdkConfig,
-    name: &str,
-    min_len: usize,
-) -> Result<String, ContextError> {
-    let err = |reason: String| ContextError::Secret {
+pub async fn read_secret(sdk: &SdkConfig, name: &str, min_len: usize) -> Result<String, WireError> {
+    let err = |reason: String| WireError::Secret {
         name: name.to_owned(),
         reason,
     };
@@ -125,4 +136,201 @@ pub async fn read_secret(
         .and_then(|p| p.value)
         .filter(|v| v.len() >= min_len)
         .ok_or_else(|| err(format!("missing, or shorter than {min_len} characters")))
+}
+
+/// A non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+macro_rules! aws_source {
+    ($($port:ident: $trait:ident,)*) => {
+        #[async_trait::async_trait]
+        impl Ports for AwsPorts {
+            fn env(&self) -> Env {
+                self.env.clone()
+            }
+            fn prices(&self) -> Arc<PriceCache> {
+                self.prices.clone()
+            }
+            $(fn $port(&self) -> Arc<dyn $trait> {
+                self.asked(stringify!($port));
+                self.db()
+            })*
+
+            /// `JWT_SECRET_PARAMETER` (SSM, on AWS) or the configured secret (local).
+            async fn jwt(&self) -> Result<JwtKeys, WireError> {
+                let config = &self.env.config;
+                let secret = match env_var("JWT_SECRET_PARAMETER") {
+                    Some(name) => read_secret(&self.sdk, &name, 32).await?,
+                    None => config.jwt_secret.clone(),
+                };
+                Ok(JwtKeys::new(&secret, config.jwt_ttl_seconds))
+            }
+
+            /// The sandbox (over DynamoDB), or Toss with its secret key from SSM.
+            async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError> {
+                let config = &self.env.config;
+                crate::config::check_gateway(&config.stage, &config.payment_gateway)?;
+                match config.payment_gateway.as_str() {
+                    "sandbox" => Ok(Arc::new(SandboxGateway::new(Db::clone(&self.db())))),
+                    "toss" => {
+                        let secret = match env_var("TOSS_SECRET_KEY_PARAMETER") {
+                            Some(name) => read_secret(&self.sdk, &name, 8).await?,
+                            None => env_var("TOSS_SECRET_KEY").ok_or(WireError::MissingGatewaySecret)?,
+                        };
+                        let toss = TossGateway::new(&config.toss_api_base, &secret)
+                            .map_err(|e| WireError::Gateway(e.to_string()))?;
+                        Ok(Arc::new(toss))
+                    }
+                    other => Err(WireError::UnknownPaymentGateway(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+crate::wiring::for_each_store_port!(aws_source);
+
+/// The ports of a Lambda on AWS (or the local stack), built on demand from the environment.
+pub struct AwsPorts {
+    env: Env,
+    sdk: SdkConfig,
+    prices: Arc<PriceCache>,
+    db: OnceLock<Arc<Db>>,
+    /// The store ports handed out, for the warm-up read.
+    asked: Mutex<Vec<&'static str>>,
+}
+
+impl std::fmt::Debug for AwsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsPorts")
+            .field("tables", &self.env.config.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsPorts {
+    pub fn from_env() -> Result<Self, WireError> {
+        Ok(Self::new(Config::from_env()?))
+    }
+
+    pub fn new(config: Config) -> Self {
+        let sdk = lambda_sdk_config(&config);
+        Self::with_sdk(config, sdk)
+    }
+
+    /// Over another SDK configuration (the local tools use the full credential chain).
+    pub fn with_sdk(config: Config, sdk: SdkConfig) -> Self {
+        Self {
+            env: Env {
+                config: Arc::new(config),
+                clock: Arc::new(SystemClock),
+            },
+            sdk,
+            prices: Arc::new(PriceCache::default()),
+            db: OnceLock::new(),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Over an existing DynamoDB adapter (the tests' and tools' own, e.g. with interceptors).
+    pub fn with_db(self, db: Db) -> Self {
+        let _ = self.db.set(Arc::new(db));
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.env.config
+    }
+
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The DynamoDB adapter, its client built on first use.
+    pub fn db(&self) -> Arc<Db> {
+        self.db
+            .get_or_init(|| {
+                let config = &self.env.config;
+                Arc::new(db(dynamodb_client(&self.sdk, config), config))
+            })
+            .clone()
+    }
+
+    fn asked(&self, port: &'static str) {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push(port);
+        }
+    }
+
+    /// The event bus publisher (`EVENT_BUS_NAME`).
+    pub fn publisher(&self) -> Arc<dyn EventPublisher> {
+        let config = &self.env.config;
+        Arc::new(EventBridgePublisher::new(
+            eventbridge_client(&self.sdk, config),
+            config.event_bus_name.clone(),
+        ))
+    }
+
+    /// The relay's dead-letter queue (`RELAY_DLQ_URL`).
+    pub fn relay_dead_letters(&self) -> Result<Arc<dyn DeadLetterStore>, WireError> {
+        let url = env_var("RELAY_DLQ_URL").ok_or(WireError::MissingSetting("RELAY_DLQ_URL"))?;
+        Ok(Arc::new(SqsDeadLetters::new(
+            sqs_client(&self.sdk, &self.env.config),
+            url,
+        )))
+    }
+
+    /// The data platform (`DATA_PLATFORM_URL`).
+    pub fn data_platform(&self) -> Result<Arc<dyn DataPlatform>, WireError> {
+        let url = self
+            .env
+            .config
+            .data_platform_url
+            .clone()
+            .ok_or(WireError::MissingSetting("DATA_PLATFORM_URL"))?;
+        let platform = HttpDataPlatform::new(url).map_err(|e| WireError::Adapter(e.to_string()))?;
+        Ok(Arc::new(platform))
+    }
+
+    /// Opens the store connection with one cheap read of a key that does not exist, through the
+    /// first store port the function was wired with that reads (Lambdas do it during init, where
+    /// the CPU is not throttled). Failures are only logged: the first request connects instead.
+    pub async fn warm_up(&self) {
+        const KEY: &str = "warm-up";
+        let Some(db) = self.db.get() else { return };
+        let asked = self.asked.lock().map(|a| a.clone()).unwrap_or_default();
+        let has = |port: &str| asked.contains(&port);
+        let read = if has("products") {
+            ProductStore::get(db.as_ref(), KEY).await.map(drop)
+        } else if has("users") {
+            UserStore::profile(db.as_ref(), KEY).await.map(drop)
+        } else if has("carts") {
+            CartStore::get(db.as_ref(), KEY, 0).await.map(drop)
+        } else if has("orders") {
+            OrderStore::get(db.as_ref(), KEY, KEY).await.map(drop)
+        } else if has("idempotency") {
+            IdempotencyStore::get(db.as_ref(), KEY).await.map(drop)
+        } else {
+            return;
+        };
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "warm-up read failed; the first request connects");
+        }
+    }
+}
+
+/// Every port over `db` (the local tools, the benchmarks and the tests): the payment gateway the
+/// configuration names, chosen as in a Lambda.
+pub async fn all_ports_over(config: Config, db: Db) -> Result<AllPorts, WireError> {
+    let sdk = lambda_sdk_config(&config);
+    AllPorts::from_source(&AwsPorts::with_sdk(config, sdk).with_db(db)).await
+}
+
+/// Every port from the environment, with the SDK's full credential chain (profiles, SSO): what the
+/// local tools run with against a deployed stack.
+pub async fn all_ports_from_env() -> Result<AllPorts, WireError> {
+    let config = Config::from_env()?;
+    let sdk = sdk_config(&config).await;
+    AllPorts::from_source(&AwsPorts::with_sdk(config, sdk)).await
 }

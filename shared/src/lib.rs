@@ -5,7 +5,6 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
-pub mod context;
 pub mod cursor;
 pub mod domain;
 pub mod events;
@@ -15,5 +14,3 @@ pub mod retry;
 pub mod services;
 pub mod telemetry;
 pub mod wiring;
-
-pub use context::AppContext;

@@ -18,6 +18,7 @@ use crate::domain::idempotency::{IdemRecord, Lease, RecordStatus};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
+use crate::events::{DeadLetter, OrderPlaced};
 
 /// Why a call definitely did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -463,4 +464,36 @@ pub trait PaymentGateway: Send + Sync {
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError>;
     /// What the gateway knows of `key`.
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Order events
+// ------------------------------------------------------------------------------------------------
+
+/// The outbound port for order events.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes every event; returns the indexes (into `events`) that could not be published.
+    async fn publish(&self, events: &[OrderPlaced]) -> Vec<usize>;
+}
+
+/// Where the relay stores what it could not publish (the relay's dead-letter queue).
+#[async_trait]
+pub trait DeadLetterStore: Send + Sync {
+    /// Stores every letter durably; returns the indexes (into `letters`) that could not be stored.
+    async fn store(&self, letters: &[DeadLetter]) -> Vec<usize>;
+}
+
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    #[error("the data platform refused the event ({0})")]
+    Refused(u16),
+    #[error("the data platform is unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// The outbound port to the data platform.
+#[async_trait]
+pub trait DataPlatform: Send + Sync {
+    async fn deliver(&self, event: &OrderPlaced) -> Result<(), DeliveryError>;
 }

@@ -1,6 +1,6 @@
 //! The one retry policy (docs/TRANSACTIONS.md has its arithmetic).
 //!
-//! The AWS SDK's own retries are switched off ([`crate::context::sdk_config`]): every retry in
+//! The AWS SDK's own retries are switched off ([`crate::aws::sdk_config`]): every retry in
 //! the shop goes through [`retry`] (one call) or [`Attempts`] (a service's own loop, e.g. an order
 //! re-read after a conflict), so budgets never stack. Both stop at the request's deadline, set
 //! once per request with [`with_deadline`], so a request's worst case fits inside the Lambda

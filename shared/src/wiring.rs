@@ -1,225 +1,160 @@
-//! Wiring: each function builds its [`AppContext`] from a source of ports, taking only the ports
-//! its handler uses. A handler's `wire` is generic over the source:
-//! - in its Lambda the source is [`AwsPorts`], which builds a client only when a port asks for it,
-//!   so the binary builds (and links) only what it uses;
-//! - in the local gateway and the tests the source is a complete [`AppContext`], so every route
-//!   runs with exactly the ports its Lambda has, and a port missing from a `wire` fails the tests.
+//! Wiring: where a function's ports come from.
+//!
+//! Every service takes a struct holding exactly the ports it uses (`OrderPorts`, `ChargePorts`,
+//! ...), and each handler's `wire` builds its service's struct from a [`Ports`] source, so the
+//! compiler knows what each Lambda needs:
+//! - in a Lambda the source is [`crate::aws::AwsPorts`], which builds a client only when a port
+//!   asks for it, so the binary builds (and links) only what it uses;
+//! - in the local gateway, the local tools and the tests the source is one complete [`AllPorts`].
+//!
+//! The store ports are listed once, in [`for_each_store_port`]; the source trait, [`AllPorts`] and
+//! the AWS source are generated from that list.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use thiserror::Error;
 
-use crate::adapters::dynamodb::Db;
-use crate::adapters::payment::sandbox::SandboxGateway;
-use crate::adapters::payment::toss::TossGateway;
 use crate::auth::JwtKeys;
-use crate::aws;
-use crate::config::Config;
-use crate::context::{AppContext, ContextError, NotWired};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
 use crate::ports::{
     CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
     PaymentGateway, ProductStore, SalesStore, UserStore,
 };
+use crate::services::price_cache::PriceCache;
 
-/// Where a function's ports come from.
-#[async_trait]
-pub trait Ports: Send + Sync {
-    /// A context with no port wired: the configuration and the clock.
-    fn bare(&self) -> AppContext;
-    fn users(&self) -> Result<Arc<dyn UserStore>, NotWired>;
-    fn login_throttle(&self) -> Result<Arc<dyn LoginThrottle>, NotWired>;
-    fn products(&self) -> Result<Arc<dyn ProductStore>, NotWired>;
-    fn carts(&self) -> Result<Arc<dyn CartStore>, NotWired>;
-    fn orders(&self) -> Result<Arc<dyn OrderStore>, NotWired>;
-    fn sales(&self) -> Result<Arc<dyn SalesStore>, NotWired>;
-    fn idempotency(&self) -> Result<Arc<dyn IdempotencyStore>, NotWired>;
-    fn charges(&self) -> Result<Arc<dyn ChargeStore>, NotWired>;
-    fn health(&self) -> Result<Arc<dyn HealthCheck>, NotWired>;
-    /// The token keys (on AWS the secret is read from SSM).
-    async fn jwt(&self) -> Result<JwtKeys, ContextError>;
-    async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, ContextError>;
+/// A function that cannot be wired: it refuses to start.
+#[derive(Debug, Error)]
+pub enum WireError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("unknown PAYMENT_GATEWAY {0:?} (known: sandbox, toss)")]
+    UnknownPaymentGateway(String),
+    #[error("PAYMENT_GATEWAY=toss needs TOSS_SECRET_KEY_PARAMETER (SSM) or TOSS_SECRET_KEY")]
+    MissingGatewaySecret,
+    #[error("the payment gateway cannot start: {0}")]
+    Gateway(String),
+    #[error("could not read the secret from SSM parameter {name}: {reason}")]
+    Secret { name: String, reason: String },
+    #[error("{0} is not set")]
+    MissingSetting(&'static str),
+    #[error("{0}")]
+    Adapter(String),
 }
 
-/// The ports of a Lambda on AWS (or the local stack), built on demand from the environment.
-pub struct AwsPorts {
-    config: Config,
-    sdk: aws_config::SdkConfig,
-    db: OnceLock<Arc<Db>>,
+/// What every service runs with besides its ports: the configuration and the clock.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for AwsPorts {
+/// The store ports, listed once: calls `$m!` with `name: Trait` for each.
+macro_rules! for_each_store_port {
+    ($m:ident) => {
+        $m! {
+            users: UserStore,
+            login_throttle: LoginThrottle,
+            products: ProductStore,
+            carts: CartStore,
+            orders: OrderStore,
+            sales: SalesStore,
+            idempotency: IdempotencyStore,
+            charges: ChargeStore,
+            health: HealthCheck,
+        }
+    };
+}
+pub(crate) use for_each_store_port;
+
+macro_rules! source {
+    ($($port:ident: $trait:ident,)*) => {
+        /// Where a function's ports come from (see the module docs).
+        #[async_trait]
+        pub trait Ports: Send + Sync {
+            /// The configuration and the clock.
+            fn env(&self) -> Env;
+            /// The instance's cache of product names and prices.
+            fn prices(&self) -> Arc<PriceCache>;
+            $(fn $port(&self) -> Arc<dyn $trait>;)*
+            /// The token keys (on AWS the secret is read from SSM).
+            async fn jwt(&self) -> Result<JwtKeys, WireError>;
+            /// The payment gateway the configuration names.
+            async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError>;
+        }
+
+        /// Every port, as one complete set: what the local gateway wires its routes from, what
+        /// the local tools and the tests run with. Tests swap single ports (a faulty gateway,
+        /// a fixed clock) before wiring.
+        #[derive(Clone)]
+        pub struct AllPorts {
+            pub env: Env,
+            pub prices: Arc<PriceCache>,
+            $(pub $port: Arc<dyn $trait>,)*
+            pub jwt: JwtKeys,
+            pub payment: Arc<dyn PaymentGateway>,
+        }
+
+        impl AllPorts {
+            /// Every store port over one store that implements them all (DynamoDB, memory).
+            pub fn over<S>(env: Env, store: Arc<S>, payment: Arc<dyn PaymentGateway>, jwt: JwtKeys) -> Self
+            where
+                S: $($trait +)* 'static,
+            {
+                Self {
+                    env,
+                    prices: Arc::new(PriceCache::default()),
+                    $($port: store.clone(),)*
+                    jwt,
+                    payment,
+                }
+            }
+
+            /// Every port `source` has.
+            pub async fn from_source(source: &impl Ports) -> Result<Self, WireError> {
+                Ok(Self {
+                    env: source.env(),
+                    prices: source.prices(),
+                    $($port: source.$port(),)*
+                    jwt: source.jwt().await?,
+                    payment: source.payment().await?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Ports for AllPorts {
+            fn env(&self) -> Env {
+                self.env.clone()
+            }
+            fn prices(&self) -> Arc<PriceCache> {
+                self.prices.clone()
+            }
+            $(fn $port(&self) -> Arc<dyn $trait> {
+                self.$port.clone()
+            })*
+            async fn jwt(&self) -> Result<JwtKeys, WireError> {
+                Ok(self.jwt.clone())
+            }
+            async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError> {
+                Ok(self.payment.clone())
+            }
+        }
+    };
+}
+for_each_store_port!(source);
+
+impl AllPorts {
+    pub fn config(&self) -> &Config {
+        &self.env.config
+    }
+}
+
+impl std::fmt::Debug for AllPorts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsPorts")
-            .field("tables", &self.config.tables)
+        f.debug_struct("AllPorts")
+            .field("tables", &self.env.config.tables)
             .finish_non_exhaustive()
     }
-}
-
-/// A non-empty environment variable.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-impl AwsPorts {
-    pub fn from_env() -> Result<Self, ContextError> {
-        Ok(Self::new(Config::from_env()?))
-    }
-
-    pub fn new(config: Config) -> Self {
-        let sdk = aws::lambda_sdk_config(&config);
-        Self::with_sdk(config, sdk)
-    }
-
-    /// Over another SDK configuration (the local tools use the full credential chain).
-    pub fn with_sdk(config: Config, sdk: aws_config::SdkConfig) -> Self {
-        Self {
-            config,
-            sdk,
-            db: OnceLock::new(),
-        }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    pub fn sdk(&self) -> &aws_config::SdkConfig {
-        &self.sdk
-    }
-
-    /// The DynamoDB adapter, its client built on first use.
-    pub fn db(&self) -> Arc<Db> {
-        self.db
-            .get_or_init(|| {
-                Arc::new(aws::db(
-                    aws::dynamodb_client(&self.sdk, &self.config),
-                    &self.config,
-                ))
-            })
-            .clone()
-    }
-}
-
-#[async_trait]
-impl Ports for AwsPorts {
-    fn bare(&self) -> AppContext {
-        AppContext::new(self.config.clone())
-    }
-    fn users(&self) -> Result<Arc<dyn UserStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn login_throttle(&self) -> Result<Arc<dyn LoginThrottle>, NotWired> {
-        Ok(self.db())
-    }
-    fn products(&self) -> Result<Arc<dyn ProductStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn carts(&self) -> Result<Arc<dyn CartStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn orders(&self) -> Result<Arc<dyn OrderStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn sales(&self) -> Result<Arc<dyn SalesStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn idempotency(&self) -> Result<Arc<dyn IdempotencyStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn charges(&self) -> Result<Arc<dyn ChargeStore>, NotWired> {
-        Ok(self.db())
-    }
-    fn health(&self) -> Result<Arc<dyn HealthCheck>, NotWired> {
-        Ok(self.db())
-    }
-
-    /// `JWT_SECRET_PARAMETER` (SSM, on AWS) or the configured secret (local).
-    async fn jwt(&self) -> Result<JwtKeys, ContextError> {
-        let secret = match env("JWT_SECRET_PARAMETER") {
-            Some(name) => aws::read_secret(&self.sdk, &name, 32).await?,
-            None => self.config.jwt_secret.clone(),
-        };
-        Ok(JwtKeys::new(&secret, self.config.jwt_ttl_seconds))
-    }
-
-    /// The sandbox (over DynamoDB), or Toss with its secret key from SSM.
-    async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, ContextError> {
-        match self.config.payment_gateway.as_str() {
-            "sandbox" => Ok(Arc::new(SandboxGateway::new(Db::clone(&self.db())))),
-            "toss" => {
-                let secret = match env("TOSS_SECRET_KEY_PARAMETER") {
-                    Some(name) => aws::read_secret(&self.sdk, &name, 8).await?,
-                    None => env("TOSS_SECRET_KEY").ok_or(ContextError::MissingGatewaySecret)?,
-                };
-                let toss = TossGateway::new(&self.config.toss_api_base, &secret)
-                    .map_err(|e| ContextError::Gateway(e.to_string()))?;
-                Ok(Arc::new(toss))
-            }
-            other => Err(ContextError::UnknownPaymentGateway(other.to_owned())),
-        }
-    }
-}
-
-/// A complete context as the source: what the local gateway and the tests wire routes from.
-#[async_trait]
-impl Ports for AppContext {
-    fn bare(&self) -> AppContext {
-        AppContext {
-            clock: self.clock.clone(),
-            ..AppContext::new(self.config.clone())
-        }
-    }
-    fn users(&self) -> Result<Arc<dyn UserStore>, NotWired> {
-        self.users.clone().ok_or(NotWired("users"))
-    }
-    fn login_throttle(&self) -> Result<Arc<dyn LoginThrottle>, NotWired> {
-        self.login_throttle
-            .clone()
-            .ok_or(NotWired("login_throttle"))
-    }
-    fn products(&self) -> Result<Arc<dyn ProductStore>, NotWired> {
-        self.products.clone().ok_or(NotWired("products"))
-    }
-    fn carts(&self) -> Result<Arc<dyn CartStore>, NotWired> {
-        self.carts.clone().ok_or(NotWired("carts"))
-    }
-    fn orders(&self) -> Result<Arc<dyn OrderStore>, NotWired> {
-        self.orders.clone().ok_or(NotWired("orders"))
-    }
-    fn sales(&self) -> Result<Arc<dyn SalesStore>, NotWired> {
-        self.sales.clone().ok_or(NotWired("sales"))
-    }
-    fn idempotency(&self) -> Result<Arc<dyn IdempotencyStore>, NotWired> {
-        self.idempotency.clone().ok_or(NotWired("idempotency"))
-    }
-    fn charges(&self) -> Result<Arc<dyn ChargeStore>, NotWired> {
-        self.charges.clone().ok_or(NotWired("charges"))
-    }
-    fn health(&self) -> Result<Arc<dyn HealthCheck>, NotWired> {
-        self.health.clone().ok_or(NotWired("health"))
-    }
-    async fn jwt(&self) -> Result<JwtKeys, ContextError> {
-        Ok(self.jwt.clone().ok_or(NotWired("jwt"))?)
-    }
-    async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, ContextError> {
-        Ok(self.payment.clone().ok_or(NotWired("payment"))?)
-    }
-}
-
-/// Every port from `ports`: the complete context the local gateway wires its routes from.
-pub async fn everything(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        users: Some(ports.users()?),
-        login_throttle: Some(ports.login_throttle()?),
-        products: Some(ports.products()?),
-        carts: Some(ports.carts()?),
-        orders: Some(ports.orders()?),
-        sales: Some(ports.sales()?),
-        idempotency: Some(ports.idempotency()?),
-        charges: Some(ports.charges()?),
-        health: Some(ports.health()?),
-        payment: Some(ports.payment().await?),
-        jwt: Some(ports.jwt().await?),
-        ..ports.bare()
-    })
 }

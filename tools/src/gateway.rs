@@ -1,7 +1,7 @@
 //! The local API gateway: serves every route on one port by calling the same handlers the
 //! Lambdas run, with API Gateway v2 shaped requests (path parameters, query string, context).
 //! Each route runs with its Lambda's wiring (only the ports that Lambda is built with), taken
-//! from one complete source context.
+//! from one complete set of ports.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,31 +14,30 @@ use axum::body::to_bytes;
 use axum::response::IntoResponse;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use shop_shared::context::ContextError;
-use shop_shared::AppContext;
+use shop_shared::wiring::{AllPorts, WireError};
 
 use shop_functions::http::MAX_BODY_BYTES;
 use shop_functions::lambda;
-use shop_functions::routes::{self, Handler, Match, Route};
+use shop_functions::routes::{self, Match, Route, Served};
 
 #[derive(Clone)]
 pub struct Gateway {
-    source: Arc<AppContext>,
-    /// Per function: its handler and its Lambda's context.
-    wired: Arc<HashMap<&'static str, (Handler, AppContext)>>,
+    source: Arc<AllPorts>,
+    /// Per function: its handler, wired the way its Lambda is.
+    wired: Arc<HashMap<&'static str, Served>>,
     /// Per function: whether it has not served yet (its "cold start", for the logs and metrics).
     cold: Arc<HashMap<&'static str, AtomicBool>>,
 }
 
 impl Gateway {
     /// Wires every route from `source` the way its Lambda wires itself.
-    pub async fn new(source: AppContext) -> Result<Self, ContextError> {
+    pub async fn new(source: AllPorts) -> Result<Self, WireError> {
         let mut wired = HashMap::new();
         for route in routes::TABLE {
-            let endpoint = routes::endpoint(route.function)
-                .ok_or(shop_shared::context::NotWired(route.function))?;
-            let ctx = (endpoint.wire)(&source).await?;
-            wired.insert(route.function, (endpoint.handler, ctx));
+            // `routes` tests that every function of the table has its endpoint.
+            if let Some(endpoint) = routes::endpoint(route.function) {
+                wired.insert(route.function, (endpoint.wire)(&source).await?);
+            }
         }
         let cold = wired.keys().map(|f| (*f, AtomicBool::new(true))).collect();
         Ok(Self {
@@ -78,7 +77,7 @@ impl Gateway {
             Match::Found(route, params) => (route, params),
             unmatched => return routes::unmatched_response(&unmatched, &parts.method, &path),
         };
-        let Some((handler, ctx)) = self.wired.get(route.function) else {
+        let Some(served) = self.wired.get(route.function) else {
             return routes::unmatched_response(&Match::NotFound, &parts.method, &path);
         };
         let function = route.function;
@@ -90,17 +89,13 @@ impl Gateway {
         if cold_start {
             shop_shared::telemetry::cold_start();
         }
-        lambda::invoke(*handler, ctx, request, cold_start).await
+        let budget = self.source.config().request_budget;
+        lambda::invoke(budget, request, cold_start, |req| served(req)).await
     }
 
-    /// The complete context the routes are wired from.
-    pub fn context(&self) -> &AppContext {
+    /// The complete set of ports the routes are wired from.
+    pub fn ports(&self) -> &AllPorts {
         &self.source
-    }
-
-    /// A function's context, as its Lambda has it.
-    pub fn wired(&self, function: &str) -> Option<&AppContext> {
-        self.wired.get(function).map(|(_, ctx)| ctx)
     }
 }
 

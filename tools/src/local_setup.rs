@@ -4,9 +4,10 @@ use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD};
 use shop_shared::domain::user::normalize_email;
 use shop_shared::domain::user::{Role, SignupInput};
-use shop_shared::services::auth::AuthError;
-use shop_shared::services::{auth, catalog};
-use shop_shared::{infra_tables, AppContext};
+use shop_shared::infra_tables;
+use shop_shared::services::auth::{self, AuthError, SignupPorts};
+use shop_shared::services::catalog::{self, CatalogPorts};
+use shop_shared::wiring::Ports;
 
 /// Demo products: (name, price KRW, stock).
 pub const DEMO_CATALOG: &[(&str, i64, i64)] = &[
@@ -27,19 +28,20 @@ pub struct SetupReport {
 }
 
 pub async fn setup(
-    ctx: &AppContext,
+    ports: &impl Ports,
     db: &Db,
     seed: bool,
 ) -> Result<SetupReport, Box<dyn std::error::Error>> {
     infra_tables::create_all(&db.client, &db.tables).await?;
     let mut report = SetupReport {
-        admin_created: create_admin(ctx).await?,
+        admin_created: create_admin(ports).await?,
         ..SetupReport::default()
     };
-    if seed && ctx.products()?.list(1, None).await?.items.is_empty() {
+    let catalog_ports = CatalogPorts::wire(ports);
+    if seed && catalog_ports.products.list(1, None).await?.items.is_empty() {
         for (name, price, stock) in DEMO_CATALOG {
             catalog::create(
-                ctx,
+                &catalog_ports,
                 catalog::NewProduct {
                     name: (*name).to_owned(),
                     price: *price,
@@ -100,17 +102,20 @@ pub fn check_admin_password(config: &Config) -> Result<(), AdminError> {
 
 /// Creates `admin@shop.local` with `SHOP_ADMIN_PASSWORD` unless it exists. Returns whether it was
 /// created. An existing account with that email but without the admin role is an error.
-pub async fn create_admin(ctx: &AppContext) -> Result<bool, AdminError> {
-    check_admin_password(&ctx.config)?;
+pub async fn create_admin(ports: &impl Ports) -> Result<bool, AdminError> {
+    let ctx = SignupPorts::wire(ports);
+    check_admin_password(&ctx.env.config)?;
     let admin = SignupInput {
         email: ADMIN_EMAIL.to_owned(),
-        password: ctx.config.admin_password.clone(),
+        password: ctx.env.config.admin_password.clone(),
         name: "Shop Admin".to_owned(),
     };
-    match auth::create_user(ctx, &admin, Role::Admin).await {
+    match auth::create_user(&ctx, &admin, Role::Admin).await {
         Ok(_) => Ok(true),
         Err(AuthError::EmailTaken) => {
-            let existing = async { ctx.users()?.find_login(&normalize_email(ADMIN_EMAIL)).await }
+            let existing = ctx
+                .users
+                .find_login(&normalize_email(ADMIN_EMAIL))
                 .await
                 .map_err(|e| AdminError::Store(e.to_string()))?;
             match existing {

@@ -1,35 +1,23 @@
 //! `POST /balance/charge` (auth, idempotent).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
+use lambda_http::Request;
 use shop_shared::domain::order::request_hash;
-use shop_shared::services::charges::{self, ChargeInput};
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use shop_shared::services::charges::{self, ChargeInput, ChargePorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        users: Some(ports.users()?),
-        idempotency: Some(ports.idempotency()?),
-        charges: Some(ports.charges()?),
-        payment: Some(ports.payment().await?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<ChargePorts>, WireError> {
+    Authed::wire(p, ChargePorts::wire(p).await?).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    let caller = http::authenticate(ctx, &req)?;
+pub async fn handle(ctx: &Authed<ChargePorts>, req: Request) -> HttpResult {
+    let caller = http::authenticate(&ctx.keys, &req)?;
     let key = http::idempotency_key(&req)?;
     let input = ChargeInput::from_json(&http::json_body(&req)?)?;
     let hash = request_hash(http::body_bytes(&req));
-    let receipt = charges::charge(ctx, &caller.user_id, key.as_deref(), hash, input).await?;
+    let receipt = charges::charge(&ctx.ports, &caller.user_id, key.as_deref(), hash, input).await?;
     Ok(http::json(200, &receipt))
 }

@@ -1,28 +1,21 @@
 //! `GET /cart` (auth).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::cart;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::cart::{self, CartPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        carts: Some(ports.carts()?),
-        products: Some(ports.products()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<CartPorts>, WireError> {
+    Authed::wire(p, CartPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    let caller = http::authenticate(ctx, &req)?;
-    Ok(http::json(200, &cart::view(ctx, &caller.user_id).await?))
+pub async fn handle(ctx: &Authed<CartPorts>, req: Request) -> HttpResult {
+    let caller = http::authenticate(&ctx.keys, &req)?;
+    Ok(http::json(
+        200,
+        &cart::view(&ctx.ports, &caller.user_id).await?,
+    ))
 }

@@ -1,28 +1,24 @@
 //! `DELETE /cart/items/{productId}` (auth).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::cart;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::cart::{self, CartLinePorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        carts: Some(ports.carts()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<CartLinePorts>, WireError> {
+    Authed::wire(p, CartLinePorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    let caller = http::authenticate(ctx, &req)?;
-    cart::remove(ctx, &caller.user_id, &http::path_param(&req, "productId")).await?;
+pub async fn handle(ctx: &Authed<CartLinePorts>, req: Request) -> HttpResult {
+    let caller = http::authenticate(&ctx.keys, &req)?;
+    cart::remove(
+        &ctx.ports,
+        &caller.user_id,
+        &http::path_param(&req, "productId"),
+    )
+    .await?;
     Ok(http::no_content())
 }

@@ -1,24 +1,22 @@
 //! `GET /health`: 200 once the tables answer.
 
-use lambda_http::{Body, Request, Response};
-use serde_json::json;
-use shop_shared::context::ContextError;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use std::sync::Arc;
 
-use crate::http::{self, respond};
+use lambda_http::Request;
+use serde_json::json;
+use shop_shared::ports::HealthCheck;
+use shop_shared::wiring::{Ports, WireError};
+
+use crate::http::{self, HttpResult};
 use crate::problem::{ApiError, ErrorCode};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        health: Some(ports.health()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Arc<dyn HealthCheck>, WireError> {
+    Ok(p.health())
 }
 
-pub async fn handle(ctx: &AppContext, _req: Request) -> Response<Body> {
-    respond(match async { ctx.health()?.ping().await }.await {
+pub async fn handle(health: &Arc<dyn HealthCheck>, _req: Request) -> HttpResult {
+    match health.ping().await {
         Ok(()) => Ok(http::json(200, &json!({"status": "ok"}))),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
@@ -27,5 +25,5 @@ pub async fn handle(ctx: &AppContext, _req: Request) -> Response<Body> {
                 "The tables do not answer.",
             ))
         }
-    })
+    }
 }

@@ -1,29 +1,18 @@
 //! `POST /auth/login`.
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
+use lambda_http::Request;
 use shop_shared::domain::user::LoginInput;
-use shop_shared::services::auth;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use shop_shared::services::auth::{self, LoginPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        users: Some(ports.users()?),
-        login_throttle: Some(ports.login_throttle()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<LoginPorts, WireError> {
+    LoginPorts::wire(p).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+pub async fn handle(ctx: &LoginPorts, req: Request) -> HttpResult {
     let input = LoginInput::from_json(&http::json_body(&req)?)?;
     Ok(http::json(200, &auth::login(ctx, input).await?))
 }

@@ -1,35 +1,23 @@
 //! `POST /orders` (auth, idempotent).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
+use lambda_http::Request;
 use shop_shared::domain::order::{request_hash, OrderRequest};
-use shop_shared::services::orders;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use shop_shared::services::orders::{self, OrderPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        products: Some(ports.products()?),
-        carts: Some(ports.carts()?),
-        idempotency: Some(ports.idempotency()?),
-        orders: Some(ports.orders()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<OrderPorts>, WireError> {
+    Authed::wire(p, OrderPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    let caller = http::authenticate(ctx, &req)?;
+pub async fn handle(ctx: &Authed<OrderPorts>, req: Request) -> HttpResult {
+    let caller = http::authenticate(&ctx.keys, &req)?;
     let key = http::idempotency_key(&req)?;
     let request = OrderRequest::from_json(&http::json_body(&req)?)?;
     let hash = request_hash(http::body_bytes(&req));
-    let order = orders::place(ctx, &caller.user_id, key.as_deref(), hash, request).await?;
+    let order = orders::place(&ctx.ports, &caller.user_id, key.as_deref(), hash, request).await?;
     Ok(http::json(201, &order))
 }

@@ -1,32 +1,23 @@
 //! `GET /orders?limit=&cursor=` (auth): newest first.
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::orders;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::orders::{self, OrderHistoryPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        orders: Some(ports.orders()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<OrderHistoryPorts>, WireError> {
+    Authed::wire(p, OrderHistoryPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    let caller = http::authenticate(ctx, &req)?;
+pub async fn handle(ctx: &Authed<OrderHistoryPorts>, req: Request) -> HttpResult {
+    let caller = http::authenticate(&ctx.keys, &req)?;
     let limit = http::page_limit(&req)?;
     let cursor = http::query_param(&req, "cursor");
     Ok(http::json(
         200,
-        &orders::list(ctx, &caller.user_id, limit, cursor.as_deref()).await?,
+        &orders::list(&ctx.ports, &caller.user_id, limit, cursor.as_deref()).await?,
     ))
 }

@@ -1,28 +1,19 @@
 //! `POST /products` (admin).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::catalog::{self, NewProduct};
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::catalog::{self, CatalogPorts, NewProduct};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        products: Some(ports.products()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<CatalogPorts>, WireError> {
+    Authed::wire(p, CatalogPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::authenticate_admin(ctx, &req)?;
+pub async fn handle(ctx: &Authed<CatalogPorts>, req: Request) -> HttpResult {
+    http::authenticate_admin(&ctx.keys, &req)?;
     let input = NewProduct::from_json(&http::json_body(&req)?)?;
-    Ok(http::json(201, &catalog::create(ctx, input).await?))
+    Ok(http::json(201, &catalog::create(&ctx.ports, input).await?))
 }

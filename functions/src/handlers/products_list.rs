@@ -1,26 +1,17 @@
 //! `GET /products?limit=&cursor=`.
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::catalog;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::catalog::{self, CatalogPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        products: Some(ports.products()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<CatalogPorts, WireError> {
+    Ok(CatalogPorts::wire(p))
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+pub async fn handle(ctx: &CatalogPorts, req: Request) -> HttpResult {
     let limit = http::page_limit(&req)?;
     let cursor = http::query_param(&req, "cursor");
     Ok(http::json(

@@ -1,32 +1,23 @@
 //! `POST /products/{productId}/restock` (admin).
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
-use shop_shared::services::catalog;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use lambda_http::Request;
+use shop_shared::services::catalog::{self, CatalogPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::handlers::Authed;
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        jwt: Some(ports.jwt().await?),
-        products: Some(ports.products()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<Authed<CatalogPorts>, WireError> {
+    Authed::wire(p, CatalogPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
-    http::authenticate_admin(ctx, &req)?;
+pub async fn handle(ctx: &Authed<CatalogPorts>, req: Request) -> HttpResult {
+    http::authenticate_admin(&ctx.keys, &req)?;
     let quantity = catalog::restock_quantity(&http::json_body(&req)?)?;
     let id = http::path_param(&req, "productId");
     Ok(http::json(
         200,
-        &catalog::restock(ctx, &id, quantity).await?,
+        &catalog::restock(&ctx.ports, &id, quantity).await?,
     ))
 }

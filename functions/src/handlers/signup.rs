@@ -1,27 +1,18 @@
 //! `POST /auth/signup`.
 
-use lambda_http::{Body, Request, Response};
-use shop_shared::context::ContextError;
+use lambda_http::Request;
 use shop_shared::domain::user::SignupInput;
-use shop_shared::services::auth;
-use shop_shared::wiring::Ports;
-use shop_shared::AppContext;
+use shop_shared::services::auth::{self, SignupPorts};
+use shop_shared::wiring::{Ports, WireError};
 
-use crate::http::{self, respond, HttpResult};
+use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
-    Ok(AppContext {
-        users: Some(ports.users()?),
-        ..ports.bare()
-    })
+pub async fn wire(p: &impl Ports) -> Result<SignupPorts, WireError> {
+    Ok(SignupPorts::wire(p))
 }
 
-pub async fn handle(ctx: &AppContext, req: Request) -> Response<Body> {
-    respond(run(ctx, req).await)
-}
-
-async fn run(ctx: &AppContext, req: Request) -> HttpResult {
+pub async fn handle(ctx: &SignupPorts, req: Request) -> HttpResult {
     let input = SignupInput::from_json(&http::json_body(&req)?)?;
     Ok(http::json(201, &auth::signup(ctx, input).await?))
 }

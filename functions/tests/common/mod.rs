@@ -13,9 +13,9 @@ use std::sync::Arc;
 use axum::http::{Method, Request};
 use serde_json::Value;
 use shop_shared::adapters::dynamodb::Db;
+use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::clock::{Clock, SystemClock};
 use shop_shared::config::{Config, TableNames};
-use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::{infra_tables, AppContext};
 use shop_tools::gateway::Gateway;
 

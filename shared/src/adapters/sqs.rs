@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use crate::events::relay::{DeadLetter, DeadLetterStore};
+use crate::events::DeadLetter;
+use crate::ports::DeadLetterStore;
 use crate::retry::{Attempts, CALL_ATTEMPTS};
 
 /// SendMessageBatch takes at most 10 entries.

@@ -5,71 +5,19 @@
 //! forward releases the record and fails the invocation, so the platform retries (and after
 //! bounded retries the event lands in the dead-letter queue).
 
-use std::time::Duration;
-
-use async_trait::async_trait;
 use thiserror::Error;
 
 use super::OrderPlaced;
-use crate::adapters::https::HttpsClient;
 use crate::clock::Clock;
 use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
-use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError};
+use crate::ports::{
+    ClaimOutcome, DataPlatform, DeliveryError, IdempotencyStore, Owned, StoreError,
+};
 use crate::telemetry;
 
 /// How long forwarded event ids are remembered.
 pub const DEDUP_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
 const LEASE_MS: i64 = 60_000;
-
-#[derive(Debug, Error)]
-pub enum DeliveryError {
-    #[error("the data platform refused the event ({0})")]
-    Refused(u16),
-    #[error("the data platform is unreachable: {0}")]
-    Unreachable(String),
-}
-
-/// The outbound port to the data platform.
-#[async_trait]
-pub trait DataPlatform: Send + Sync {
-    async fn deliver(&self, event: &OrderPlaced) -> Result<(), DeliveryError>;
-}
-
-/// Posts each event as JSON to the configured URL; any 2xx is success.
-#[derive(Debug, Clone)]
-pub struct HttpDataPlatform {
-    client: HttpsClient,
-    url: String,
-}
-
-impl HttpDataPlatform {
-    pub fn new(url: impl Into<String>) -> Result<Self, DeliveryError> {
-        let client = HttpsClient::new(Duration::from_secs(1), Duration::from_secs(5))
-            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
-        Ok(Self {
-            client,
-            url: url.into(),
-        })
-    }
-}
-
-#[async_trait]
-impl DataPlatform for HttpDataPlatform {
-    async fn deliver(&self, event: &OrderPlaced) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(event)
-            .map_err(|e| DeliveryError::Unreachable(format!("unserialisable event: {e}")))?;
-        let answer = self
-            .client
-            .post_json(&self.url, &[("idempotency-key", &event.event_id)], body)
-            .await
-            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
-        if answer.status.is_success() {
-            Ok(())
-        } else {
-            Err(DeliveryError::Refused(answer.status.as_u16()))
-        }
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum ConsumeError {
@@ -81,7 +29,7 @@ pub enum ConsumeError {
     InProgress(String),
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Consumed {
     Forwarded,
     AlreadyForwarded,

@@ -1,7 +1,7 @@
 //! The outbox relay: order items from the orders table's stream become `OrderPlaced` events.
 //!
 //! Every record of a batch ends in exactly one of three ways:
-//! - published to the bus (after bounded resends, see [`super::publisher`]);
+//! - published to the bus (after bounded resends, see [`crate::adapters::eventbridge`]);
 //! - **dead-lettered with its full content**: an event that could not be published, or a record
 //!   that cannot be read (kept raw), goes to the relay's dead-letter store (an SQS queue kept 14
 //!   days) and counts as done only once it is stored there;
@@ -13,22 +13,18 @@
 //! Nothing is ever dropped with only a log line. `shop-local redrive relay` puts dead letters
 //! back on the bus.
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::publisher::EventPublisher;
-use super::OrderPlaced;
-use crate::adapters::dynamodb::OrderRecord;
+use super::{DeadLetter, OrderPlaced};
+use crate::ports::{DeadLetterStore, EventPublisher};
 use crate::telemetry;
 
-/// One stream record as the relay needs it.
-#[derive(Debug, Clone)]
+/// One stream record as the relay needs it: where it stands in the stream and what it means
+/// (decoded from the table's format by [`crate::adapters::dynamodb::stream`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
     pub sequence_number: String,
-    /// `INSERT`, `MODIFY` or `REMOVE`.
-    pub event_name: String,
-    pub new_image: Option<serde_dynamo::Item>,
+    pub content: Parsed,
 }
 
 /// What a record means to the relay.
@@ -37,43 +33,21 @@ pub enum Parsed {
     Event(OrderPlaced),
     /// Not a new order: a fence, an update, a TTL removal.
     Skip,
-    /// An insert the relay cannot read: kept raw, with the reason.
-    Unreadable(String),
-}
-
-/// A dead letter, as its queue message body holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum DeadLetter {
-    /// An event that could not be published: its whole content.
-    #[serde(rename_all = "camelCase")]
-    OrderPlaced { event: OrderPlaced, reason: String },
-    /// A stream record that could not be read, raw (its new image as DynamoDB JSON).
-    #[serde(rename_all = "camelCase")]
+    /// An insert the relay cannot read: kept raw (its image as DynamoDB JSON), with the reason.
     Unreadable {
-        sequence_number: String,
-        image: Value,
         reason: String,
+        image: Value,
     },
 }
 
-impl DeadLetter {
-    /// A stable id (for de-duplication in the dead-letter store and in logs).
-    pub fn id(&self) -> String {
-        match self {
-            DeadLetter::OrderPlaced { event, .. } => event.event_id.clone(),
-            DeadLetter::Unreadable {
-                sequence_number, ..
-            } => format!("seq_{sequence_number}"),
+impl ChangeRecord {
+    /// The event, if the record is a readable new order.
+    pub fn event(&self) -> Option<&OrderPlaced> {
+        match &self.content {
+            Parsed::Event(e) => Some(e),
+            _ => None,
         }
     }
-}
-
-/// Where the relay stores what it could not publish (the relay's dead-letter queue).
-#[async_trait]
-pub trait DeadLetterStore: Send + Sync {
-    /// Stores every letter durably; returns the indexes (into `letters`) that could not be stored.
-    async fn store(&self, letters: &[DeadLetter]) -> Vec<usize>;
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -82,46 +56,6 @@ pub struct RelayOutcome {
     pub dead_lettered: usize,
     /// Where the next delivery must resume (the first record neither published nor stored).
     pub first_failed_sequence: Option<String>,
-}
-
-/// What a stream record means: a new order's event, nothing, or unreadable.
-pub fn parse(record: &ChangeRecord) -> Parsed {
-    if record.event_name != "INSERT" {
-        return Parsed::Skip;
-    }
-    let Some(image) = record.new_image.clone() else {
-        return Parsed::Unreadable("an INSERT without a new image".into());
-    };
-    // A fence (the tombstone of an order id that was never used) is not an order.
-    if matches!(
-        image.get("fenced"),
-        Some(serde_dynamo::AttributeValue::Bool(true))
-    ) {
-        return Parsed::Skip;
-    }
-    match serde_dynamo::from_item::<_, OrderRecord>(image) {
-        Ok(r) => Parsed::Event(OrderPlaced {
-            event_id: r.event_id,
-            order: r.order,
-        }),
-        Err(e) => Parsed::Unreadable(format!("not an order: {e}")),
-    }
-}
-
-/// The event of a stream record, if it is a readable new order.
-pub fn order_event(record: &ChangeRecord) -> Option<OrderPlaced> {
-    match parse(record) {
-        Parsed::Event(e) => Some(e),
-        _ => None,
-    }
-}
-
-fn raw_image(record: &ChangeRecord) -> Value {
-    record
-        .new_image
-        .as_ref()
-        .and_then(|i| serde_json::to_value(i).ok())
-        .unwrap_or(Value::Null)
 }
 
 #[tracing::instrument(name = "relay", skip_all, fields(records = records.len()))]
@@ -134,17 +68,17 @@ pub async fn relay(
     let mut events: Vec<(usize, OrderPlaced)> = Vec::new();
     let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        match parse(r) {
-            Parsed::Event(e) => events.push((i, e)),
+        match &r.content {
+            Parsed::Event(e) => events.push((i, e.clone())),
             Parsed::Skip => {}
-            Parsed::Unreadable(reason) => {
+            Parsed::Unreadable { reason, image } => {
                 tracing::error!(sequence = %r.sequence_number, %reason, "unreadable stream record: dead-lettered raw");
                 letters.push((
                     i,
                     DeadLetter::Unreadable {
                         sequence_number: r.sequence_number.clone(),
-                        image: raw_image(r),
-                        reason,
+                        image: image.clone(),
+                        reason: reason.clone(),
                     },
                 ));
             }
@@ -204,7 +138,11 @@ pub async fn relay(
 mod tests {
     use std::sync::Mutex;
 
+    use async_trait::async_trait;
+
     use super::*;
+    use crate::adapters::dynamodb::stream::change_record;
+    use crate::adapters::dynamodb::OrderRecord;
     use crate::domain::order::{build_order, PricedLine};
 
     /// Fails the events whose order id is listed; records what it was given.
@@ -258,11 +196,7 @@ mod tests {
         let order = build_order(order_id, "usr_1", &[line], "2026-11-24T00:00:00Z").expect("order");
         let item: serde_dynamo::Item =
             serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item");
-        ChangeRecord {
-            sequence_number: seq.into(),
-            event_name: event_name.into(),
-            new_image: Some(item),
-        }
+        change_record(seq.into(), event_name, Some(item))
     }
 
     fn garbage(seq: &str) -> ChangeRecord {
@@ -271,11 +205,7 @@ mod tests {
             "pk".into(),
             serde_dynamo::AttributeValue::S("USER#x".into()),
         );
-        ChangeRecord {
-            sequence_number: seq.into(),
-            event_name: "INSERT".into(),
-            new_image: Some(item),
-        }
+        change_record(seq.into(), "INSERT", Some(item))
     }
 
     #[tokio::test]
@@ -336,20 +266,6 @@ mod tests {
         assert_eq!(outcome.published, 1);
         assert_eq!(outcome.dead_lettered, 0);
         assert_eq!(outcome.first_failed_sequence.as_deref(), Some("200"));
-    }
-
-    #[test]
-    fn fences_updates_and_removals_are_skipped() {
-        let mut fence = serde_dynamo::Item::default();
-        fence.insert("fenced".into(), serde_dynamo::AttributeValue::Bool(true));
-        let r = ChangeRecord {
-            sequence_number: "1".into(),
-            event_name: "INSERT".into(),
-            new_image: Some(fence),
-        };
-        assert_eq!(parse(&r), Parsed::Skip);
-        assert_eq!(parse(&record("2", "ord_x", "REMOVE")), Parsed::Skip);
-        assert!(matches!(parse(&garbage("3")), Parsed::Unreadable(_)));
     }
 
     #[test]

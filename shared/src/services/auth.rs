@@ -3,11 +3,50 @@
 use serde::Serialize;
 use thiserror::Error;
 
+use std::sync::Arc;
+
+use crate::auth::JwtKeys;
 use crate::clock::rfc3339;
-use crate::context::AppContext;
 use crate::domain::ids;
 use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput, UserProfile};
-use crate::ports::{CreateUserOutcome, StoreError};
+use crate::ports::{CreateUserOutcome, LoginThrottle, StoreError, UserStore};
+use crate::wiring::{Env, Ports, WireError};
+
+/// What sign-up uses.
+#[derive(Clone)]
+pub struct SignupPorts {
+    pub env: Env,
+    pub users: Arc<dyn UserStore>,
+}
+
+impl SignupPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            users: p.users(),
+        }
+    }
+}
+
+/// What log-in uses.
+#[derive(Clone)]
+pub struct LoginPorts {
+    pub env: Env,
+    pub users: Arc<dyn UserStore>,
+    pub login_throttle: Arc<dyn LoginThrottle>,
+    pub jwt: JwtKeys,
+}
+
+impl LoginPorts {
+    pub async fn wire(p: &impl Ports) -> Result<Self, WireError> {
+        Ok(Self {
+            env: p.env(),
+            users: p.users(),
+            login_throttle: p.login_throttle(),
+            jwt: p.jwt().await?,
+        })
+    }
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +81,7 @@ pub enum AuthError {
 }
 
 /// Creates a user (role `user`, balance 0). Exactly one of concurrent signups with one email wins.
-pub async fn signup(ctx: &AppContext, input: SignupInput) -> Result<SignupOutput, AuthError> {
+pub async fn signup(ctx: &SignupPorts, input: SignupInput) -> Result<SignupOutput, AuthError> {
     let profile = create_user(ctx, &input, Role::User).await?;
     Ok(SignupOutput {
         user_id: profile.user_id,
@@ -53,7 +92,7 @@ pub async fn signup(ctx: &AppContext, input: SignupInput) -> Result<SignupOutput
 
 /// Creates a user with the given role; used by sign-up and by set-up for the admin.
 pub async fn create_user(
-    ctx: &AppContext,
+    ctx: &SignupPorts,
     input: &SignupInput,
     role: Role,
 ) -> Result<UserProfile, AuthError> {
@@ -67,13 +106,9 @@ pub async fn create_user(
         name: input.name.clone(),
         role,
         balance: 0,
-        created_at: rfc3339(ctx.clock.now()),
+        created_at: rfc3339(ctx.env.clock.now()),
     };
-    match ctx
-        .users()?
-        .create_user(&profile, &normalized, &hash)
-        .await?
-    {
+    match ctx.users.create_user(&profile, &normalized, &hash).await? {
         CreateUserOutcome::Created => Ok(profile),
         CreateUserOutcome::EmailTaken => Err(AuthError::EmailTaken),
     }
@@ -87,11 +122,11 @@ pub const FAILED_LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Checks the password and issues a token. Unknown email and wrong password answer alike. After
 /// [`MAX_FAILED_LOGINS`] failures for an email within [`FAILED_LOGIN_WINDOW_MS`], every log-in
 /// for it (right password included) is refused until the oldest of those failures leaves the window.
-pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, AuthError> {
+pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, AuthError> {
     let email = normalize_email(&input.email);
-    let now_ms = ctx.clock.now().timestamp_millis();
+    let now_ms = ctx.env.clock.now().timestamp_millis();
     let recent = ctx
-        .login_throttle()?
+        .login_throttle
         .recent_failures(&email, now_ms - FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS)
         .await?;
     if let Some(oldest) = recent.get(MAX_FAILED_LOGINS - 1) {
@@ -99,7 +134,7 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
         let retry_after = u32::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
         return Err(AuthError::TooManyAttempts { retry_after });
     }
-    let record = ctx.users()?.find_login(&email).await?;
+    let record = ctx.users.find_login(&email).await?;
     let stored = record
         .as_ref()
         .map(|r| r.password_hash.clone())
@@ -109,15 +144,19 @@ pub async fn login(ctx: &AppContext, input: LoginInput) -> Result<LoginOutput, A
         Some(r) if ok => r,
         _ => {
             let expires = (now_ms + FAILED_LOGIN_WINDOW_MS) / 1000 + 60;
-            ctx.login_throttle()?
+            ctx.login_throttle
                 .record_failure(&email, now_ms, expires)
                 .await?;
             return Err(AuthError::InvalidCredentials);
         }
     };
-    let jwt = ctx.jwt().map_err(|e| AuthError::Internal(e.to_string()))?;
+    let jwt = &ctx.jwt;
     let token = jwt
-        .issue(&record.user_id, record.role, ctx.clock.now().timestamp())
+        .issue(
+            &record.user_id,
+            record.role,
+            ctx.env.clock.now().timestamp(),
+        )
         .map_err(|e| AuthError::Internal(format!("token issue failed: {e}")))?;
     Ok(LoginOutput {
         access_token: token,

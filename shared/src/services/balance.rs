@@ -3,8 +3,22 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::context::AppContext;
-use crate::ports::StoreError;
+use std::sync::Arc;
+
+use crate::ports::{StoreError, UserStore};
+use crate::wiring::Ports;
+
+/// What reading the balance uses.
+#[derive(Clone)]
+pub struct BalancePorts {
+    pub users: Arc<dyn UserStore>,
+}
+
+impl BalancePorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self { users: p.users() }
+    }
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,9 +36,9 @@ pub enum BalanceError {
     Store(#[from] StoreError),
 }
 
-pub async fn get(ctx: &AppContext, user_id: &str) -> Result<BalanceView, BalanceError> {
+pub async fn get(ctx: &BalancePorts, user_id: &str) -> Result<BalanceView, BalanceError> {
     let balance = ctx
-        .users()?
+        .users
         .balance(user_id)
         .await?
         .ok_or(BalanceError::NoUser)?;

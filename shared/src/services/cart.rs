@@ -3,14 +3,50 @@
 use chrono::Duration;
 use thiserror::Error;
 
-use crate::context::AppContext;
 use crate::domain::cart::{
     AddToCartInput, CartLine, CartView, LineWrite, CART_TTL_DAYS, MAX_CART_LINES,
 };
 use crate::domain::ids;
 use crate::domain::order::MAX_LINE_QUANTITY;
-use crate::ports::StoreError;
+use std::sync::Arc;
+
+use crate::ports::{CartStore, ProductStore, StoreError};
 use crate::retry::Attempts;
+use crate::wiring::{Env, Ports};
+
+/// What viewing and adding to the cart use.
+#[derive(Clone)]
+pub struct CartPorts {
+    pub env: Env,
+    pub carts: Arc<dyn CartStore>,
+    pub products: Arc<dyn ProductStore>,
+}
+
+impl CartPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            carts: p.carts(),
+            products: p.products(),
+        }
+    }
+}
+
+/// What removing a line uses.
+#[derive(Clone)]
+pub struct CartLinePorts {
+    pub env: Env,
+    pub carts: Arc<dyn CartStore>,
+}
+
+impl CartLinePorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            carts: p.carts(),
+        }
+    }
+}
 
 /// Optimistic writes tried this often (only heavy contention on one cart exhausts them).
 const MAX_ATTEMPTS: usize = 16;
@@ -38,17 +74,17 @@ pub enum CartError {
 }
 
 /// The cart at today's names and prices.
-pub async fn view(ctx: &AppContext, user_id: &str) -> Result<CartView, CartError> {
+pub async fn view(ctx: &CartPorts, user_id: &str) -> Result<CartView, CartError> {
     let cart = ctx
-        .carts()?
-        .get(user_id, ctx.clock.now().timestamp())
+        .carts
+        .get(user_id, ctx.env.clock.now().timestamp())
         .await?;
     price(ctx, cart.lines).await
 }
 
-async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, CartError> {
+async fn price(ctx: &CartPorts, lines: Vec<CartLine>) -> Result<CartView, CartError> {
     let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
-    let products = ctx.products()?.get_many(&ids).await?;
+    let products = ctx.products.get_many(&ids).await?;
     let priced = lines
         .into_iter()
         .filter_map(|l| {
@@ -60,7 +96,7 @@ async fn price(ctx: &AppContext, lines: Vec<CartLine>) -> Result<CartView, CartE
 }
 
 pub async fn add(
-    ctx: &AppContext,
+    ctx: &CartPorts,
     user_id: &str,
     input: AddToCartInput,
 ) -> Result<CartView, CartError> {
@@ -68,15 +104,15 @@ pub async fn add(
         return Err(CartError::ProductNotFound(input.product_id));
     }
     let product = ctx
-        .products()?
+        .products
         .get(&input.product_id)
         .await?
         .ok_or_else(|| CartError::ProductNotFound(input.product_id.clone()))?;
     let mut attempts = Attempts::new(MAX_ATTEMPTS);
     while attempts.next().await {
-        let now = ctx.clock.now();
+        let now = ctx.env.clock.now();
         let expires_at = (now + Duration::days(CART_TTL_DAYS)).timestamp();
-        let cart = ctx.carts()?.get(user_id, now.timestamp()).await?;
+        let cart = ctx.carts.get(user_id, now.timestamp()).await?;
         let current = cart.line(&input.product_id).map_or(0, |l| l.quantity);
         let wanted = current
             .checked_add(input.quantity)
@@ -104,7 +140,7 @@ pub async fn add(
             }
         };
         if ctx
-            .carts()?
+            .carts
             .write_line(
                 user_id,
                 &input.product_id,
@@ -120,12 +156,12 @@ pub async fn add(
     Err(CartError::Busy)
 }
 
-pub async fn remove(ctx: &AppContext, user_id: &str, product_id: &str) -> Result<(), CartError> {
+pub async fn remove(ctx: &CartLinePorts, user_id: &str, product_id: &str) -> Result<(), CartError> {
     // A nonsense id is certainly not in the cart (and never reaches the store as a map key).
     let removed = ids::is_product_id(product_id)
         && ctx
-            .carts()?
-            .remove_line(user_id, product_id, ctx.clock.now().timestamp())
+            .carts
+            .remove_line(user_id, product_id, ctx.env.clock.now().timestamp())
             .await?;
     if removed {
         Ok(())

@@ -4,13 +4,31 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::clock::rfc3339;
-use crate::context::AppContext;
 use crate::cursor::CursorCodec;
 use crate::domain::ids;
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::MAX_PRICE;
 use crate::domain::product::Product;
-use crate::ports::StoreError;
+use std::sync::Arc;
+
+use crate::ports::{ProductStore, StoreError};
+use crate::wiring::{Env, Ports};
+
+/// What the catalog uses.
+#[derive(Clone)]
+pub struct CatalogPorts {
+    pub env: Env,
+    pub products: Arc<dyn ProductStore>,
+}
+
+impl CatalogPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            products: p.products(),
+        }
+    }
+}
 
 pub const MAX_STOCK: i64 = 1_000_000;
 pub const MAX_RESTOCK: i64 = 1_000_000;
@@ -53,12 +71,12 @@ pub enum CatalogError {
     Store(#[from] StoreError),
 }
 
-fn cursor_codec(ctx: &AppContext) -> CursorCodec {
-    CursorCodec::new(&ctx.config.jwt_secret, "products")
+fn cursor_codec(ctx: &CatalogPorts) -> CursorCodec {
+    CursorCodec::new(&ctx.env.config.jwt_secret, "products")
 }
 
 pub async fn list(
-    ctx: &AppContext,
+    ctx: &CatalogPorts,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<ProductList, CatalogError> {
@@ -66,7 +84,7 @@ pub async fn list(
         .map(|c| cursor_codec(ctx).decode(c))
         .transpose()
         .map_err(|_| CatalogError::BadCursor)?;
-    let page = ctx.products()?.list(limit, start.as_deref()).await?;
+    let page = ctx.products.list(limit, start.as_deref()).await?;
     Ok(ProductList {
         items: page.items,
         next_cursor: page.last_key.map(|k| cursor_codec(ctx).encode(&k)),
@@ -74,38 +92,38 @@ pub async fn list(
 }
 
 /// Any id that names no product, whatever its shape, is not found (odd shapes never reach the store).
-pub async fn get(ctx: &AppContext, product_id: &str) -> Result<Product, CatalogError> {
+pub async fn get(ctx: &CatalogPorts, product_id: &str) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.products()?
+    ctx.products
         .get(product_id)
         .await?
         .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))
 }
 
-pub async fn create(ctx: &AppContext, input: NewProduct) -> Result<Product, CatalogError> {
+pub async fn create(ctx: &CatalogPorts, input: NewProduct) -> Result<Product, CatalogError> {
     let product = Product {
         product_id: ids::new_product_id(),
         name: input.name,
         price: input.price,
         stock: input.stock,
     };
-    ctx.products()?
-        .create(&product, &rfc3339(ctx.clock.now()))
+    ctx.products
+        .create(&product, &rfc3339(ctx.env.clock.now()))
         .await?;
     Ok(product)
 }
 
 pub async fn restock(
-    ctx: &AppContext,
+    ctx: &CatalogPorts,
     product_id: &str,
     quantity: i64,
 ) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.products()?
+    ctx.products
         .restock(product_id, quantity)
         .await?
         .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))

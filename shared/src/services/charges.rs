@@ -12,10 +12,11 @@
 //! taken over, by a retry with the same key or by the reconciler, which settles from the truth:
 //! the record, then the gateway's status of the key. docs/TRANSACTIONS.md has the whole table.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::clock::rfc3339;
-use crate::context::AppContext;
 use crate::domain::charge::{ChargeOutcome, ChargeReceipt, ChargeRefusal};
 use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
 use crate::domain::ids;
@@ -23,10 +24,33 @@ use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_CHARGE};
 use crate::ports::{
     ApprovalRequest, ChargeStore, Credit, CreditOutcome, GatewayError, IdempotencyStore, Owned,
-    PaymentStatus, StoreError, UserStore,
+    PaymentGateway, PaymentStatus, StoreError, UserStore,
 };
 use crate::services::idempotency::{self, BeginError, Begun};
 use crate::telemetry;
+use crate::wiring::{Env, Ports, WireError};
+
+/// What charging uses (and the reconciler, which settles charges).
+#[derive(Clone)]
+pub struct ChargePorts {
+    pub env: Env,
+    pub users: Arc<dyn UserStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub charges: Arc<dyn ChargeStore>,
+    pub payment: Arc<dyn PaymentGateway>,
+}
+
+impl ChargePorts {
+    pub async fn wire(p: &impl Ports) -> Result<Self, WireError> {
+        Ok(Self {
+            env: p.env(),
+            users: p.users(),
+            idempotency: p.idempotency(),
+            charges: p.charges(),
+            payment: p.payment().await?,
+        })
+    }
+}
 
 pub const DEFAULT_PAYMENT_METHOD: &str = "tok_sandbox";
 
@@ -85,7 +109,7 @@ fn refusal_error(refusal: ChargeRefusal) -> ChargeError {
 /// Charges `input.amount` to the caller's balance.
 #[tracing::instrument(name = "charges.charge", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn charge(
-    ctx: &AppContext,
+    ctx: &ChargePorts,
     user_id: &str,
     idempotency_key: Option<&str>,
     request_hash: String,
@@ -95,8 +119,8 @@ pub async fn charge(
         || format!("auto-{}", uuid::Uuid::new_v4().simple()),
         str::to_owned,
     );
-    let now = ctx.clock.now();
-    let lease = Lease::new(now.timestamp_millis(), ctx.config.lease_ms());
+    let now = ctx.env.clock.now();
+    let lease = Lease::new(now.timestamp_millis(), ctx.env.config.lease_ms());
     let mut fresh = IdemRecord::pending(
         Scope::Charge,
         record_key(Scope::Charge, user_id, &key),
@@ -109,7 +133,7 @@ pub async fn charge(
     fresh.amount = Some(input.amount);
     fresh.keyed = Some(idempotency_key.is_some());
     fresh.gateway_attempt = Some(1);
-    match idempotency::begin(ctx, fresh).await {
+    match idempotency::begin(ctx.idempotency.as_ref(), &ctx.env, fresh).await {
         Err(BeginError::KeyReused) => Err(ChargeError::KeyReused),
         Err(BeginError::InProgress) => Err(ChargeError::InProgress),
         Err(BeginError::Store(e)) => Err(unavailable(e, false)),
@@ -145,7 +169,7 @@ fn unavailable(e: StoreError, maybe_applied: bool) -> ChargeError {
 /// The stored final answer of a finished charge. A credited charge whose answer was not stored
 /// (the process died right after the credit) is answered from the ledger and the balance now,
 /// and that answer is stored, so every later replay is the same.
-pub async fn replay(ctx: &AppContext, record: &IdemRecord) -> Result<ChargeReceipt, ChargeError> {
+pub async fn replay(ctx: &ChargePorts, record: &IdemRecord) -> Result<ChargeReceipt, ChargeError> {
     match (record.status, record.outcome.as_deref()) {
         (RecordStatus::Completed | RecordStatus::Failed, Some(json)) => {
             match serde_json::from_str::<ChargeOutcome>(json) {
@@ -162,7 +186,9 @@ pub async fn replay(ctx: &AppContext, record: &IdemRecord) -> Result<ChargeRecei
                     "charge record without user or amount".into(),
                 ));
             };
-            let balance = async { ctx.users()?.balance(user_id).await }
+            let balance = ctx
+                .users
+                .balance(user_id)
                 .await
                 .map_err(|e| unavailable(e, true))?
                 .ok_or(ChargeError::Refused(ChargeRefusal::NoUser))?;
@@ -179,12 +205,12 @@ pub async fn replay(ctx: &AppContext, record: &IdemRecord) -> Result<ChargeRecei
     }
 }
 
-async fn store_answer(ctx: &AppContext, pk: &str, receipt: &ChargeReceipt) {
+async fn store_answer(ctx: &ChargePorts, pk: &str, receipt: &ChargeReceipt) {
     let outcome = ChargeOutcome::Credited {
         receipt: receipt.clone(),
     };
     let stored = match serde_json::to_string(&outcome) {
-        Ok(json) => async { ctx.charges()?.store_answer(pk, &json).await }.await,
+        Ok(json) => ctx.charges.store_answer(pk, &json).await,
         Err(e) => Err(StoreError::Corrupt(e.to_string())),
     };
     if let Err(e) = stored {
@@ -203,10 +229,7 @@ enum Approval {
 
 /// One owner driving a charge record to its end (a request, or the reconciler).
 pub(crate) struct ChargeRun<'a> {
-    ctx: &'a AppContext,
-    users: &'a dyn UserStore,
-    charges: &'a dyn ChargeStore,
-    idempotency: &'a dyn IdempotencyStore,
+    ctx: &'a ChargePorts,
     record: IdemRecord,
     user_id: String,
     amount: i64,
@@ -216,19 +239,15 @@ pub(crate) struct ChargeRun<'a> {
 }
 
 impl<'a> ChargeRun<'a> {
-    pub(crate) fn new(ctx: &'a AppContext, record: IdemRecord) -> Result<Self, ChargeError> {
+    pub(crate) fn new(ctx: &'a ChargePorts, record: IdemRecord) -> Result<Self, ChargeError> {
         let (Some(user_id), Some(amount)) = (record.user_id.clone(), record.amount) else {
             return Err(ChargeError::Internal(
                 "charge record without user or amount".into(),
             ));
         };
         let attempt = record.gateway_attempt.unwrap_or(1);
-        let wired = |e: StoreError| ChargeError::Internal(e.to_string());
         Ok(Self {
             ctx,
-            users: ctx.users().map_err(wired)?,
-            charges: ctx.charges().map_err(wired)?,
-            idempotency: ctx.idempotency().map_err(wired)?,
             record,
             user_id,
             amount,
@@ -250,7 +269,7 @@ impl<'a> ChargeRun<'a> {
     }
 
     fn now_ms(&self) -> i64 {
-        self.ctx.clock.now().timestamp_millis()
+        self.ctx.env.clock.now().timestamp_millis()
     }
 
     /// Drives the charge to its end. `method`: the client's payment token (a request); `None`
@@ -280,7 +299,7 @@ impl<'a> ChargeRun<'a> {
         inherited: bool,
     ) -> Result<Approval, ChargeError> {
         if inherited || method.is_none() {
-            match self.ctx.payment().status(&self.gateway_key()).await {
+            match self.ctx.payment.status(&self.gateway_key()).await {
                 Ok(PaymentStatus::Approved { payment_id, amount }) if amount == self.amount => {
                     self.record_approval(&payment_id).await?;
                     return Ok(Approval::Approved(payment_id));
@@ -312,7 +331,7 @@ impl<'a> ChargeRun<'a> {
             return Ok(Approval::Never);
         };
         // Do not take money that could not be credited.
-        match self.users.balance(&self.user_id).await {
+        match self.ctx.users.balance(&self.user_id).await {
             Ok(None) => {
                 return Ok(Approval::Ended(
                     self.refuse(ChargeRefusal::NoUser, None).await,
@@ -332,7 +351,7 @@ impl<'a> ChargeRun<'a> {
             amount: self.amount,
             payment_method: method.to_owned(),
         };
-        let payment_id = match self.ctx.payment().approve(&request).await {
+        let payment_id = match self.ctx.payment.approve(&request).await {
             Ok(a) => a.payment_id,
             Err(GatewayError::Declined) => {
                 return Ok(Approval::Ended(
@@ -354,6 +373,7 @@ impl<'a> ChargeRun<'a> {
 
     async fn record_approval(&mut self, payment_id: &str) -> Result<(), ChargeError> {
         match self
+            .ctx
             .charges
             .record_approval(self.pk(), self.token(), self.attempt, payment_id)
             .await
@@ -374,6 +394,7 @@ impl<'a> ChargeRun<'a> {
     async fn next_attempt(&mut self) -> Result<(), ChargeError> {
         let next = self.attempt.saturating_add(1);
         match self
+            .ctx
             .charges
             .next_attempt(self.pk(), self.token(), next)
             .await
@@ -389,7 +410,7 @@ impl<'a> ChargeRun<'a> {
     }
 
     async fn credit(&mut self, payment_id: &str) -> Result<ChargeReceipt, ChargeError> {
-        let created_at = rfc3339(self.ctx.clock.now());
+        let created_at = rfc3339(self.ctx.env.clock.now());
         let commit_token = uuid::Uuid::new_v4().simple().to_string();
         let credit = Credit {
             pk: self.pk(),
@@ -401,7 +422,7 @@ impl<'a> ChargeRun<'a> {
             created_at: &created_at,
             commit_token: &commit_token,
         };
-        match self.charges.credit(&credit).await {
+        match self.ctx.charges.credit(&credit).await {
             Ok(CreditOutcome::Credited) => {}
             Ok(CreditOutcome::LimitExceeded) => {
                 return self
@@ -418,7 +439,7 @@ impl<'a> ChargeRun<'a> {
                 return Err(self.stay_in_doubt(ChargeError::CreditPending).await);
             }
         }
-        let balance = match self.users.balance(&self.user_id).await {
+        let balance = match self.ctx.users.balance(&self.user_id).await {
             Ok(Some(b)) => b,
             // Credited, but no balance to answer with: a replay answers (and stores) it.
             _ => {
@@ -447,6 +468,7 @@ impl<'a> ChargeRun<'a> {
         let outcome = serde_json::to_string(&ChargeOutcome::Refused { refusal })
             .map_err(|e| ChargeError::Internal(e.to_string()))?;
         match self
+            .ctx
             .charges
             .fail(self.pk(), self.token(), &outcome, void, self.now_ms())
             .await
@@ -482,7 +504,7 @@ impl<'a> ChargeRun<'a> {
 
     /// Nothing was charged: the key may be used again (same charge, same gateway key).
     async fn release(&self, err: ChargeError) -> ChargeError {
-        match self.idempotency.release(self.pk(), self.token()).await {
+        match self.ctx.idempotency.release(self.pk(), self.token()).await {
             Ok(Owned::Done) => err,
             Ok(Owned::NotOwner) => self.after_lost_lease().await,
             Err(e) => {
@@ -495,6 +517,7 @@ impl<'a> ChargeRun<'a> {
     /// Leaves the record `PENDING` for a retry or the reconciler to settle, at once.
     async fn stay_in_doubt(&self, err: ChargeError) -> ChargeError {
         if let Err(e) = self
+            .ctx
             .idempotency
             .yield_lease(self.pk(), self.token(), self.now_ms())
             .await
@@ -514,7 +537,7 @@ impl<'a> ChargeRun<'a> {
 
     /// Answers what the record holds now.
     async fn answer_from_record(&self) -> Result<ChargeReceipt, ChargeError> {
-        match self.idempotency.get(self.pk()).await {
+        match self.ctx.idempotency.get(self.pk()).await {
             Ok(Some(r)) => replay(self.ctx, &r).await,
             Ok(None) => Err(ChargeError::Internal("charge record vanished".into())),
             Err(e) => Err(unavailable(e, true)),
@@ -525,14 +548,14 @@ impl<'a> ChargeRun<'a> {
 /// Voids an approval whose record is already `FAILED`, then records the void. A failure leaves
 /// `voidPaymentId` set: the reconciler voids it later.
 pub(crate) async fn void_payment(
-    ctx: &AppContext,
+    ctx: &ChargePorts,
     pk: &str,
     gateway_key: &str,
     payment_id: &str,
 ) -> bool {
-    match ctx.payment().void(gateway_key, payment_id).await {
+    match ctx.payment.void(gateway_key, payment_id).await {
         Ok(()) => {
-            if let Err(e) = async { ctx.charges()?.voided(pk, payment_id).await }.await {
+            if let Err(e) = ctx.charges.voided(pk, payment_id).await {
                 tracing::warn!(error = %e, "charge: void not recorded; the reconciler records it");
             }
             true

@@ -19,18 +19,18 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::adapters::memory::{unless_crashed, Fault, MemorySandboxLedger, MemoryStore};
 use crate::adapters::payment::sandbox::{SandboxGateway, SandboxStatus};
+use crate::auth::JwtKeys;
 use crate::clock::FixedClock;
 use crate::config::Config;
-use crate::context::AppContext;
 use crate::domain::charge::ChargeRefusal;
 use crate::domain::idempotency::RecordStatus;
 use crate::domain::order::{Order, OrderRefusal, OrderRequest, RequestedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{Role, UserProfile};
-use crate::services::charges::{self, ChargeError, ChargeInput};
-use crate::services::orders::{self, OrderError};
-use crate::services::price_cache::PriceCache;
+use crate::services::charges::{self, ChargeError, ChargeInput, ChargePorts};
+use crate::services::orders::{self, OrderError, OrderPorts};
 use crate::services::reconciler;
+use crate::wiring::{AllPorts, Env};
 
 const USER: &str = "usr_00000000000000000000000000000001";
 const P1: &str = "prd_00000000000000000000000000000001";
@@ -64,7 +64,8 @@ struct World {
     store: MemoryStore,
     ledger: MemorySandboxLedger,
     clock: Arc<FixedClock>,
-    ctx: AppContext,
+    orders: OrderPorts,
+    charges: ChargePorts,
     /// Stock taken by other customers (changes made behind the flow's back).
     taken_elsewhere: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
@@ -81,14 +82,25 @@ fn world() -> World {
     let clock = Arc::new(FixedClock::new(start()));
     let mut config = Config::from_env().expect("config");
     config.idempotency_lease_seconds = 30;
-    let mut ctx = AppContext::in_memory(
-        config,
-        store.clone(),
-        Arc::new(SandboxGateway::new(ledger.clone())),
-        clock.clone(),
-    );
+    let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds);
+    let env = Env {
+        config: Arc::new(config),
+        clock: clock.clone(),
+    };
     // As deployed: orders price from the cache once it holds their products.
-    ctx.prices = Arc::new(PriceCache::default());
+    let ports = AllPorts::over(
+        env,
+        Arc::new(store.clone()),
+        Arc::new(SandboxGateway::new(ledger.clone())),
+        jwt,
+    );
+    let charges = ChargePorts {
+        env: ports.env.clone(),
+        users: ports.users.clone(),
+        idempotency: ports.idempotency.clone(),
+        charges: ports.charges.clone(),
+        payment: ports.payment.clone(),
+    };
     store.put_user(UserProfile {
         user_id: USER.into(),
         email: "u@example.com".into(),
@@ -109,7 +121,8 @@ fn world() -> World {
         store,
         ledger,
         clock,
-        ctx,
+        orders: OrderPorts::wire(&ports),
+        charges,
         taken_elsewhere: Arc::default(),
     }
 }
@@ -231,7 +244,7 @@ async fn seed_cart(w: &World) {
 
 async fn place(w: &World, case: OrderCase, key: Option<&str>) -> Option<Result<Order, OrderError>> {
     let fut = orders::place(
-        &w.ctx,
+        &w.orders,
         USER,
         key,
         format!("hash-{case:?}"),
@@ -307,7 +320,7 @@ async fn prepare(w: &World, case: OrderCase) {
             price,
             stock: START_STOCK,
         });
-        w.ctx.prices.remember(products.iter());
+        w.orders.prices.remember(products.iter());
         w.store.put_product(Product {
             price: NEW_P1_PRICE,
             ..products[0].clone()
@@ -367,7 +380,7 @@ async fn order_faults(case: OrderCase, keyed: bool) {
             // The client retries with its key once the lease ran out: the final answer, true.
             w.later();
             if at % 2 == 0 {
-                let report = reconciler::run(&w.ctx).await;
+                let report = reconciler::run(&w.charges).await;
                 assert_eq!(report.deferred, 0, "{what}: reconciler {report:?}");
             }
             let second = place(&w, case, key).await;
@@ -481,7 +494,7 @@ async fn charge(
         amount: AMOUNT,
         payment_method: token.into(),
     };
-    let fut = charges::charge(&w.ctx, USER, key, format!("charge-{token}"), input);
+    let fut = charges::charge(&w.charges, USER, key, format!("charge-{token}"), input);
     unless_crashed(&w.store.faults, fut).await
 }
 
@@ -588,7 +601,7 @@ async fn charge_faults(keyed: bool, token: &str) {
             check_charge_answer(&w, &first, &format!("{what} (trace {trace:?})"));
             w.later();
             // The service settles by itself (the reconciler), whether or not the client retries.
-            let report = reconciler::run(&w.ctx).await;
+            let report = reconciler::run(&w.charges).await;
             assert_eq!(report.deferred, 0, "{what}: {report:?}");
             if keyed {
                 let second = charge(&w, key, token).await.expect("no crash");
@@ -675,7 +688,7 @@ async fn a_credit_over_the_limit_is_refused_and_its_approval_voided() {
     // is never credited, and the refusal is what the key answers.
     w.store.set_balance(USER, 0);
     w.later();
-    reconciler::run(&w.ctx).await;
+    reconciler::run(&w.charges).await;
     let second = charge(&w, key, "tok_sandbox").await.expect("answered");
     assert_eq!(second, first, "the refusal is replayed");
     assert!(w.store.ledger_now(USER).is_empty(), "never credited");
@@ -722,7 +735,7 @@ async fn a_failed_void_is_retried_by_the_reconciler() {
         }
         assert!(w.store.ledger_now(USER).is_empty(), "{fault:?}");
         w.later();
-        let report = reconciler::run(&w.ctx).await;
+        let report = reconciler::run(&w.charges).await;
         assert_eq!(report.deferred, 0, "{fault:?}: {report:?}");
         let record = w.store.records_now().into_iter().next().expect("record");
         assert_eq!(record.status, RecordStatus::Failed, "{fault:?}");
@@ -736,7 +749,7 @@ async fn a_failed_void_is_retried_by_the_reconciler() {
             w.store.ledger_now(USER).is_empty(),
             "{fault:?}: never credited"
         );
-        let again = reconciler::run(&w.ctx).await;
+        let again = reconciler::run(&w.charges).await;
         assert_eq!(again.examined, 0, "{fault:?}: settled once: {again:?}");
     }
 }
@@ -763,12 +776,12 @@ async fn two_reconcilers_settle_each_charge_once() {
     }
     assert!(w.store.ledger_now(USER).is_empty());
     w.later();
-    let (a, b) = tokio::join!(reconciler::run(&w.ctx), reconciler::run(&w.ctx));
+    let (a, b) = tokio::join!(reconciler::run(&w.charges), reconciler::run(&w.charges));
     assert_eq!(a.credited + b.credited, 10, "{a:?} {b:?}");
     assert_eq!(w.store.ledger_now(USER).len(), 10);
     assert_eq!(w.store.balance_now(USER), Some(START_BALANCE + 10 * AMOUNT));
     check_settled_many(&w);
-    let again = reconciler::run(&w.ctx).await;
+    let again = reconciler::run(&w.charges).await;
     assert_eq!(again.examined, 0, "{again:?}");
 }
 

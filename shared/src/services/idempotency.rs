@@ -3,9 +3,9 @@
 
 use thiserror::Error;
 
-use crate::context::AppContext;
 use crate::domain::idempotency::{IdemRecord, Lease, RecordStatus};
-use crate::ports::{ClaimOutcome, Owned, StoreError};
+use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError};
+use crate::wiring::Env;
 
 /// What to do with a request under an Idempotency-Key.
 #[derive(Debug)]
@@ -28,9 +28,13 @@ pub enum BeginError {
 }
 
 /// Claims `fresh` (a `PENDING` record owned by a new lease), or resolves an existing record.
-pub async fn begin(ctx: &AppContext, fresh: IdemRecord) -> Result<Begun, BeginError> {
-    let now = ctx.clock.now();
-    let old = match ctx.idempotency()?.claim(&fresh, now.timestamp()).await? {
+pub async fn begin(
+    idempotency: &dyn IdempotencyStore,
+    env: &Env,
+    fresh: IdemRecord,
+) -> Result<Begun, BeginError> {
+    let now = env.clock.now();
+    let old = match idempotency.claim(&fresh, now.timestamp()).await? {
         ClaimOutcome::Acquired => {
             return Ok(Begun::Owner {
                 record: fresh,
@@ -49,9 +53,8 @@ pub async fn begin(ctx: &AppContext, fresh: IdemRecord) -> Result<Begun, BeginEr
         RecordStatus::Pending | RecordStatus::Released => {
             // Its owner is gone (or it had no effect): take over. The new token fences the
             // previous owner; the resource id (and a charge's state) is kept.
-            let lease = Lease::new(now_ms, ctx.config.lease_ms());
-            match ctx
-                .idempotency()?
+            let lease = Lease::new(now_ms, env.config.lease_ms());
+            match idempotency
                 .take_over(&old.pk, old.status, &old.lease_token, &lease, now_ms)
                 .await?
             {

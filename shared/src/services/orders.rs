@@ -9,12 +9,13 @@
 //! record (keyed) is fenced, so that an attempt still in flight can no longer commit.
 //! docs/TRANSACTIONS.md has the table of steps, faults and answers.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::clock::rfc3339;
-use crate::context::AppContext;
 use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
 use crate::domain::ids;
 use crate::domain::order::{
@@ -29,8 +30,50 @@ use crate::ports::{
 };
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
-use crate::services::price_cache::CachedPrice;
+use crate::services::price_cache::{CachedPrice, PriceCache};
 use crate::telemetry;
+use crate::wiring::{Env, Ports};
+
+/// What placing an order uses.
+#[derive(Clone)]
+pub struct OrderPorts {
+    pub env: Env,
+    pub products: Arc<dyn ProductStore>,
+    pub carts: Arc<dyn CartStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub orders: Arc<dyn OrderStore>,
+    /// Names and prices orders may price from without a read.
+    pub prices: Arc<PriceCache>,
+}
+
+impl OrderPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            products: p.products(),
+            carts: p.carts(),
+            idempotency: p.idempotency(),
+            orders: p.orders(),
+            prices: p.prices(),
+        }
+    }
+}
+
+/// What reading orders uses.
+#[derive(Clone)]
+pub struct OrderHistoryPorts {
+    pub env: Env,
+    pub orders: Arc<dyn OrderStore>,
+}
+
+impl OrderHistoryPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            orders: p.orders(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum OrderError {
@@ -96,17 +139,15 @@ fn counted(result: Result<Order, OrderError>) -> Result<Order, OrderError> {
 /// Places an order. `request_hash` is the request body's hash (same key + other body: refused).
 #[tracing::instrument(name = "orders.place", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn place(
-    ctx: &AppContext,
+    ctx: &OrderPorts,
     user_id: &str,
     idempotency_key: Option<&str>,
     request_hash: String,
     request: OrderRequest,
 ) -> Result<Order, OrderError> {
-    let ports = Ports::of(ctx)?;
     let Some(key) = idempotency_key else {
         let run = Run {
             ctx,
-            ports,
             user_id,
             order_id: ids::new_order_id(),
             request_hash,
@@ -115,8 +156,8 @@ pub async fn place(
         };
         return counted(run.run().await);
     };
-    let now = ctx.clock.now();
-    let lease = Lease::new(now.timestamp_millis(), ctx.config.lease_ms());
+    let now = ctx.env.clock.now();
+    let lease = Lease::new(now.timestamp_millis(), ctx.env.config.lease_ms());
     let fresh = IdemRecord::pending(
         Scope::Order,
         record_key(Scope::Order, user_id, key),
@@ -125,7 +166,7 @@ pub async fn place(
         &lease,
         now.timestamp(),
     );
-    match idempotency::begin(ctx, fresh).await {
+    match idempotency::begin(ctx.idempotency.as_ref(), &ctx.env, fresh).await {
         Err(BeginError::KeyReused) => Err(OrderError::KeyReused),
         Err(BeginError::InProgress) => Err(OrderError::InProgress),
         Err(BeginError::Store(e)) => Err(e.into()),
@@ -135,7 +176,6 @@ pub async fn place(
             // completes the record in the same step), and the new token fences them all.
             let run = Run {
                 ctx,
-                ports,
                 user_id,
                 order_id: record.resource_id.clone(),
                 request_hash,
@@ -148,7 +188,7 @@ pub async fn place(
 }
 
 /// The stored final answer of a finished keyed order.
-async fn replay(ctx: &AppContext, user_id: &str, record: &IdemRecord) -> Result<Order, OrderError> {
+async fn replay(ctx: &OrderPorts, user_id: &str, record: &IdemRecord) -> Result<Order, OrderError> {
     match record
         .outcome
         .as_deref()
@@ -160,32 +200,12 @@ async fn replay(ctx: &AppContext, user_id: &str, record: &IdemRecord) -> Result<
             "stored outcome unreadable: {e}"
         ))),
         // Never expected (the commit stores it): answer from the order itself.
-        None => match ctx.orders()?.get(user_id, &record.resource_id).await? {
+        None => match ctx.orders.get(user_id, &record.resource_id).await? {
             Some(order) => Ok(order),
             None => Err(OrderError::Unavailable {
                 maybe_applied: true,
             }),
         },
-    }
-}
-
-/// The ports an order uses, resolved once.
-#[derive(Clone, Copy)]
-struct Ports<'a> {
-    products: &'a dyn ProductStore,
-    orders: &'a dyn OrderStore,
-    carts: &'a dyn CartStore,
-    idempotency: &'a dyn IdempotencyStore,
-}
-
-impl<'a> Ports<'a> {
-    fn of(ctx: &'a AppContext) -> Result<Self, StoreError> {
-        Ok(Self {
-            products: ctx.products()?,
-            orders: ctx.orders()?,
-            carts: ctx.carts()?,
-            idempotency: ctx.idempotency()?,
-        })
     }
 }
 
@@ -208,8 +228,7 @@ enum Cycle {
 }
 
 struct Run<'a> {
-    ctx: &'a AppContext,
-    ports: Ports<'a>,
+    ctx: &'a OrderPorts,
     user_id: &'a str,
     order_id: String,
     request_hash: String,
@@ -226,7 +245,7 @@ impl Run<'_> {
         while cycles.next().await {
             if maybe_applied {
                 // The truth first: did an earlier attempt of this order commit?
-                match self.ports.orders.get(self.user_id, &self.order_id).await {
+                match self.ctx.orders.get(self.user_id, &self.order_id).await {
                     Ok(Some(order)) => return Ok(order),
                     Ok(None) => {}
                     Err(e) => {
@@ -264,7 +283,7 @@ impl Run<'_> {
     /// One read-and-commit cycle.
     async fn cycle(&self) -> Cycle {
         let ctx = self.ctx;
-        let now = ctx.clock.now();
+        let now = ctx.env.clock.now();
         let (lines, cart_lines) = match self.lines_to_order(now.timestamp()).await {
             Ok(Ok(x)) => x,
             Ok(Err(refusal)) => return Cycle::Refused(refusal),
@@ -280,7 +299,7 @@ impl Run<'_> {
             // The transaction's conditions check stock, price and name; a refusal re-reads.
             Some(cached) => priced_from_cache(&lines, cached),
             None => {
-                let products = match self.ports.products.get_many(&ids).await {
+                let products = match self.ctx.products.get_many(&ids).await {
                     Ok(p) => p,
                     Err(e) => return read_failed(e),
                 };
@@ -308,10 +327,10 @@ impl Run<'_> {
             cart_lines: cart_lines.as_deref(),
             owner: self.owner.as_ref().map(|(pk, token)| Owner { pk, token }),
             stored_outcome: &stored_outcome,
-            sales_day: sales_day(now, ctx.config.time_zone),
+            sales_day: sales_day(now, ctx.env.config.time_zone),
             commit_token: &commit_token,
         };
-        let outcome = match self.ports.orders.place(&placement).await {
+        let outcome = match self.ctx.orders.place(&placement).await {
             Ok(o) => o,
             Err(StoreError::Unknown(e)) => {
                 tracing::warn!(error = %e, order_id = %self.order_id, "order commit: outcome unknown");
@@ -332,7 +351,7 @@ impl Run<'_> {
                 // Re-read: answer the FIRST line lacking stock in request order; a changed
                 // price or name alone means re-price and retry.
                 ctx.prices.forget(&ids);
-                let fresh = match self.ports.products.get_many(&ids).await {
+                let fresh = match self.ctx.products.get_many(&ids).await {
                     Ok(fresh) => fresh,
                     Err(e) => return read_failed(e),
                 };
@@ -370,7 +389,7 @@ impl Run<'_> {
         match &self.request {
             OrderRequest::Items(lines) => Ok(Ok((lines.clone(), None))),
             OrderRequest::FromCart => {
-                let mut cart = self.ports.carts.get(self.user_id, now_epoch).await?;
+                let mut cart = self.ctx.carts.get(self.user_id, now_epoch).await?;
                 if cart.lines.is_empty() {
                     return Ok(Err(OrderRefusal::CartEmpty));
                 }
@@ -425,7 +444,7 @@ impl Run<'_> {
                 })
                 .map_err(|e| OrderError::Internal(e.to_string()))?;
                 match self
-                    .ports
+                    .ctx
                     .idempotency
                     .finish(pk, token, RecordStatus::Failed, &outcome)
                     .await
@@ -465,7 +484,7 @@ impl Run<'_> {
             other => other.clone(),
         };
         match &self.owner {
-            Some((pk, token)) => match self.ports.idempotency.release(pk, token).await {
+            Some((pk, token)) => match self.ctx.idempotency.release(pk, token).await {
                 // Released: no attempt of ours can commit any more, and none did.
                 Ok(Owned::Done) => Err(settled(&err)),
                 Ok(Owned::NotOwner) => self.key_taken().await,
@@ -492,7 +511,7 @@ impl Run<'_> {
         let Some((pk, _)) = &self.owner else {
             return Err(OrderError::Internal("key taken without a key".into()));
         };
-        match self.ports.idempotency.get(pk).await {
+        match self.ctx.idempotency.get(pk).await {
             Ok(Some(r)) if matches!(r.status, RecordStatus::Completed | RecordStatus::Failed) => {
                 replay(self.ctx, self.user_id, &r).await
             }
@@ -506,8 +525,8 @@ impl Run<'_> {
     }
 
     async fn fence(&self) -> Result<FenceOutcome, StoreError> {
-        let expires = self.ctx.clock.now() + Duration::days(1);
-        self.ports
+        let expires = self.ctx.env.clock.now() + Duration::days(1);
+        self.ctx
             .orders
             .fence(self.user_id, &self.order_id, expires.timestamp())
             .await
@@ -516,8 +535,8 @@ impl Run<'_> {
     /// Lets a retry take the record over at once (best effort: the lease runs out anyway).
     async fn yield_lease(&self) {
         if let Some((pk, token)) = &self.owner {
-            let now = self.ctx.clock.now().timestamp_millis();
-            if let Err(e) = self.ports.idempotency.yield_lease(pk, token, now).await {
+            let now = self.ctx.env.clock.now().timestamp_millis();
+            if let Err(e) = self.ctx.idempotency.yield_lease(pk, token, now).await {
                 tracing::warn!(error = %e, "order: could not yield the lease");
             }
         }
@@ -582,23 +601,27 @@ fn priced_from_cache(lines: &[RequestedLine], cached: Vec<CachedPrice>) -> Vec<P
 }
 
 /// The caller's order.
-pub async fn get(ctx: &AppContext, user_id: &str, order_id: &str) -> Result<Order, OrderError> {
+pub async fn get(
+    ctx: &OrderHistoryPorts,
+    user_id: &str,
+    order_id: &str,
+) -> Result<Order, OrderError> {
     if !ids::is_order_id(order_id) {
         return Err(OrderError::NotFound);
     }
-    ctx.orders()?
+    ctx.orders
         .get(user_id, order_id)
         .await?
         .ok_or(OrderError::NotFound)
 }
 
-fn cursor_codec(ctx: &AppContext) -> crate::cursor::CursorCodec {
-    crate::cursor::CursorCodec::new(&ctx.config.jwt_secret, "orders")
+fn cursor_codec(ctx: &OrderHistoryPorts) -> crate::cursor::CursorCodec {
+    crate::cursor::CursorCodec::new(&ctx.env.config.jwt_secret, "orders")
 }
 
 /// The caller's orders, newest first. The cursor is bound to the caller.
 pub async fn list(
-    ctx: &AppContext,
+    ctx: &OrderHistoryPorts,
     user_id: &str,
     limit: usize,
     cursor: Option<&str>,
@@ -616,7 +639,7 @@ pub async fn list(
             Some(sk.to_owned())
         }
     };
-    let page = ctx.orders()?.list(user_id, limit, start.as_deref()).await?;
+    let page = ctx.orders.list(user_id, limit, start.as_deref()).await?;
     Ok(OrderList {
         items: page.items,
         next_cursor: page

@@ -5,9 +5,29 @@
 
 use serde::Serialize;
 
-use crate::context::AppContext;
+use std::sync::Arc;
+
 use crate::domain::popular::{rank, window, WINDOW_DAYS};
-use crate::ports::StoreError;
+use crate::ports::{ProductStore, SalesStore, StoreError};
+use crate::wiring::{Env, Ports};
+
+/// What the top-5 uses.
+#[derive(Clone)]
+pub struct PopularPorts {
+    pub env: Env,
+    pub sales: Arc<dyn SalesStore>,
+    pub products: Arc<dyn ProductStore>,
+}
+
+impl PopularPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            sales: p.sales(),
+            products: p.products(),
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,12 +46,12 @@ pub struct PopularList {
     pub days: u64,
 }
 
-pub async fn top(ctx: &AppContext) -> Result<PopularList, StoreError> {
-    let days = window(ctx.clock.now(), ctx.config.time_zone);
-    let counters = ctx.sales()?.sales_on(&days).await?;
+pub async fn top(ctx: &PopularPorts) -> Result<PopularList, StoreError> {
+    let days = window(ctx.env.clock.now(), ctx.env.config.time_zone);
+    let counters = ctx.sales.sales_on(&days).await?;
     let ranked = rank(counters);
     let ids: Vec<String> = ranked.iter().map(|(p, _)| p.clone()).collect();
-    let products = ctx.products()?.get_many(&ids).await?;
+    let products = ctx.products.get_many(&ids).await?;
     let items = ranked
         .into_iter()
         .filter_map(|(id, sold)| products.get(&id).map(|p| (p.clone(), sold)))

@@ -12,11 +12,10 @@
 
 use serde::Serialize;
 
-use crate::context::AppContext;
 use crate::domain::idempotency::{settle_shards, IdemRecord, Lease, RecordStatus, Scope};
 use crate::ports::Owned;
 use crate::retry::{with_deadline, REQUEST_BUDGET};
-use crate::services::charges::{self, ChargeError, ChargeRun};
+use crate::services::charges::{self, ChargeError, ChargePorts, ChargeRun};
 use crate::telemetry;
 
 /// Records read per index partition and run.
@@ -44,23 +43,23 @@ pub struct Report {
     pub deferred: usize,
 }
 
-/// One pass over every in-doubt partition.
+/// One pass over every in-doubt partition (the reconciler settles charges and order keys, so it
+/// runs with the charges' ports).
 #[tracing::instrument(name = "reconciler.run", skip_all)]
-pub async fn run(ctx: &AppContext) -> Report {
+pub async fn run(ctx: &ChargePorts) -> Report {
     let mut report = Report::default();
-    let now_ms = ctx.clock.now().timestamp_millis();
+    let now_ms = ctx.env.clock.now().timestamp_millis();
     let started = tokio::time::Instant::now();
     for scope in [Scope::Charge, Scope::Order] {
         for shard in settle_shards(scope) {
-            let records =
-                match async { ctx.idempotency()?.in_doubt(&shard, now_ms, BATCH).await }.await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, %shard, "reconciler: index query failed");
-                        report.deferred += 1;
-                        continue;
-                    }
-                };
+            let records = match ctx.idempotency.in_doubt(&shard, now_ms, BATCH).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, %shard, "reconciler: index query failed");
+                    report.deferred += 1;
+                    continue;
+                }
+            };
             for record in records {
                 if started.elapsed() > RUN_BUDGET {
                     report.deferred += 1;
@@ -93,7 +92,7 @@ pub async fn run(ctx: &AppContext) -> Report {
     report
 }
 
-async fn settle(ctx: &AppContext, record: IdemRecord, report: &mut Report) {
+async fn settle(ctx: &ChargePorts, record: IdemRecord, report: &mut Report) {
     match (record.scope(), record.status) {
         (Some(Scope::Charge), RecordStatus::Failed) => match record.void_payment_id.clone() {
             Some(payment_id) => {
@@ -122,24 +121,23 @@ async fn settle(ctx: &AppContext, record: IdemRecord, report: &mut Report) {
 }
 
 async fn take_over(
-    ctx: &AppContext,
+    ctx: &ChargePorts,
     record: IdemRecord,
     report: &mut Report,
 ) -> Option<IdemRecord> {
-    let now_ms = ctx.clock.now().timestamp_millis();
-    let lease = Lease::new(now_ms, ctx.config.lease_ms());
-    let taken = async {
-        ctx.idempotency()?
-            .take_over(
-                &record.pk,
-                RecordStatus::Pending,
-                &record.lease_token,
-                &lease,
-                now_ms,
-            )
-            .await
-    };
-    match taken.await {
+    let now_ms = ctx.env.clock.now().timestamp_millis();
+    let lease = Lease::new(now_ms, ctx.env.config.lease_ms());
+    let taken = ctx
+        .idempotency
+        .take_over(
+            &record.pk,
+            RecordStatus::Pending,
+            &record.lease_token,
+            &lease,
+            now_ms,
+        )
+        .await;
+    match taken {
         Ok(Owned::Done) => Some(IdemRecord {
             lease_token: lease.token,
             lease_until: lease.until_ms,
@@ -157,13 +155,12 @@ async fn take_over(
     }
 }
 
-async fn release_order(ctx: &AppContext, record: &IdemRecord, report: &mut Report) {
-    let released = async {
-        ctx.idempotency()?
-            .release(&record.pk, &record.lease_token)
-            .await
-    };
-    match released.await {
+async fn release_order(ctx: &ChargePorts, record: &IdemRecord, report: &mut Report) {
+    let released = ctx
+        .idempotency
+        .release(&record.pk, &record.lease_token)
+        .await;
+    match released {
         Ok(Owned::Done) => report.released += 1,
         Ok(Owned::NotOwner) => report.skipped += 1,
         Err(e) => {
@@ -173,7 +170,7 @@ async fn release_order(ctx: &AppContext, record: &IdemRecord, report: &mut Repor
     }
 }
 
-async fn settle_charge(ctx: &AppContext, record: IdemRecord, report: &mut Report) {
+async fn settle_charge(ctx: &ChargePorts, record: IdemRecord, report: &mut Report) {
     let pk = record.pk.clone();
     let mut run = match ChargeRun::new(ctx, record) {
         Ok(r) => r,
@@ -191,12 +188,10 @@ async fn settle_charge(ctx: &AppContext, record: IdemRecord, report: &mut Report
         Ok(_) => report.credited += 1,
         Err(ChargeError::Refused(_)) => report.failed += 1,
         // Keyed, never approved: released for a retry. Keyless: closed.
-        Err(ChargeError::GatewayFailed) => {
-            match async { ctx.idempotency()?.get(&pk).await }.await {
-                Ok(Some(r)) if r.status == RecordStatus::Released => report.released += 1,
-                _ => report.failed += 1,
-            }
-        }
+        Err(ChargeError::GatewayFailed) => match ctx.idempotency.get(&pk).await {
+            Ok(Some(r)) if r.status == RecordStatus::Released => report.released += 1,
+            _ => report.failed += 1,
+        },
         Err(ChargeError::InProgress) => report.skipped += 1,
         Err(e) => {
             tracing::warn!(error = %e, %pk, "reconciler: charge left for the next run");

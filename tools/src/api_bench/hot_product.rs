@@ -324,8 +324,8 @@ pub async fn part_b(
     // 2. Breakdown: the same service call in-process (BatchGetItem + TransactWriteItems, with the
     //    service's retries on conflict), no HTTP, no handler.
     let service = {
-        let (ctx, users, body, product_id) =
-            (ctx.clone(), users.clone(), body.clone(), product_id.clone());
+        let ctx = Arc::new(orders::OrderPorts::wire(&ctx.ctx));
+        let (users, body, product_id) = (users.clone(), body.clone(), product_id.clone());
         move |i: usize| {
             let (ctx, users, body, product_id) =
                 (ctx.clone(), users.clone(), body.clone(), product_id.clone());
@@ -335,7 +335,7 @@ pub async fn part_b(
                     quantity: 1,
                 }]);
                 let hash = request_hash(body.as_bytes());
-                match orders::place(&ctx.ctx, &users[i].0, None, hash, request).await {
+                match orders::place(&ctx, &users[i].0, None, hash, request).await {
                     Ok(_) => None,
                     Err(e) => Some(format!("{e}")),
                 }

@@ -99,7 +99,7 @@ pub async fn client_with(
     config: &Config,
     interceptor: impl Intercept + 'static,
 ) -> aws_sdk_dynamodb::Client {
-    let sdk = shop_shared::context::sdk_config(config).await;
+    let sdk = shop_shared::aws::sdk_config(config).await;
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(interceptor);
     if let Some(url) = &config.dynamodb_endpoint {
         builder = builder.endpoint_url(url);

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, TableNames};
-use shop_shared::AppContext;
+use shop_shared::wiring::AllPorts;
 
 mod get_overhead;
 mod hot_product;
@@ -40,16 +40,16 @@ pub use machine::{ddb_pid, machine};
 pub use order_calls::part_c;
 pub use setup::serve;
 
-/// The context and the DynamoDB adapter behind it (the bare sides of each comparison use the adapter).
+/// Every port and the DynamoDB adapter behind them (the bare sides of each comparison use the adapter).
 #[derive(Clone)]
 pub struct Env {
-    pub ctx: AppContext,
+    pub ctx: AllPorts,
     pub db: Db,
 }
 
 impl std::ops::Deref for Env {
-    type Target = AppContext;
-    fn deref(&self) -> &AppContext {
+    type Target = AllPorts;
+    fn deref(&self) -> &AllPorts {
         &self.ctx
     }
 }

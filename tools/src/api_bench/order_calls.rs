@@ -5,7 +5,6 @@ use aws_sdk_dynamodb::types::ConsumedCapacity;
 use serde_json::{json, Value};
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::TableNames;
-use shop_shared::AppContext;
 
 use super::interceptors::{client_with, Call, CapacityRecorder};
 use super::setup::{new_product, new_user};
@@ -107,13 +106,13 @@ pub async fn part_c(ctx: &Env) -> BoxResult<()> {
     println!("   the real order path (gateway handler -> service -> store) on an SDK client with a recording interceptor");
     let recorder = CapacityRecorder::default();
     let db = Db::new(
-        client_with(&ctx.config, recorder.clone()).await,
+        client_with(ctx.config(), recorder.clone()).await,
         ctx.db.tables.clone(),
-        ctx.config.time_zone,
-        ctx.config.sales_shards,
+        ctx.config().time_zone,
+        ctx.config().sales_shards,
     );
     let ictx = Env {
-        ctx: AppContext::with_db(ctx.config.clone(), db.clone())?,
+        ctx: shop_shared::aws::all_ports_over(ctx.config().clone(), db.clone()).await?,
         db,
     };
     let tables = ictx.db.tables.clone();

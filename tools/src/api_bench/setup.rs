@@ -3,7 +3,7 @@
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::domain::user::Role;
 use shop_shared::ports::ProductStore;
-use shop_shared::AppContext;
+use shop_shared::wiring::AllPorts;
 
 use super::BoxResult;
 use crate::bench_support::{seed_product, seed_user};
@@ -18,12 +18,12 @@ pub(crate) async fn new_product(db: &Db, name: &str) -> BoxResult<String> {
 }
 
 /// A user with a big balance, created directly (no argon2: the password is never used), and a token.
-pub(crate) async fn new_user(ctx: &AppContext) -> BoxResult<(String, String)> {
-    let user_id = seed_user(ctx.users()?, USER_BALANCE)
+pub(crate) async fn new_user(ctx: &AllPorts) -> BoxResult<(String, String)> {
+    let user_id = seed_user(ctx.users.as_ref(), USER_BALANCE)
         .await
         .map_err(|e| format!("create user: {e}"))?;
     let token = ctx
-        .jwt()?
+        .jwt
         .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
         .map_err(|e| format!("issue token: {e:?}"))?;
     Ok((user_id, token))

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::{infra_tables, AppContext};
+use shop_shared::infra_tables;
 use shop_tools::api_bench::{
     bench_config, client_with, ddb_pid, machine, part_a, part_b, part_c, serve, verdict, BoxResult,
     CallCounter, Env, GOAL_GET_OVERHEAD, GOAL_HOT_RATIO, RUN_LIMIT,
@@ -35,7 +35,7 @@ async fn run() -> BoxResult<()> {
         config.sales_shards,
     );
     let ctx = Env {
-        ctx: AppContext::with_db(config, db.clone())?,
+        ctx: shop_shared::aws::all_ports_over(config, db.clone()).await?,
         db,
     };
     infra_tables::create_all(&ctx.db.client, &ctx.db.tables).await?;

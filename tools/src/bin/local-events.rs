@@ -4,14 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shop_functions::handlers::order_consumer::ConsumerPorts;
+use shop_shared::adapters::data_platform::HttpDataPlatform;
+use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
-use shop_shared::clock::SystemClock;
-use shop_shared::config::Config;
-use shop_shared::context::{
+use shop_shared::aws::{
     connect_dynamodb, dynamodb_client, eventbridge_client, sdk_config, sqs_client,
 };
-use shop_shared::events::consumer::HttpDataPlatform;
-use shop_shared::events::publisher::EventBridgePublisher;
+use shop_shared::clock::SystemClock;
+use shop_shared::config::Config;
 use shop_tools::local_events::{self, DataPlatformSink, QueueDispatcher, StreamPoller};
 
 #[tokio::main]
@@ -61,9 +62,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         sqs,
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
-        db: connect_dynamodb(&config).await,
-        platform: Arc::new(HttpDataPlatform::new(url.clone())?),
-        clock: Arc::new(SystemClock),
+        consumer: ConsumerPorts {
+            clock: Arc::new(SystemClock),
+            idempotency: Arc::new(connect_dynamodb(&config).await),
+            platform: Arc::new(HttpDataPlatform::new(url.clone())?),
+        },
         receivers: 2,
     };
     eprintln!(

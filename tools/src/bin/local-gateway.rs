@@ -5,7 +5,8 @@
 
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use shop_shared::wiring::{self, AwsPorts};
+use shop_shared::aws::AwsPorts;
+use shop_shared::wiring::AllPorts;
 use shop_tools::gateway::Gateway;
 use shop_tools::{metrics_sink, ops_page, storefront};
 
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3000);
     let metrics_dir = metrics_sink::dir_from_env();
     metrics_sink::install("local-gateway", &metrics_dir)?;
-    let source = wiring::everything(&AwsPorts::from_env()?).await?;
+    let source = AllPorts::from_source(&AwsPorts::from_env()?).await?;
     let ops_dir = metrics_dir.clone();
     let app = axum::Router::new()
         .route("/ops", get(|| async { Html(ops_page::PAGE) }))

@@ -15,18 +15,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shop_functions::handlers::order_consumer::ConsumerPorts;
+use shop_shared::adapters::data_platform::HttpDataPlatform;
+use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
+use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::clock::SystemClock;
 use shop_shared::config::{Config, TableNames};
-use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::domain::ids;
 use shop_shared::domain::order::{request_hash, OrderRequest, RequestedLine};
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
-use shop_shared::events::consumer::HttpDataPlatform;
-use shop_shared::events::publisher::EventBridgePublisher;
+use shop_shared::infra_tables;
 use shop_shared::services::orders;
-use shop_shared::{infra_tables, AppContext};
 use shop_tools::bench_support::{cpu_seconds, pid_from_env};
 use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
 
@@ -103,7 +104,7 @@ async fn main() -> BoxResult<()> {
     let sdk = sdk_config(&config).await;
     let db = connect_dynamodb(&config).await;
     infra_tables::create_all(&db.client, &db.tables).await?;
-    let ctx = AppContext::with_db(config.clone(), db.clone())?;
+    let ctx = shop_shared::aws::all_ports_over(config.clone(), db.clone()).await?;
     let events = eventbridge_client(&sdk, &config);
     let sqs = sqs_client(&sdk, &config);
     let queues = local_events::setup(&events, &sqs, &config.event_bus_name, &prefix).await?;
@@ -136,9 +137,11 @@ async fn main() -> BoxResult<()> {
         sqs: sqs.clone(),
         queue_urls: queues.order_queues.clone(),
         dlq_url: queues.consumer_dlq.clone(),
-        db: db.clone(),
-        platform: Arc::new(HttpDataPlatform::new(sink_url)?),
-        clock: Arc::new(SystemClock),
+        consumer: ConsumerPorts {
+            clock: Arc::new(SystemClock),
+            idempotency: Arc::new(db.clone()),
+            platform: Arc::new(HttpDataPlatform::new(sink_url)?),
+        },
         receivers: env_num("PIPE_RECEIVERS", 2) as usize,
     };
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -174,7 +177,7 @@ async fn main() -> BoxResult<()> {
             price: 100,
             stock: 1_000_000,
         };
-        ctx.products()?.create(&p, "2026-11-24T00:00:00Z").await?;
+        ctx.products.create(&p, "2026-11-24T00:00:00Z").await?;
         products.push(p.product_id);
     }
     let mut users = Vec::new();
@@ -189,9 +192,10 @@ async fn main() -> BoxResult<()> {
             balance: 1_000_000_000,
             created_at: "2026-11-24T00:00:00Z".into(),
         };
-        ctx.users()?.create_user(&profile, &email, "unused").await?;
+        ctx.users.create_user(&profile, &email, "unused").await?;
         users.push(id);
     }
+    let orders = Arc::new(orders::OrderPorts::wire(&ctx));
 
     println!(
         "pipeline bench: {orders_total} orders by {clients} clients, in-process service calls"
@@ -245,7 +249,7 @@ async fn main() -> BoxResult<()> {
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (ctx, users, products, committed, next, counter) = (
-            ctx.clone(),
+            orders.clone(),
             users.clone(),
             products.clone(),
             committed.clone(),

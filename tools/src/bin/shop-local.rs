@@ -11,23 +11,15 @@
 //!
 //! All of them work against AWS too (docs/OPERATIONS.md).
 
+use shop_shared::adapters::data_platform::HttpDataPlatform;
+use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
+use shop_shared::aws::all_ports_from_env;
+use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::clock::{rfc3339, SystemClock};
 use shop_shared::config::Config;
-use shop_shared::context::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
-use shop_shared::events::consumer::HttpDataPlatform;
-use shop_shared::events::publisher::EventBridgePublisher;
-use shop_shared::wiring::{self, AwsPorts};
-use shop_shared::AppContext;
 use shop_tools::local_events;
 use shop_tools::ops::{event_audit, redrive};
-
-/// Every port, from the environment, with the SDK's full credential chain (profiles, SSO).
-async fn everything_from_env() -> Result<AppContext, Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let sdk = shop_shared::aws::sdk_config(&config).await;
-    Ok(wiring::everything(&AwsPorts::with_sdk(config, sdk)).await?)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,12 +28,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("setup") => {
             let config = Config::from_env()?;
             let db = connect_dynamodb(&config).await;
-            let ctx = AppContext::with_db(config, db.clone())?;
+            let ports = shop_shared::aws::all_ports_over(config, db.clone()).await?;
             let seed = !args.iter().any(|a| a == "--no-seed");
-            let report = shop_tools::local_setup::setup(&ctx, &db, seed).await?;
+            let report = shop_tools::local_setup::setup(&ports, &db, seed).await?;
             println!(
                 "tables ready ({}*); admin {}; {} demo products seeded",
-                ctx.config.tables.users.trim_end_matches("users"),
+                ports.config().tables.users.trim_end_matches("users"),
                 if report.admin_created {
                     "created"
                 } else {
@@ -53,8 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("admin") => {
             // For a deployed stack: only the admin account, in the existing tables.
-            let ctx = everything_from_env().await?;
-            let created = shop_tools::local_setup::create_admin(&ctx).await?;
+            let ports = all_ports_from_env().await?;
+            let created = shop_tools::local_setup::create_admin(&ports).await?;
             println!(
                 "admin {}",
                 if created {
@@ -67,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("reconcile") => {
             shop_functions::lambda::init_tracing();
-            let ctx = everything_from_env().await?;
+            let ports = all_ports_from_env().await?;
             let every = match args.iter().position(|a| a == "--every") {
                 None => None,
                 Some(i) => Some(
@@ -78,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
             };
             loop {
-                let report = shop_functions::reconciler::run_wired(&ctx).await?;
+                let report = shop_functions::handlers::reconciler::run_wired(&ports).await?;
                 if every.is_none() {
                     println!("{}", serde_json::to_string(&report)?);
                     return Ok(());

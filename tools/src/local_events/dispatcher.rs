@@ -6,22 +6,17 @@
 //! made visible again with one `ChangeMessageVisibilityBatch` (redelivered) or, after
 //! [`CONSUMER_MAX_RECEIVES`], sent to the consumer DLQ in one `SendMessageBatch`.
 
-use std::sync::Arc;
-
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, SendMessageBatchRequestEntry,
 };
 use futures::future::{join_all, try_join_all};
-use shop_shared::adapters::dynamodb::Db;
-use shop_shared::clock::Clock;
-use shop_shared::events::consumer::DataPlatform;
 use shop_shared::events::OrderPlaced;
 use tokio::sync::watch;
 
 use super::{err, BoxError, CONSUMER_MAX_RECEIVES};
-use shop_functions::outbox;
+use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
 
 /// How long a received message stays hidden while it is consumed.
 const VISIBILITY_SECONDS: i32 = 30;
@@ -30,9 +25,8 @@ pub struct QueueDispatcher {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_urls: Vec<String>,
     pub dlq_url: String,
-    pub db: Db,
-    pub platform: Arc<dyn DataPlatform>,
-    pub clock: Arc<dyn Clock>,
+    /// What the consumer Lambda runs with.
+    pub consumer: ConsumerPorts,
     /// Receive loops per queue.
     pub receivers: usize,
 }
@@ -90,15 +84,10 @@ impl QueueDispatcher {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
         let result = match serde_json::from_str::<EventBridgeEvent<OrderPlaced>>(body) {
-            Ok(event) => outbox::consumer_handler(
-                &self.db,
-                self.platform.as_ref(),
-                self.clock.as_ref(),
-                event,
-            )
-            .await
-            .map(|_| ())
-            .map_err(err),
+            Ok(event) => order_consumer::handle(&self.consumer, event)
+                .await
+                .map(|_| ())
+                .map_err(err),
             Err(e) => Err(err(format!("not an OrderPlaced event: {e}"))),
         };
         match result {

@@ -5,7 +5,7 @@
 //! - [`DataPlatformSink`] is the data platform: it records what it receives.
 
 mod dispatcher;
-mod poller;
+pub mod poller;
 mod setup;
 mod sink;
 

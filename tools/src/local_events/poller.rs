@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
+use shop_shared::adapters::dynamodb::stream;
 use shop_shared::adapters::sqs::SqsDeadLetters;
-use shop_shared::events::publisher::EventPublisher;
 use shop_shared::events::relay::{self, ChangeRecord};
+use shop_shared::ports::EventPublisher;
 use tokio::sync::watch;
 
 use super::{err, BoxError, RELAY_MAX_ATTEMPTS};
@@ -189,18 +190,7 @@ impl StreamPoller {
             .records
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|r| {
-                let change = r.dynamodb?;
-                Some(ChangeRecord {
-                    sequence_number: change.sequence_number.unwrap_or_default(),
-                    event_name: match r.event_name {
-                        Some(OperationType::Insert) => "INSERT".to_owned(),
-                        Some(OperationType::Modify) => "MODIFY".to_owned(),
-                        _ => "REMOVE".to_owned(),
-                    },
-                    new_image: change.new_image.map(serde_dynamo::Item::from),
-                })
-            })
+            .filter_map(change_record)
             .collect();
         if records.is_empty() {
             state.iterator = out.next_shard_iterator;
@@ -256,4 +246,19 @@ impl StreamPoller {
         }
         Ok(true)
     }
+}
+
+/// A DynamoDB Streams record as the relay reads it (`None`: a record without a change).
+pub fn change_record(r: Record) -> Option<ChangeRecord> {
+    let change = r.dynamodb?;
+    let event_name = match r.event_name {
+        Some(OperationType::Insert) => "INSERT",
+        Some(OperationType::Modify) => "MODIFY",
+        _ => "REMOVE",
+    };
+    Some(stream::change_record(
+        change.sequence_number.unwrap_or_default(),
+        event_name,
+        change.new_image.map(serde_dynamo::Item::from),
+    ))
 }

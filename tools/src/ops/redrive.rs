@@ -15,13 +15,18 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use serde::Serialize;
 use serde_json::Value;
+use shop_shared::adapters::dynamodb::stream;
 use shop_shared::clock::Clock;
-use shop_shared::events::consumer::{self, DataPlatform};
-use shop_shared::events::publisher::EventPublisher;
-use shop_shared::events::relay::{self, ChangeRecord, DeadLetter, DeadLetterStore};
+use shop_shared::events::consumer;
+use shop_shared::events::relay::{self, ChangeRecord};
+use shop_shared::events::DeadLetter;
+use shop_shared::ports::EventPublisher;
+use shop_shared::ports::{DataPlatform, DeadLetterStore};
+
+use crate::local_events::poller::change_record;
 use shop_shared::events::OrderPlaced;
 use shop_shared::ports::IdempotencyStore;
 
@@ -215,21 +220,11 @@ impl StreamReader<'_> {
                 .map_err(|e| err(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
             let records = page.records.unwrap_or_default();
             let empty = records.is_empty();
-            for r in records {
-                let Some(change) = r.dynamodb else { continue };
-                let seq = change.sequence_number.unwrap_or_default();
-                if seq.parse::<u128>().unwrap_or(0) > end_n {
+            for record in records.into_iter().filter_map(change_record) {
+                if record.sequence_number.parse::<u128>().unwrap_or(0) > end_n {
                     return Ok(out);
                 }
-                out.push(ChangeRecord {
-                    sequence_number: seq,
-                    event_name: match r.event_name {
-                        Some(OperationType::Insert) => "INSERT".to_owned(),
-                        Some(OperationType::Modify) => "MODIFY".to_owned(),
-                        _ => "REMOVE".to_owned(),
-                    },
-                    new_image: change.new_image.map(serde_dynamo::Item::from),
-                });
+                out.push(record);
             }
             if empty || out.last().is_some_and(|r| r.sequence_number == end) {
                 break;
@@ -277,12 +272,9 @@ pub async fn redrive_relay(
 /// A raw image that reads as an order now (e.g. after a fix), as its event.
 fn readable_now(image: &Value) -> Option<OrderPlaced> {
     let item: serde_dynamo::Item = serde_json::from_value(image.clone()).ok()?;
-    let record = ChangeRecord {
-        sequence_number: String::new(),
-        event_name: "INSERT".into(),
-        new_image: Some(item),
-    };
-    relay::order_event(&record)
+    stream::change_record(String::new(), "INSERT", Some(item))
+        .event()
+        .cloned()
 }
 
 /// An event source mapping OnFailure pointer: the records are read back and relayed.

@@ -11,6 +11,7 @@ pub use orders::{is_fence, OrderRecord};
 mod products;
 mod sales;
 mod sandbox;
+pub mod stream;
 mod users;
 
 use std::collections::HashMap;

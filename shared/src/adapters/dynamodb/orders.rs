@@ -63,6 +63,14 @@ pub fn is_fence(item: &Item) -> bool {
     matches!(item.get("fenced"), Some(AttributeValue::Bool(true)))
 }
 
+/// [`is_fence`] for a stream record's image.
+pub fn is_stream_fence(image: &serde_dynamo::Item) -> bool {
+    matches!(
+        image.get("fenced"),
+        Some(serde_dynamo::AttributeValue::Bool(true))
+    )
+}
+
 /// What one position of the order transaction does (cancellation reasons come by position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {

@@ -1,11 +1,12 @@
-//! Publishing `OrderPlaced` to EventBridge: at most 10 entries per PutEvents, failed entries
+//! EventBridge: the order-event publisher, at most 10 entries per PutEvents, failed entries
 //! (`FailedEntryCount`) resent with backoff, what still fails reported to the caller.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use thiserror::Error;
 
-use super::{OrderPlaced, DETAIL_TYPE, SOURCE};
+use crate::events::{OrderPlaced, DETAIL_TYPE, SOURCE};
+use crate::ports::EventPublisher;
 use crate::retry::Attempts;
 
 /// PutEvents takes at most 10 entries.
@@ -23,13 +24,6 @@ pub enum PublishError {
     Serialize(#[from] serde_json::Error),
     #[error("EventBridge call failed: {0}")]
     Call(String),
-}
-
-/// The outbound port for order events.
-#[async_trait]
-pub trait EventPublisher: Send + Sync {
-    /// Publishes every event; returns the indexes (into `events`) that could not be published.
-    async fn publish(&self, events: &[OrderPlaced]) -> Vec<usize>;
 }
 
 #[derive(Debug, Clone)]
