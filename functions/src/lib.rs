@@ -5,6 +5,5 @@ pub mod handlers;
 pub mod http;
 pub mod lambda;
 pub mod outbox;
-pub mod problem;
 pub mod reconciler;
 pub mod routes;

@@ -6,8 +6,8 @@ use shop_shared::context::ContextError;
 use shop_shared::wiring::Ports;
 use shop_shared::AppContext;
 
+use crate::http::problem::{ApiError, ErrorCode};
 use crate::http::{self, respond};
-use crate::problem::{ApiError, ErrorCode};
 
 /// The ports its Lambda is built with.
 pub async fn wire(ports: &impl Ports) -> Result<AppContext, ContextError> {
