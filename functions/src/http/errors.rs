@@ -6,7 +6,7 @@ use shop_shared::auth::AuthFailure;
 use shop_shared::domain::charge::ChargeRefusal;
 use shop_shared::domain::input::ValidationError;
 use shop_shared::domain::order::OrderRefusal;
-use shop_shared::ports::{NotApplied, StoreError};
+use shop_shared::ports::StoreError;
 use shop_shared::services::auth::AuthError;
 use shop_shared::services::balance::BalanceError;
 use shop_shared::services::cart::CartError;
@@ -59,21 +59,19 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
-/// A store failure outside the money paths: a transient one is a 503 (retry), the rest a 500.
+/// A store failure outside the money paths: a fault ([`StoreError::is_fault`]) is a 500, the rest
+/// a 503 (retry).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match &e {
-            StoreError::NotApplied(NotApplied::Rejected { .. }) | StoreError::Corrupt(_) => {
-                tracing::error!(error = %e, "store error");
-                ApiError::internal()
-            }
-            _ => {
-                tracing::warn!(error = %e, "store unavailable");
-                busy(
-                    ErrorCode::ServiceUnavailable,
-                    "The service is busy; retry shortly.",
-                )
-            }
+        if e.is_fault() {
+            tracing::error!(error = %e, "store error");
+            ApiError::internal()
+        } else {
+            tracing::warn!(error = %e, "store unavailable");
+            busy(
+                ErrorCode::ServiceUnavailable,
+                "The service is busy; retry shortly.",
+            )
         }
     }
 }
@@ -271,4 +269,31 @@ pub fn in_progress() -> ApiError {
         ErrorCode::RequestInProgress,
         "A request with this Idempotency-Key is still in progress.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_shared::ports::NotApplied;
+
+    #[test]
+    fn store_faults_are_internal_errors_and_outages_are_retryable() {
+        let rejected = StoreError::NotApplied(NotApplied::Rejected {
+            code: "AccessDeniedException".into(),
+            message: "denied".into(),
+        });
+        assert_eq!(ApiError::from(rejected), ApiError::internal());
+        assert_eq!(
+            ApiError::from(StoreError::Corrupt("bad item".into())),
+            ApiError::internal()
+        );
+        for outage in [
+            StoreError::NotApplied(NotApplied::Throttled),
+            StoreError::Unknown("timeout".into()),
+        ] {
+            let e = ApiError::from(outage);
+            assert_eq!(e.code, ErrorCode::ServiceUnavailable);
+            assert_eq!(e.retry_after, Some(1));
+        }
+    }
 }
