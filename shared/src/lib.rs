@@ -9,7 +9,6 @@ pub mod context;
 pub mod cursor;
 pub mod domain;
 pub mod events;
-pub mod infra_tables;
 pub mod ports;
 pub mod retry;
 pub mod services;

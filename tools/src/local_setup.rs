@@ -6,7 +6,9 @@ use shop_shared::domain::user::normalize_email;
 use shop_shared::domain::user::{Role, SignupInput};
 use shop_shared::services::auth::AuthError;
 use shop_shared::services::{auth, catalog};
-use shop_shared::{infra_tables, AppContext};
+use shop_shared::AppContext;
+
+use crate::infra_tables;
 
 /// Demo products: (name, price KRW, stock).
 pub const DEMO_CATALOG: &[(&str, i64, i64)] = &[

@@ -26,8 +26,9 @@ use shop_shared::domain::user::{Role, UserProfile};
 use shop_shared::events::consumer::HttpDataPlatform;
 use shop_shared::events::publisher::EventBridgePublisher;
 use shop_shared::services::orders;
-use shop_shared::{infra_tables, AppContext};
+use shop_shared::AppContext;
 use shop_tools::bench_support::{cpu_seconds, pid_from_env};
+use shop_tools::infra_tables;
 use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
