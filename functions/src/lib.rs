@@ -1,5 +1,5 @@
 //! The Lambdas: one handler per endpoint, each served by its own binary, the event Lambdas'
-//! handlers, and the HTTP mapping they share. No local tools here (those are in `tools/`).
+//! handlers, and the HTTP mapping they share.
 
 pub mod handlers;
 pub mod http;
