@@ -13,7 +13,8 @@ $EVENT_BUS_NAME, else the template parameter's default. Running it twice changes
 EventBridge rules that target Lambdas (`EventBridgeRule` events of the functions) get a local stand-in: a queue
 "shop-<kebab event name>" (OrderPlaced -> shop-order-placed) and a rule "<queue>-to-queue" on the bus with the
 template's pattern, targeting that queue. The local dispatcher reads the queue and plays the Lambda target
-(the same names as functions/src/local_events.rs).
+(tools/src/local_events/setup.rs starts from the same names, ORDER_QUEUE and RULE_NAME, with one queue and rule
+per shard).
 
 Works with any Python that has boto3 and PyYAML: the moto venv of localstack/stack.sh has both
 (~/.cache/shop-backend/venv-moto-<version>/bin/python), and so has the LocalStack image.
@@ -242,7 +243,7 @@ def ensure_bus(events: Any, logical_id: str, props: dict[str, Any], names: Names
 
 
 LOCAL_QUEUE_PREFIX = "shop-"
-# The same target id as functions/src/local_events.rs: both set-ups may run against one moto, and a second id
+# The same target id as tools/src/local_events/setup.rs: both set-ups may run against one moto, and a second id
 # on the same rule would deliver every event twice.
 LOCAL_TARGET_ID = "order-queue"
 

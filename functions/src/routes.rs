@@ -129,7 +129,7 @@ fn literal_segments(template: &str) -> usize {
 
 /// The 404 / 405 problem answer for a request that no route serves.
 pub fn unmatched_response(m: &Match, method: &Method, path: &str) -> Response<Body> {
-    use crate::problem::{ApiError, ErrorCode};
+    use crate::http::problem::{ApiError, ErrorCode};
     match m {
         Match::Found(..) | Match::NotFound => crate::http::problem(&ApiError::new(
             ErrorCode::NotFound,

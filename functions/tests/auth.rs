@@ -241,7 +241,7 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
     let p = authenticate(keys, Some(&format!("Bearer {token}"))).expect("valid");
     assert_eq!(p.user_id, user_id);
     assert_eq!(p.role, Role::User);
-    let forbidden = require_admin(&p).map_err(shop_functions::problem::ApiError::from);
+    let forbidden = require_admin(&p).map_err(shop_functions::http::problem::ApiError::from);
     assert_eq!(forbidden.map_err(|e| e.code.as_str()), Err("FORBIDDEN"));
 
     let now = chrono::Utc::now().timestamp();
@@ -260,7 +260,7 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
         Some(format!("Bearer {tampered}")),
     ] {
         let e = authenticate(keys, bad.as_deref()).expect_err("refused");
-        let e = shop_functions::problem::ApiError::from(e);
+        let e = shop_functions::http::problem::ApiError::from(e);
         assert_eq!(e.code.as_str(), "UNAUTHORIZED");
     }
 }

@@ -12,8 +12,8 @@ use common::template::{
 use serde_yaml_ng::Value;
 use shop_functions::routes;
 use shop_shared::config::TableNames;
-use shop_shared::infra_tables::{table_logical_ids, TEMPLATE};
 use shop_shared::AppContext;
+use shop_tools::infra_tables::{table_logical_ids, TEMPLATE};
 
 /// Binaries in `src/bin` that only ever run locally (never deployed).
 const LOCAL_ONLY_BINS: [&str; 4] = ["local-gateway", "shop-local", "bench", "pipeline-bench"];

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
 use shop_functions::handlers::openapi::OPENAPI;
-use shop_functions::problem::ErrorCode;
+use shop_functions::http::problem::ErrorCode;
 use shop_functions::routes;
 
 fn doc() -> Value {

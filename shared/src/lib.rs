@@ -8,7 +8,6 @@ pub mod config;
 pub mod cursor;
 pub mod domain;
 pub mod events;
-pub mod infra_tables;
 pub mod ports;
 pub mod retry;
 pub mod services;

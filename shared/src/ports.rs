@@ -56,6 +56,17 @@ impl StoreError {
     pub fn maybe_applied(&self) -> bool {
         matches!(self, StoreError::Unknown(_))
     }
+
+    /// A fault of ours, not an outage: the store refused the call for good (a missing table, a
+    /// denied action, an invalid request) or holds data we cannot read. Retrying cannot help, so
+    /// callers answer it as an internal error (500) and log it as one; every other store error
+    /// (throttling, contention, an unknown outcome) is transient and answered as unavailable (503).
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotApplied(NotApplied::Rejected { .. }) | StoreError::Corrupt(_)
+        )
+    }
 }
 
 impl From<serde_dynamo::Error> for StoreError {
@@ -496,4 +507,22 @@ pub enum DeliveryError {
 #[async_trait]
 pub trait DataPlatform: Send + Sync {
     async fn deliver(&self, event: &OrderPlaced) -> Result<(), DeliveryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rejections_and_corrupt_data_are_faults() {
+        let rejected = NotApplied::Rejected {
+            code: "ResourceNotFoundException".into(),
+            message: "no table".into(),
+        };
+        assert!(StoreError::NotApplied(rejected).is_fault());
+        assert!(StoreError::Corrupt("bad item".into()).is_fault());
+        assert!(!StoreError::NotApplied(NotApplied::Throttled).is_fault());
+        assert!(!StoreError::NotApplied(NotApplied::Conflict).is_fault());
+        assert!(!StoreError::Unknown("timeout".into()).is_fault());
+    }
 }

@@ -4,10 +4,11 @@ use shop_shared::adapters::dynamodb::Db;
 use shop_shared::config::{Config, ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD};
 use shop_shared::domain::user::normalize_email;
 use shop_shared::domain::user::{Role, SignupInput};
-use shop_shared::infra_tables;
 use shop_shared::services::auth::{self, AuthError, SignupPorts};
 use shop_shared::services::catalog::{self, CatalogPorts};
 use shop_shared::wiring::Ports;
+
+use crate::infra_tables;
 
 /// Demo products: (name, price KRW, stock).
 pub const DEMO_CATALOG: &[(&str, i64, i64)] = &[

@@ -8,7 +8,7 @@ use shop_shared::ports::HealthCheck;
 use shop_shared::wiring::{Ports, WireError};
 
 use crate::http::{self, HttpResult};
-use crate::problem::{ApiError, ErrorCode};
+use crate::http::problem::{ApiError, ErrorCode};
 
 /// The ports its Lambda is built with.
 pub async fn wire(p: &impl Ports) -> Result<Arc<dyn HealthCheck>, WireError> {

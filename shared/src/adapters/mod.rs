@@ -4,7 +4,7 @@ pub mod data_platform;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod https;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(test)]
 pub mod memory;
 pub mod payment;
 pub mod sqs;

@@ -118,7 +118,7 @@ pub enum OrderRefusal {
     },
     CartEmpty,
     /// `fromCart` with a cart that breaks the order rules (a line over 1,000 units, more than 30
-    /// lines): only carts written before the cart enforced them.
+    /// lines). Cart writes enforce them, so only a cart stored without those checks can.
     CartNotOrderable {
         reason: String,
     },

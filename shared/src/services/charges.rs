@@ -157,12 +157,13 @@ fn counted(result: Result<ChargeReceipt, ChargeError>) -> Result<ChargeReceipt, 
 }
 
 fn unavailable(e: StoreError, maybe_applied: bool) -> ChargeError {
+    if e.is_fault() {
+        tracing::error!(error = %e, "charge store failure");
+        return ChargeError::Internal(e.to_string());
+    }
     tracing::warn!(error = %e, "charge: store unavailable");
-    match e {
-        StoreError::Corrupt(m) => ChargeError::Internal(m),
-        other => ChargeError::Unavailable {
-            maybe_applied: maybe_applied || other.maybe_applied(),
-        },
+    ChargeError::Unavailable {
+        maybe_applied: maybe_applied || e.maybe_applied(),
     }
 }
 

@@ -105,17 +105,13 @@ impl From<StoreError> for OrderError {
 }
 
 fn store_failure(e: StoreError, maybe_applied: bool) -> OrderError {
-    match e {
-        StoreError::NotApplied(NotApplied::Rejected { .. }) | StoreError::Corrupt(_) => {
-            tracing::error!(error = %e, "order store failure");
-            OrderError::Internal(e.to_string())
-        }
-        other => {
-            tracing::warn!(error = %other, "order store unavailable");
-            OrderError::Unavailable {
-                maybe_applied: maybe_applied || other.maybe_applied(),
-            }
-        }
+    if e.is_fault() {
+        tracing::error!(error = %e, "order store failure");
+        return OrderError::Internal(e.to_string());
+    }
+    tracing::warn!(error = %e, "order store unavailable");
+    OrderError::Unavailable {
+        maybe_applied: maybe_applied || e.maybe_applied(),
     }
 }
 

@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::infra_tables;
 use shop_tools::api_bench::{
     bench_config, client_with, ddb_pid, machine, part_a, part_b, part_c, serve, verdict, BoxResult,
     CallCounter, Env, GOAL_GET_OVERHEAD, GOAL_HOT_RATIO, RUN_LIMIT,
 };
 use shop_tools::gateway::Gateway;
+use shop_tools::infra_tables;
 
 async fn run() -> BoxResult<()> {
     machine();

@@ -26,9 +26,9 @@ use shop_shared::domain::ids;
 use shop_shared::domain::order::{request_hash, OrderRequest, RequestedLine};
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
-use shop_shared::infra_tables;
 use shop_shared::services::orders;
 use shop_tools::bench_support::{cpu_seconds, pid_from_env};
+use shop_tools::infra_tables;
 use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -51,8 +51,8 @@ fn shard_pattern(k: usize, shards: usize) -> serde_json::Value {
 }
 
 /// A transformer that delivers the event unchanged (`<aws.events.event.json>`). Without one, moto
-/// compiles its eight default JSONPath expressions for every event delivered: 7.6 ms of moto's
-/// time per event against 1.8 ms with this one path (measured; docs/PERFORMANCE.md).
+/// compiles its eight default JSONPath expressions for every event delivered, several times the
+/// cost of this one path (figures in docs/PERFORMANCE.md, "Local event pipeline").
 fn whole_event() -> Result<aws_sdk_eventbridge::types::InputTransformer, BoxError> {
     aws_sdk_eventbridge::types::InputTransformer::builder()
         .input_paths_map("id", "$.id")

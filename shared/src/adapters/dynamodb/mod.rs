@@ -104,7 +104,7 @@ impl HealthCheck for Db {
 
 /// Maps an error by its code. Anything that may have reached DynamoDB without an answer
 /// (timeout, connection lost, unreadable response, 5xx) is `Unknown`.
-pub(crate) fn map_sdk<E, R>(err: SdkError<E, R>) -> StoreError
+pub fn map_sdk<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use thiserror::Error;
 
-use crate::adapters::dynamodb::map_sdk;
-use crate::config::TableNames;
-use crate::ports::StoreError;
+use shop_shared::adapters::dynamodb::map_sdk;
+use shop_shared::config::TableNames;
+use shop_shared::ports::StoreError;
 
 /// The SAM template, compiled in so binaries need no file at run time.
 pub const TEMPLATE: &str = include_str!("../../infra/template.yaml");

@@ -1,4 +1,8 @@
 //! HTTP mapping shared by every handler: problem+json answers, body limits, auth, params.
+//! The error codes are in [`problem`], which domain error becomes which code in [`errors`].
+
+pub mod errors;
+pub mod problem;
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -6,7 +10,7 @@ use serde::Serialize;
 use shop_shared::auth::{self, JwtKeys, Principal};
 use shop_shared::domain::input::{JsonObject, ValidationError};
 
-use crate::problem::{ApiError, ErrorCode};
+use problem::{ApiError, ErrorCode};
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,12 +42,12 @@ pub fn no_content() -> Response<Body> {
     resp
 }
 
-/// An `application/problem+json` answer.
 /// The problem `code` of an error response, for the request log line and metrics
 /// ([`crate::lambda::invoke`]); never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProblemCode(pub &'static str);
 
+/// An `application/problem+json` answer.
 pub fn problem(err: &ApiError) -> Response<Body> {
     let mut resp = build(
         err.status(),
@@ -73,7 +77,7 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 }
 
 /// 413 for bodies over [`MAX_BODY_BYTES`], on every method. Runs before the handler (so before
-/// auth, as the contract orders errors): [`crate::routes::invoke`] calls it for every route.
+/// auth, as the contract orders errors): [`crate::lambda::invoke`] calls it for every route.
 pub fn check_size(req: &Request) -> Result<(), ApiError> {
     if body_bytes(req).len() > MAX_BODY_BYTES {
         Err(ApiError::new(
