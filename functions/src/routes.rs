@@ -13,7 +13,6 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shop_shared::wiring::{AllPorts, WireError};
 
-use crate::handlers;
 use crate::http::HttpResult;
 
 /// An endpoint handler over its context `C`: API Gateway v2 shaped request in, response or
@@ -42,21 +41,31 @@ pub struct Endpoint {
     pub wire: for<'a> fn(&'a AllPorts) -> BoxFuture<'a, Result<Served, WireError>>,
 }
 
+/// Declares the endpoints: each row is `METHOD "/path" => "function", module;`. It declares the
+/// handler modules, [`TABLE`] and [`endpoint`] (invoked once, in `handlers/mod.rs`).
 macro_rules! routes {
     ($($method:ident $path:literal => $function:literal, $module:ident;)*) => {
-        pub const TABLE: &[Route] = &[
-            $(Route { method: Method::$method, path: $path, function: $function },)*
+        $(pub mod $module;)*
+
+        /// Every endpoint: method, path, function.
+        pub const TABLE: &[$crate::routes::Route] = &[
+            $($crate::routes::Route {
+                method: lambda_http::http::Method::$method,
+                path: $path,
+                function: $function,
+            },)*
         ];
 
         /// The wiring of the function serving a route.
-        pub fn endpoint(function: &str) -> Option<Endpoint> {
+        pub fn endpoint(function: &str) -> Option<$crate::routes::Endpoint> {
+            use std::sync::Arc;
             match function {
-                $($function => Some(Endpoint {
+                $($function => Some($crate::routes::Endpoint {
                     wire: |ports| Box::pin(async move {
-                        let ctx = Arc::new(handlers::$module::wire(ports).await?);
-                        let served: Served = Arc::new(move |req| {
+                        let ctx = Arc::new($module::wire(ports).await?);
+                        let served: $crate::routes::Served = Arc::new(move |req| {
                             let ctx = ctx.clone();
-                            Box::pin(async move { handlers::$module::handle(&ctx, req).await })
+                            Box::pin(async move { $module::handle(&ctx, req).await })
                         });
                         Ok(served)
                     }),
@@ -66,26 +75,9 @@ macro_rules! routes {
         }
     };
 }
+pub(crate) use routes;
 
-routes! {
-    GET "/health" => "health", health;
-    POST "/auth/signup" => "auth-signup", signup;
-    POST "/auth/login" => "auth-login", login;
-    GET "/balance" => "balance-get", balance_get;
-    POST "/balance/charge" => "balance-charge", balance_charge;
-    GET "/cart" => "cart-get", cart_get;
-    POST "/cart/items" => "cart-add", cart_add;
-    DELETE "/cart/items/{productId}" => "cart-remove", cart_remove;
-    GET "/openapi.yaml" => "openapi", openapi;
-    GET "/orders" => "orders-list", orders_list;
-    POST "/orders" => "orders-create", orders_create;
-    GET "/orders/{orderId}" => "orders-get", orders_get;
-    GET "/products/popular" => "products-popular", products_popular;
-    GET "/products" => "products-list", products_list;
-    POST "/products" => "products-create", products_create;
-    GET "/products/{productId}" => "products-get", products_get;
-    POST "/products/{productId}/restock" => "products-restock", products_restock;
-}
+pub use crate::handlers::{endpoint, TABLE};
 
 /// Looks a route up by its binary name.
 pub fn by_function(function: &str) -> Option<&'static Route> {

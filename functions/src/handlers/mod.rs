@@ -2,27 +2,32 @@
 //! service uses) from a source of ports; `handle` parses, authenticates, calls the service and
 //! maps the result (HTTP endpoints), or handles the event (the event Lambdas).
 
-pub mod balance_charge;
-pub mod balance_get;
-pub mod cart_add;
-pub mod cart_get;
-pub mod cart_remove;
-pub mod health;
-pub mod login;
-pub mod openapi;
+// The event Lambdas and the API's `$default` route.
 pub mod order_consumer;
 pub mod order_relay;
-pub mod orders_create;
-pub mod orders_get;
-pub mod orders_list;
-pub mod products_create;
-pub mod products_get;
-pub mod products_list;
-pub mod products_popular;
-pub mod products_restock;
 pub mod reconciler;
 pub mod route_fallback;
-pub mod signup;
+
+// The API's endpoints: the one route table (`crate::routes`), which also declares their modules.
+crate::routes::routes! {
+    GET "/health" => "health", health;
+    POST "/auth/signup" => "auth-signup", signup;
+    POST "/auth/login" => "auth-login", login;
+    GET "/balance" => "balance-get", balance_get;
+    POST "/balance/charge" => "balance-charge", balance_charge;
+    GET "/cart" => "cart-get", cart_get;
+    POST "/cart/items" => "cart-add", cart_add;
+    DELETE "/cart/items/{productId}" => "cart-remove", cart_remove;
+    GET "/openapi.yaml" => "openapi", openapi;
+    GET "/orders" => "orders-list", orders_list;
+    POST "/orders" => "orders-create", orders_create;
+    GET "/orders/{orderId}" => "orders-get", orders_get;
+    GET "/products/popular" => "products-popular", products_popular;
+    GET "/products" => "products-list", products_list;
+    POST "/products" => "products-create", products_create;
+    GET "/products/{productId}" => "products-get", products_get;
+    POST "/products/{productId}/restock" => "products-restock", products_restock;
+}
 
 use shop_shared::auth::JwtKeys;
 use shop_shared::wiring::{Ports, WireError};

@@ -14,12 +14,12 @@ use axum::http::{Method, Request};
 use serde_json::Value;
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
+use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::clock::{Clock, SystemClock};
 use shop_shared::config::{Config, TableNames};
-use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
 use shop_shared::AppContext;
-use shop_tools::infra_tables;
 use shop_tools::gateway::Gateway;
+use shop_tools::infra_tables;
 
 pub struct TestApp {
     pub gateway: Gateway,
