@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::users::{ledger_sk, user_pk, PROFILE_SK};
 use super::{built, condition_failed, n, s, transaction_cancelled, Db};
-use crate::domain::idempotency::RecordStatus;
+use crate::domain::idempotency::{IdemRecord, RecordStatus};
 use crate::domain::money::MAX_BALANCE;
 use crate::ports::{ChargeStore, Credit, CreditOutcome, Owned, StoreResult};
 use crate::retry::{retry, Safety};
@@ -77,53 +77,29 @@ impl ChargeStore for Db {
         attempt: u32,
         payment_id: &str,
     ) -> StoreResult<Owned> {
-        retry("UpdateItem(record approval)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .update_expression("SET paymentId = :p")
-                .condition_expression(
-                    "#st = :pending AND leaseToken = :t AND gatewayAttempt = :a AND (attribute_not_exists(paymentId) OR paymentId = :p)",
-                )
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":a", n(i64::from(attempt)))
-                .expression_attribute_values(":p", s(payment_id))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException).map(|_| Owned::NotOwner),
-            }
-        })
+        self.owner_update(
+            "UpdateItem(record approval)",
+            pk,
+            token,
+            "SET paymentId = :p",
+            " AND gatewayAttempt = :a AND (attribute_not_exists(paymentId) OR paymentId = :p)",
+            &[(":a", n(i64::from(attempt))), (":p", s(payment_id))],
+            None,
+        )
         .await
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.next_attempt"))]
     async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned> {
-        retry("UpdateItem(next attempt)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .update_expression("SET gatewayAttempt = :a REMOVE paymentId")
-                .condition_expression("#st = :pending AND leaseToken = :t")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":a", n(i64::from(attempt)))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
-                    .map(|_| Owned::NotOwner),
-            }
-        })
+        self.owner_update(
+            "UpdateItem(next attempt)",
+            pk,
+            token,
+            "SET gatewayAttempt = :a REMOVE paymentId",
+            "",
+            &[(":a", n(i64::from(attempt)))],
+            None,
+        )
         .await
     }
 
@@ -170,45 +146,31 @@ impl ChargeStore for Db {
         void: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<Owned> {
-        retry("UpdateItem(fail charge)", Safety::Idempotent, || async {
-            let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .condition_expression("#st = :pending AND leaseToken = :t")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":failed", s(RecordStatus::Failed.as_str()))
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":o", s(outcome))
-                .return_values_on_condition_check_failure(ALL_OLD);
-            update = match void {
-                // Stays in the settle index until the void is confirmed.
-                Some(payment_id) => update
-                    .update_expression(
-                        "SET #st = :failed, outcome = :o, voidPaymentId = :v, leaseUntil = :now",
-                    )
-                    .expression_attribute_values(":v", s(payment_id))
-                    .expression_attribute_values(":now", n(now_ms)),
-                None => {
-                    update.update_expression("SET #st = :failed, outcome = :o REMOVE settleShard")
-                }
-            };
-            match update.send().await {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => {
-                    let old =
-                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
-                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
-                        r.lease_token == token
-                            && r.status == RecordStatus::Failed
-                            && r.outcome.as_deref() == Some(outcome)
-                    });
-                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
-                }
+        let mut values = vec![
+            (":failed", s(RecordStatus::Failed.as_str())),
+            (":o", s(outcome)),
+        ];
+        let set = match void {
+            // Stays in the settle index until the void is confirmed.
+            Some(payment_id) => {
+                values.push((":v", s(payment_id)));
+                values.push((":now", n(now_ms)));
+                "SET #st = :failed, outcome = :o, voidPaymentId = :v, leaseUntil = :now"
             }
-        })
+            None => "SET #st = :failed, outcome = :o REMOVE settleShard",
+        };
+        let resent = |r: &IdemRecord| {
+            r.status == RecordStatus::Failed && r.outcome.as_deref() == Some(outcome)
+        };
+        self.owner_update(
+            "UpdateItem(fail charge)",
+            pk,
+            token,
+            set,
+            "",
+            &values,
+            Some(&resent),
+        )
         .await
     }
 

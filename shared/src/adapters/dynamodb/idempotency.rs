@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{condition_failed, map_sdk, n, s, Db, Item, SETTLE_INDEX};
 use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope};
@@ -29,6 +29,58 @@ impl Db {
             Some(item) => record_from(item).map(Some),
             None => self.get(pk).await,
         }
+    }
+
+    /// An update by the record's owner: applied only while the record is `PENDING` and holds
+    /// `token` (`extra_condition` may narrow it). `set` is the update expression, `values` its
+    /// values. A refusal is `NotOwner`, unless `resent` says the record already shows this very
+    /// update (a resend after a lost answer), which is `Done`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn owner_update(
+        &self,
+        op: &'static str,
+        pk: &str,
+        token: &str,
+        set: &str,
+        extra_condition: &str,
+        values: &[(&str, AttributeValue)],
+        resent: Option<&(dyn Fn(&IdemRecord) -> bool + Sync)>,
+    ) -> StoreResult<Owned> {
+        let condition = format!("#st = :pending AND leaseToken = :t{extra_condition}");
+        retry(op, Safety::Idempotent, || async {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression(set)
+                .condition_expression(&condition)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":t", s(token));
+            for (name, value) in values {
+                update = update.expression_attribute_values(*name, value.clone());
+            }
+            if resent.is_some() {
+                update = update.return_values_on_condition_check_failure(ALL_OLD);
+            }
+            match update.send().await {
+                Ok(_) => Ok(Owned::Done),
+                Err(e) => {
+                    let old =
+                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
+                    let Some(resent) = resent else {
+                        return Ok(Owned::NotOwner);
+                    };
+                    let again = self
+                        .old_record(pk, old)
+                        .await?
+                        .is_some_and(|r| r.lease_token == token && resent(&r));
+                    Ok(if again { Owned::Done } else { Owned::NotOwner })
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -131,94 +183,45 @@ impl IdempotencyStore for Db {
         status: RecordStatus,
         outcome: &str,
     ) -> StoreResult<Owned> {
-        retry("UpdateItem(finish)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .update_expression("SET #st = :st, outcome = :o REMOVE settleShard")
-                .condition_expression("#st = :pending AND leaseToken = :t")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":st", s(status.as_str()))
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":o", s(outcome))
-                .return_values_on_condition_check_failure(ALL_OLD)
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => {
-                    let old =
-                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
-                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
-                        r.lease_token == token
-                            && r.status == status
-                            && r.outcome.as_deref() == Some(outcome)
-                    });
-                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
-                }
-            }
-        })
+        let resent = |r: &IdemRecord| r.status == status && r.outcome.as_deref() == Some(outcome);
+        self.owner_update(
+            "UpdateItem(finish)",
+            pk,
+            token,
+            "SET #st = :st, outcome = :o REMOVE settleShard",
+            "",
+            &[(":st", s(status.as_str())), (":o", s(outcome))],
+            Some(&resent),
+        )
         .await
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.release"))]
     async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned> {
-        retry("UpdateItem(release)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .update_expression("SET #st = :released, leaseUntil = :zero REMOVE settleShard")
-                .condition_expression("#st = :pending AND leaseToken = :t")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":released", s("RELEASED"))
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":zero", n(0))
-                .return_values_on_condition_check_failure(ALL_OLD)
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => {
-                    let old =
-                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)?;
-                    let resend = self.old_record(pk, old).await?.is_some_and(|r| {
-                        r.lease_token == token && r.status == RecordStatus::Released
-                    });
-                    Ok(if resend { Owned::Done } else { Owned::NotOwner })
-                }
-            }
-        })
+        let resent = |r: &IdemRecord| r.status == RecordStatus::Released;
+        self.owner_update(
+            "UpdateItem(release)",
+            pk,
+            token,
+            "SET #st = :released, leaseUntil = :zero REMOVE settleShard",
+            "",
+            &[(":released", s("RELEASED")), (":zero", n(0))],
+            Some(&resent),
+        )
         .await
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.yield_lease"))]
     async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned> {
-        retry("UpdateItem(yield lease)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.idempotency)
-                .key("pk", s(pk))
-                .update_expression("SET leaseUntil = :now")
-                .condition_expression("#st = :pending AND leaseToken = :t")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":t", s(token))
-                .expression_attribute_values(":now", n(now_ms))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Owned::Done),
-                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
-                    .map(|_| Owned::NotOwner),
-            }
-        })
+        self.owner_update(
+            "UpdateItem(yield lease)",
+            pk,
+            token,
+            "SET leaseUntil = :now",
+            "",
+            &[(":now", n(now_ms))],
+            None,
+        )
         .await
     }
 
