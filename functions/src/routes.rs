@@ -6,6 +6,7 @@
 //! [`TABLE`] is plain data (what the `$default` route links); [`endpoint`] maps a function to
 //! its wiring (what the local gateway and the tests use).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -39,7 +40,12 @@ pub struct Route {
 #[derive(Clone, Copy)]
 pub struct Endpoint {
     pub wire: for<'a> fn(&'a AllPorts) -> BoxFuture<'a, Result<Served, WireError>>,
+    /// The ports its Lambda's wiring asks for, by name (the consistency tests).
+    pub asks: for<'a> fn(&'a AllPorts) -> BoxFuture<'a, Result<PortNames, WireError>>,
 }
+
+/// Ports by name (`users`, ..., `jwt`, `payment`).
+pub type PortNames = BTreeSet<&'static str>;
 
 /// Declares the endpoints: each row is `METHOD "/path" => "function", module;`. It declares the
 /// handler modules, [`TABLE`] and [`endpoint`] (invoked once, in `handlers/mod.rs`).
@@ -68,6 +74,11 @@ macro_rules! routes {
                             Box::pin(async move { $module::handle(&ctx, req).await })
                         });
                         Ok(served)
+                    }),
+                    asks: |ports| Box::pin(async move {
+                        let noting = shop_shared::wiring::Noting::new(ports);
+                        $module::wire(&noting).await?;
+                        Ok(noting.asked())
                     }),
                 }),)*
                 _ => None,

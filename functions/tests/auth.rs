@@ -207,7 +207,7 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
     let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
     for route in routes::TABLE {
         let endpoint = routes::endpoint(route.function).expect("endpoint");
-        let ctx = app.gateway.wired(route.function).expect("wired");
+        let served = (endpoint.wire)(app.ctx()).await.expect("wired");
         let path = route
             .path
             .replace("{productId}", "prd_0")
@@ -220,7 +220,8 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
             .into_parts();
         let params = vec![];
         let req = to_lambda_request(parts, big.clone(), route.clone(), params);
-        let resp = shop_functions::lambda::invoke(endpoint.handler, ctx, req, false).await;
+        let budget = app.ctx().config().request_budget;
+        let resp = shop_functions::lambda::invoke(budget, req, false, |req| served(req)).await;
         assert_eq!(
             resp.status().as_u16(),
             413,
@@ -237,7 +238,7 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
     use shop_shared::domain::user::Role;
     let app = TestApp::new().await;
     let (user_id, token) = app.user().await;
-    let keys = app.ctx().jwt().expect("jwt");
+    let keys = &app.ctx().jwt;
     let p = authenticate(keys, Some(&format!("Bearer {token}"))).expect("valid");
     assert_eq!(p.user_id, user_id);
     assert_eq!(p.role, Role::User);
@@ -268,14 +269,17 @@ async fn guard_refuses_bad_tokens_and_non_admins() {
 #[tokio::test]
 async fn the_default_route_function_answers_404_and_405_as_problems() {
     use lambda_http::Body;
-    let app = TestApp::new().await;
     let call = |method: &str, path: &str| {
         let req = lambda_http::http::Request::builder()
             .method(method)
             .uri(format!("https://api.example.com{path}"))
             .body(Body::Empty)
             .expect("request");
-        shop_functions::handlers::route_fallback::handle(app.ctx(), req)
+        async move {
+            shop_functions::handlers::route_fallback::handle(&(), req)
+                .await
+                .expect("an answer")
+        }
     };
     let r = call("GET", "/nope").await;
     assert_eq!(r.status(), 404);

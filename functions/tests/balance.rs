@@ -365,13 +365,10 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
     // Same tables, same JWT secret, the sandbox gateway.
     let app = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
     // The gateway approves, and the process dies waiting for its answer.
-    let faulty = Arc::new(FaultyGateway::new(
-        app.ctx().payment.clone().expect("payment"),
-    ));
+    let faulty = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
     faulty.on_approve(&[GatewayFault::Hang]);
     let g = faulty.clone();
-    let crashing =
-        Arc::new(TestApp::with_context_tweak(config, move |ctx| ctx.payment = Some(g)).await);
+    let crashing = Arc::new(TestApp::with_context_tweak(config, move |ctx| ctx.payment = g).await);
     let (user_id, token) = app.user().await;
     let body = json!({"amount": 5_000});
 
@@ -479,14 +476,12 @@ async fn a_credit_that_cannot_be_confirmed_is_never_voided_and_is_credited_once(
         true,
         faults::internal_server_error,
     );
-    let faulty = Arc::new(FaultyGateway::new(
-        clean.ctx().payment.clone().expect("payment"),
-    ));
+    let faulty = Arc::new(FaultyGateway::new(clean.ctx().payment.clone()));
     let g = faulty.clone();
     let broken = TestApp::with_parts(
         config,
         move |db| db.client = faults::dynamodb_with(&db.client, injector),
-        move |ctx| ctx.payment = Some(g),
+        move |ctx| ctx.payment = g,
     )
     .await;
     let body = json!({"amount": 5_000});

@@ -228,11 +228,14 @@ async fn a_redelivered_event_is_forwarded_once() {
         "resources": [], "detail": got[0].clone(),
     });
     let event = serde_json::from_value(event).expect("event");
-    let platform = HttpDataPlatform::new(rig.sink_url.clone()).expect("client");
-    let outcome =
-        shop_functions::outbox::consumer_handler(&rig.app.db, &platform, &SystemClock, event)
-            .await
-            .expect("consumed");
+    let consumer = ConsumerPorts {
+        clock: Arc::new(SystemClock),
+        idempotency: Arc::new(rig.app.db.clone()),
+        platform: Arc::new(HttpDataPlatform::new(rig.sink_url.clone()).expect("client")),
+    };
+    let outcome = shop_functions::handlers::order_consumer::handle(&consumer, event)
+        .await
+        .expect("consumed");
     assert_eq!(
         outcome,
         shop_shared::events::consumer::Consumed::AlreadyForwarded
@@ -323,11 +326,11 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
     // A dead letter redriven twice (say, by two operators) still reaches the platform once.
     let event: shop_shared::events::OrderPlaced =
         serde_json::from_value(got[0].clone()).expect("event");
-    let twice = vec![shop_shared::events::relay::DeadLetter::OrderPlaced {
+    let twice = vec![shop_shared::events::DeadLetter::OrderPlaced {
         event: event.clone(),
         reason: "test".into(),
     }];
-    use shop_shared::events::relay::DeadLetterStore;
+    use shop_shared::ports::DeadLetterStore;
     assert!(letters.store(&twice).await.is_empty());
     let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
         .await
@@ -343,7 +346,7 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
-    use shop_shared::events::relay::DeadLetter;
+    use shop_shared::events::DeadLetter;
     use shop_tools::ops::redrive::{self, Queue};
     let rig = rig(Clone::clone).await;
     rig.app

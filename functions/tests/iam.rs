@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
@@ -16,10 +17,11 @@ use common::recorder::Recorder;
 use common::template::{binary_of, dynamodb_grants, functions, template};
 use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
+use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
 use shop_functions::routes;
 use shop_shared::clock::SystemClock;
-use shop_shared::events::consumer::{DataPlatform, DeliveryError};
 use shop_shared::events::OrderPlaced;
+use shop_shared::ports::{DataPlatform, DeliveryError};
 
 struct Rig {
     app: TestApp,
@@ -317,7 +319,7 @@ async fn exercise(rig: &Rig) {
     // The reconciler: the in-doubt charge (and nothing else) once the test lease (2 s) ran out.
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     rig.recorder.now_running("reconciler");
-    let report = shop_functions::reconciler::run_wired(app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(report.deferred, 0, "{report:?}");
@@ -336,31 +338,20 @@ async fn exercise(rig: &Rig) {
         }))
         .expect("envelope")
     };
-    let platform = FlakyPlatform::default();
-    assert!(shop_functions::outbox::consumer_handler(
-        &app.db,
-        &platform,
-        &SystemClock,
-        envelope(&event)
-    )
-    .await
-    .is_err());
-    assert!(shop_functions::outbox::consumer_handler(
-        &app.db,
-        &platform,
-        &SystemClock,
-        envelope(&event)
-    )
-    .await
-    .is_ok());
-    assert!(shop_functions::outbox::consumer_handler(
-        &app.db,
-        &platform,
-        &SystemClock,
-        envelope(&event)
-    )
-    .await
-    .is_ok());
+    let consumer = ConsumerPorts {
+        clock: Arc::new(SystemClock),
+        idempotency: Arc::new(app.db.clone()),
+        platform: Arc::new(FlakyPlatform::default()),
+    };
+    assert!(order_consumer::handle(&consumer, envelope(&event))
+        .await
+        .is_err());
+    assert!(order_consumer::handle(&consumer, envelope(&event))
+        .await
+        .is_ok());
+    assert!(order_consumer::handle(&consumer, envelope(&event))
+        .await
+        .is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,6 @@ use common::template::{
 use serde_yaml_ng::Value;
 use shop_functions::routes;
 use shop_shared::config::TableNames;
-use shop_shared::AppContext;
 use shop_tools::infra_tables::{table_logical_ids, TEMPLATE};
 
 /// Binaries in `src/bin` that only ever run locally (never deployed).
@@ -298,23 +297,31 @@ fn granted_parameters(function: &Value) -> BTreeSet<String> {
     out
 }
 
-/// The context a deployed function's wiring builds, from a complete source (no call reaches any
-/// store); `None` for the event Lambdas, which are not wired through ports.
-fn wired_context(binary: &str) -> Option<AppContext> {
+/// The ports a deployed function's wiring asks for, from a complete source (no call reaches any
+/// store); `None` for the event Lambdas wired from the AWS environment alone.
+fn wired_ports(binary: &str) -> Option<std::collections::BTreeSet<&'static str>> {
     let config = shop_shared::config::Config::from_env().expect("config");
     let sdk = shop_shared::aws::lambda_sdk_config(&config);
     let db = shop_shared::aws::db(shop_shared::aws::dynamodb_client(&sdk, &config), &config);
-    let source = AppContext::with_db(config, db).expect("context");
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let wired = match (binary, routes::endpoint(binary)) {
-            (_, Some(endpoint)) => (endpoint.wire)(&source).await,
-            ("reconciler", None) => shop_functions::reconciler::wire(&source).await,
+        let source = shop_shared::aws::all_ports_over(config, db)
+            .await
+            .expect("ports");
+        let asked = match (binary, routes::endpoint(binary)) {
+            (_, Some(endpoint)) => (endpoint.asks)(&source).await,
+            ("reconciler", None) => {
+                let noting = shop_shared::wiring::Noting::new(&source);
+                shop_functions::handlers::reconciler::wire(&noting)
+                    .await
+                    .map(|_| noting.asked())
+            }
             _ => return None,
         };
-        Some(wired.expect("wired"))
+        Some(asked.expect("wired"))
     })
 }
 
@@ -338,14 +345,14 @@ fn ssm_access_matches_the_secrets_each_function_reads() {
             reads,
             "{id}: SSM parameters read vs granted"
         );
-        let wired = wired_context(&binary);
-        let needs_jwt = wired.as_ref().is_some_and(|c| c.jwt.is_some());
+        let wired = wired_ports(&binary);
+        let needs_jwt = wired.as_ref().is_some_and(|p| p.contains("jwt"));
         assert_eq!(
             reads.contains("JwtSecretParameterName"),
             needs_jwt,
             "{id}: the functions wired with the token keys read the JWT secret, nothing else does"
         );
-        let talks_to_gateway = wired.as_ref().is_some_and(|c| c.payment.is_some());
+        let talks_to_gateway = wired.as_ref().is_some_and(|p| p.contains("payment"));
         assert_eq!(
             reads.contains("TossSecretKeyParameterName"),
             talks_to_gateway,
@@ -540,9 +547,11 @@ fn example_events_are_accepted() {
     let stream: aws_lambda_events::dynamodb::Event =
         serde_json::from_str(&example_event("dynamodb-stream-order.json"))
             .expect("a DynamoDB stream event");
-    let records = shop_functions::outbox::change_records(stream);
+    let records = shop_functions::handlers::order_relay::change_records(stream);
     assert_eq!(records.len(), 1, "dynamodb-stream-order.json: one record");
-    let from_stream = shop_shared::events::relay::order_event(&records[0])
+    let from_stream = records[0]
+        .event()
+        .cloned()
         .expect("dynamodb-stream-order.json: an INSERT of an order the relay publishes");
 
     let bridged: aws_lambda_events::eventbridge::EventBridgeEvent<

@@ -48,7 +48,7 @@ async fn rig() -> Rig {
     config.request_budget = Duration::from_millis(700);
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
-    let clean = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.clock = c).await;
+    let clean = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
     let board = Switchboard::default();
     let (b, c) = (board.clone(), clock.clone());
     let faulty = TestApp::with_parts(
@@ -58,7 +58,7 @@ async fn rig() -> Rig {
                 db.client.config().to_builder().interceptor(b).build(),
             )
         },
-        move |ctx| ctx.clock = c,
+        move |ctx| ctx.env.clock = c,
     )
     .await;
     Rig {
@@ -90,14 +90,12 @@ impl Rig {
             created_at: "2026-11-24T00:00:00Z".into(),
         };
         let ctx = self.clean.ctx();
-        ctx.users()
-            .expect("wired")
+        ctx.users
             .create_user(&profile, &email, "unused")
             .await
             .expect("user");
         let token = ctx
-            .jwt()
-            .expect("jwt")
+            .jwt
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
         (user_id, token)
@@ -112,8 +110,7 @@ impl Rig {
         };
         self.clean
             .ctx()
-            .products()
-            .expect("wired")
+            .products
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
@@ -420,8 +417,7 @@ async fn check_settled(app: &TestApp, user_id: &str, what: &str) {
     let sum: i64 = ledger(app, user_id).await.iter().map(|e| e.1).sum();
     let balance = app
         .ctx()
-        .users()
-        .expect("wired")
+        .users
         .balance(user_id)
         .await
         .expect("balance")
@@ -478,7 +474,7 @@ async fn charge_sweep(keyed: bool) {
             }
             // The service settles by itself; a client's retry with the key gets the result.
             rig.later();
-            let report = shop_functions::reconciler::run_wired(rig.clean.ctx())
+            let report = shop_functions::handlers::reconciler::run_wired(rig.clean.ctx())
                 .await
                 .expect("reconciler wiring");
             assert_eq!(report.deferred, 0, "{what}: {report:?}");

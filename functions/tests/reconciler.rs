@@ -28,15 +28,13 @@ async fn rig() -> Rig {
     let config = test_config();
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
-    let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.clock = c).await;
-    let gateway = Arc::new(FaultyGateway::new(
-        app.ctx().payment.clone().expect("payment"),
-    ));
+    let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
+    let gateway = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
     let (g, c) = (gateway.clone(), clock.clone());
     let crashing = Arc::new(
         TestApp::with_context_tweak(config, move |ctx| {
-            ctx.payment = Some(g);
-            ctx.clock = c;
+            ctx.payment = g;
+            ctx.env.clock = c;
         })
         .await,
     );
@@ -110,21 +108,21 @@ async fn crashed_keyless_charges_are_credited_once_even_by_two_reconcilers() {
         "nothing credited by the crashes"
     );
     // Before the lease runs out nothing is taken.
-    let early = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let early = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(early.credited, 0, "{early:?}");
     rig.later();
     let (a, b) = tokio::join!(
-        shop_functions::reconciler::run_wired(rig.app.ctx()),
-        shop_functions::reconciler::run_wired(rig.crashing.ctx())
+        shop_functions::handlers::reconciler::run_wired(rig.app.ctx()),
+        shop_functions::handlers::reconciler::run_wired(rig.crashing.ctx())
     );
     let (a, b) = (a.expect("reconciler wiring"), b.expect("reconciler wiring"));
     assert_eq!(a.credited + b.credited, 5, "{a:?} {b:?}");
     assert_eq!(a.deferred + b.deferred, 0, "{a:?} {b:?}");
     assert_eq!(rig.app.balance(&token).await, 5 * AMOUNT);
     assert_eq!(rig.ledger_len(&user_id).await, 5);
-    let again = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let again = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(again.examined, 0, "settled once: {again:?}");
@@ -141,7 +139,7 @@ async fn a_crashed_keyed_charge_is_credited_by_the_reconciler_and_replayed() {
     let (user_id, token) = rig.app.user().await;
     rig.crash_after_approval(&token, Some("k-crash")).await;
     rig.later();
-    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(report.credited, 1, "{report:?}");
@@ -183,7 +181,7 @@ async fn a_lost_approval_is_settled_without_any_client_action() {
     );
     assert_eq!(rig.app.balance(&token).await, 0);
     rig.later();
-    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(report.credited, 1, "{report:?}");
@@ -245,7 +243,7 @@ async fn a_failed_void_is_retried_and_the_payment_is_never_credited() {
         .await
         .expect("balance");
     rig.later();
-    let report = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(report.voided, 1, "{report:?}");
@@ -264,7 +262,7 @@ async fn a_failed_void_is_retried_and_the_payment_is_never_credited() {
         "never credited after the void"
     );
     assert_eq!(rig.ledger_len(&user_id).await, 0);
-    let again = shop_functions::reconciler::run_wired(rig.app.ctx())
+    let again = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!(again.examined, 0, "{again:?}");

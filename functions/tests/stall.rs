@@ -128,14 +128,12 @@ async fn world() -> World {
             balance: START_BALANCE,
             created_at: "2026-11-24T00:00:00Z".into(),
         };
-        ctx.users()
-            .expect("wired")
+        ctx.users
             .create_user(&profile, &email, "unused")
             .await
             .expect("user");
         let token = ctx
-            .jwt()
-            .expect("jwt")
+            .jwt
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
         users.push((user_id, token));
@@ -148,8 +146,7 @@ async fn world() -> World {
             price: PRICE,
             stock: STOCK,
         };
-        ctx.products()
-            .expect("wired")
+        ctx.products
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
@@ -313,7 +310,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
 
     // Stalled requests land when DynamoDB resumes; leases (2 s in tests) run out; settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = shop_functions::reconciler::run_wired(w.app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(w.app.ctx())
         .await
         .expect("reconciler wiring");
     let done = std::mem::take(&mut *done.lock().expect("done"));

@@ -163,7 +163,7 @@ async fn a_full_purchase_is_logged_and_measured_without_secrets() {
 
     // --- no secret in any line ---
     let text = logs.text();
-    let jwt_secret = app.ctx().config.jwt_secret.clone();
+    let jwt_secret = app.ctx().config().jwt_secret.clone();
     for (what, secret) in [
         ("password", password),
         ("token", token.as_str()),

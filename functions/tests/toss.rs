@@ -257,8 +257,8 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
     let app = TestApp::with_context_tweak(test_config(), move |ctx| {
-        ctx.payment = Some(Arc::new(TossGateway::new(&base, SECRET).expect("gateway")));
-        ctx.clock = c;
+        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+        ctx.env.clock = c;
     })
     .await;
     let (_, token) = app.user().await;
@@ -308,7 +308,7 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
 
     // The reconciler asks Toss by key: the timed-out payment is credited, the failed one is not.
     clock.set(clock.now() + chrono::Duration::minutes(2));
-    let report = shop_functions::reconciler::run_wired(app.ctx())
+    let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
         .await
         .expect("reconciler wiring");
     assert_eq!((report.credited, report.deferred), (1, 0), "{report:?}");

@@ -10,7 +10,8 @@
 //! The store ports are listed once, in [`for_each_store_port`]; the source trait, [`AllPorts`] and
 //! the AWS source are generated from that list.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -124,6 +125,28 @@ macro_rules! source {
         }
 
         #[async_trait]
+        impl<P: Ports> Ports for Noting<'_, P> {
+            fn env(&self) -> Env {
+                self.inner.env()
+            }
+            fn prices(&self) -> Arc<PriceCache> {
+                self.inner.prices()
+            }
+            $(fn $port(&self) -> Arc<dyn $trait> {
+                self.note(stringify!($port));
+                self.inner.$port()
+            })*
+            async fn jwt(&self) -> Result<JwtKeys, WireError> {
+                self.note("jwt");
+                self.inner.jwt().await
+            }
+            async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError> {
+                self.note("payment");
+                self.inner.payment().await
+            }
+        }
+
+        #[async_trait]
         impl Ports for AllPorts {
             fn env(&self) -> Env {
                 self.env.clone()
@@ -144,6 +167,33 @@ macro_rules! source {
     };
 }
 for_each_store_port!(source);
+
+/// A source that notes which ports a wiring asks for (the consistency tests check each function's
+/// IAM grants and secrets against them).
+pub struct Noting<'a, P> {
+    inner: &'a P,
+    asked: Mutex<BTreeSet<&'static str>>,
+}
+
+impl<'a, P> Noting<'a, P> {
+    pub fn new(inner: &'a P) -> Self {
+        Self {
+            inner,
+            asked: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn note(&self, port: &'static str) {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.insert(port);
+        }
+    }
+
+    /// The ports asked for so far, by name (`users`, ..., `jwt`, `payment`).
+    pub fn asked(&self) -> BTreeSet<&'static str> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
 
 impl AllPorts {
     pub fn config(&self) -> &Config {

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use axum::http::{Method, Request};
 use serde_json::Value;
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
-use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
+use shop_shared::aws::{
+    all_ports_over, connect_dynamodb, eventbridge_client, sdk_config, sqs_client,
+};
 use shop_shared::clock::{Clock, SystemClock};
 use shop_shared::config::{Config, TableNames};
-use shop_shared::AppContext;
+use shop_shared::wiring::AllPorts;
 use shop_tools::gateway::Gateway;
 use shop_tools::infra_tables;
 
@@ -70,12 +71,12 @@ impl TestApp {
     }
 
     pub async fn with_config(config: Config, clock: Arc<dyn Clock>) -> Self {
-        Self::with_context_tweak(config, |ctx| ctx.clock = clock).await
+        Self::with_context_tweak(config, |ctx| ctx.env.clock = clock).await
     }
 
     /// An app over `config`'s tables (created if missing, so a second app may share the first
     /// one's tables) whose context `tweak` adjusts (e.g. another payment gateway or clock).
-    pub async fn with_context_tweak(config: Config, tweak: impl FnOnce(&mut AppContext)) -> Self {
+    pub async fn with_context_tweak(config: Config, tweak: impl FnOnce(&mut AllPorts)) -> Self {
         Self::with_parts(config, |_| {}, tweak).await
     }
 
@@ -84,7 +85,7 @@ impl TestApp {
     pub async fn with_parts(
         config: Config,
         db_tweak: impl FnOnce(&mut Db),
-        tweak: impl FnOnce(&mut AppContext),
+        tweak: impl FnOnce(&mut AllPorts),
     ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -98,7 +99,7 @@ impl TestApp {
         db_tweak(&mut db);
         let events = eventbridge_client(&sdk, &config);
         let sqs = sqs_client(&sdk, &config);
-        let mut ctx = AppContext::with_db(config, db.clone()).expect("context");
+        let mut ctx = all_ports_over(config, db.clone()).await.expect("ports");
         tweak(&mut ctx);
         Self {
             gateway: Gateway::new(ctx).await.expect("every route wired"),
@@ -108,8 +109,9 @@ impl TestApp {
         }
     }
 
-    pub fn ctx(&self) -> &AppContext {
-        self.gateway.context()
+    /// Every port the routes are wired from.
+    pub fn ctx(&self) -> &AllPorts {
+        self.gateway.ports()
     }
 
     /// Sends a request through the gateway's routing to the handler, in-process.
@@ -240,7 +242,7 @@ impl TestApp {
             name: "Admin".into(),
         };
         shop_shared::services::auth::create_user(
-            self.ctx(),
+            &shop_shared::services::auth::SignupPorts::wire(self.ctx()),
             &input,
             shop_shared::domain::user::Role::Admin,
         )
