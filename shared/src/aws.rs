@@ -310,7 +310,7 @@ impl AwsPorts {
         } else if has("orders") {
             OrderStore::get(db.as_ref(), KEY, KEY).await.map(drop)
         } else if has("idempotency") {
-            IdempotencyStore::get(db.as_ref(), KEY).await.map(drop)
+            IdempotencyStore::get(db.as_ref(), &KEY.into()).await.map(drop)
         } else {
             return;
         };

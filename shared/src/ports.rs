@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use thiserror::Error;
 
 use crate::domain::cart::{CartLine, LineWrite};
-use crate::domain::idempotency::{IdemRecord, Lease, RecordStatus};
+use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
@@ -216,8 +216,8 @@ pub trait SalesStore: Send + Sync {
 /// Who must still own the idempotency record for an order to commit (keyed orders).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner<'a> {
-    pub pk: &'a str,
-    pub token: &'a str,
+    pub pk: &'a RecordKey,
+    pub token: &'a LeaseToken,
 }
 
 /// Everything one order commit writes, in one atomic step.
@@ -327,30 +327,30 @@ pub enum Owned {
 pub trait IdempotencyStore: Send + Sync {
     /// Stores `record` unless a live one with its key exists.
     async fn claim(&self, record: &IdemRecord, now_epoch: i64) -> StoreResult<ClaimOutcome>;
-    async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>>;
+    async fn get(&self, pk: &RecordKey) -> StoreResult<Option<IdemRecord>>;
     /// Takes over a record whose owner is gone: a `PENDING` record whose lease ran out, or a
     /// `RELEASED` one, still held by `from_token`. The new token fences every step the
     /// previous owner may still attempt.
     async fn take_over(
         &self,
-        pk: &str,
+        pk: &RecordKey,
         from: RecordStatus,
-        from_token: &str,
+        from_token: &LeaseToken,
         lease: &Lease,
         now_ms: i64,
     ) -> StoreResult<Owned>;
     /// Stores the final answer (`COMPLETED` or `FAILED`), only while `token` owns the `PENDING` record.
     async fn finish(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         status: RecordStatus,
         outcome: &str,
     ) -> StoreResult<Owned>;
     /// `PENDING` -> `RELEASED`: the request had no effect; the key may be used again.
-    async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned>;
+    async fn release(&self, pk: &RecordKey, token: &LeaseToken) -> StoreResult<Owned>;
     /// Ends the lease now without settling: the next retry (or the reconciler) takes over at once.
-    async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned>;
+    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned>;
     /// Records needing settlement in `shard` whose lease ended before `before_ms` (an index
     /// query, oldest first, at most `limit`).
     async fn in_doubt(
@@ -364,8 +364,8 @@ pub trait IdempotencyStore: Send + Sync {
 /// One credit: the balance, the record's completion and the ledger entry, in one atomic step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credit<'a> {
-    pub pk: &'a str,
-    pub token: &'a str,
+    pub pk: &'a RecordKey,
+    pub token: &'a LeaseToken,
     pub user_id: &'a str,
     pub charge_id: &'a str,
     pub amount: i64,
@@ -390,29 +390,29 @@ pub trait ChargeStore: Send + Sync {
     /// Records an approval on the owner's `PENDING` record, before any credit.
     async fn record_approval(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         attempt: u32,
         payment_id: &str,
     ) -> StoreResult<Owned>;
     /// Moves the owner's `PENDING` record to payment attempt `attempt` (a new gateway key),
     /// forgetting the previous attempt's approval.
-    async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned>;
+    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned>;
     async fn credit(&self, credit: &Credit<'_>) -> StoreResult<CreditOutcome>;
     /// `PENDING` -> `FAILED` with `outcome`; with `void`, the approval is marked for voiding
     /// (it can never be credited from here on) until [`ChargeStore::voided`].
     async fn fail(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         outcome: &str,
         void: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<Owned>;
     /// The approval `payment_id` was voided at the gateway.
-    async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()>;
+    async fn voided(&self, pk: &RecordKey, payment_id: &str) -> StoreResult<()>;
     /// Stores the answer of a `COMPLETED` charge that has none yet.
-    async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()>;
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()>;
 }
 
 /// For `GET /health`.

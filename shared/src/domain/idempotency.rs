@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use super::ids::{LeaseToken, RecordKey};
+
 /// Records live this long (the contract's replay window).
 pub const RETENTION_SECONDS: i64 = 24 * 60 * 60;
 /// Partitions of the in-doubt index per scope (`CHARGE#0` .. `CHARGE#3`).
@@ -74,21 +76,21 @@ impl Scope {
 /// A lease: who owns a record, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub token: String,
+    pub token: LeaseToken,
     pub until_ms: i64,
 }
 
 impl Lease {
     pub fn new(now_ms: i64, lease_ms: i64) -> Self {
         Self {
-            token: uuid::Uuid::new_v4().simple().to_string(),
+            token: LeaseToken::new(uuid::Uuid::new_v4().simple().to_string()),
             until_ms: now_ms.saturating_add(lease_ms),
         }
     }
 }
 
-pub fn record_key(scope: Scope, user_id: &str, key: &str) -> String {
-    format!("{}#{user_id}#{key}", scope.as_str())
+pub fn record_key(scope: Scope, user_id: &str, key: &str) -> RecordKey {
+    RecordKey::new(format!("{}#{user_id}#{key}", scope.as_str()))
 }
 
 /// The in-doubt index partition of a record: `<scope>#<n>`.
@@ -108,12 +110,12 @@ pub fn settle_shards(scope: Scope) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdemRecord {
-    pub pk: String,
+    pub pk: RecordKey,
     pub status: RecordStatus,
     pub request_hash: String,
     /// What the request creates: the order id or the charge id (kept across takeovers).
     pub resource_id: String,
-    pub lease_token: String,
+    pub lease_token: LeaseToken,
     /// Epoch milliseconds until which the token's holder owns a `PENDING` record.
     pub lease_until: i64,
     /// Epoch seconds (TTL).
@@ -147,7 +149,7 @@ impl IdemRecord {
     /// A new `PENDING` record owned by `lease`.
     pub fn pending(
         scope: Scope,
-        pk: String,
+        pk: RecordKey,
         request_hash: String,
         resource_id: String,
         lease: &Lease,

@@ -18,7 +18,9 @@ use thiserror::Error;
 
 use crate::clock::rfc3339;
 use crate::domain::charge::{ChargeOutcome, ChargeReceipt, ChargeRefusal};
-use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
+use crate::domain::idempotency::{
+    record_key, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
+};
 use crate::domain::ids;
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_CHARGE};
@@ -206,7 +208,7 @@ pub async fn replay(ctx: &ChargePorts, record: &IdemRecord) -> Result<ChargeRece
     }
 }
 
-async fn store_answer(ctx: &ChargePorts, pk: &str, receipt: &ChargeReceipt) {
+async fn store_answer(ctx: &ChargePorts, pk: &RecordKey, receipt: &ChargeReceipt) {
     let outcome = ChargeOutcome::Credited {
         receipt: receipt.clone(),
     };
@@ -257,11 +259,11 @@ impl<'a> ChargeRun<'a> {
         })
     }
 
-    fn pk(&self) -> &str {
+    fn pk(&self) -> &RecordKey {
         &self.record.pk
     }
 
-    fn token(&self) -> &str {
+    fn token(&self) -> &LeaseToken {
         &self.record.lease_token
     }
 
@@ -550,7 +552,7 @@ impl<'a> ChargeRun<'a> {
 /// `voidPaymentId` set: the reconciler voids it later.
 pub(crate) async fn void_payment(
     ctx: &ChargePorts,
-    pk: &str,
+    pk: &RecordKey,
     gateway_key: &str,
     payment_id: &str,
 ) -> bool {

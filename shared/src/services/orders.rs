@@ -16,7 +16,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::clock::rfc3339;
-use crate::domain::idempotency::{record_key, IdemRecord, Lease, RecordStatus, Scope};
+use crate::domain::idempotency::{
+    record_key, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
+};
 use crate::domain::ids;
 use crate::domain::order::{
     build_order, Order, OrderOutcome, OrderRefusal, OrderRequest, PricedLine, RequestedLine,
@@ -230,7 +232,7 @@ struct Run<'a> {
     request_hash: String,
     request: OrderRequest,
     /// Keyed orders: (record key, lease token).
-    owner: Option<(String, String)>,
+    owner: Option<(RecordKey, LeaseToken)>,
 }
 
 impl Run<'_> {

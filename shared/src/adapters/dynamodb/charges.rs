@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::users::{ledger_sk, user_pk, PROFILE_SK};
 use super::{built, condition_failed, n, s, transaction_cancelled, Db};
-use crate::domain::idempotency::{IdemRecord, RecordStatus};
+use crate::domain::idempotency::{IdemRecord, RecordStatus, LeaseToken, RecordKey};
 use crate::domain::money::MAX_BALANCE;
 use crate::ports::{ChargeStore, Credit, CreditOutcome, Owned, StoreResult};
 use crate::retry::{retry, Safety};
@@ -72,8 +72,8 @@ impl ChargeStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.record_approval"))]
     async fn record_approval(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         attempt: u32,
         payment_id: &str,
     ) -> StoreResult<Owned> {
@@ -90,7 +90,7 @@ impl ChargeStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.next_attempt"))]
-    async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned> {
+    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned> {
         self.owner_update(
             "UpdateItem(next attempt)",
             pk,
@@ -140,8 +140,8 @@ impl ChargeStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.fail"))]
     async fn fail(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         outcome: &str,
         void: Option<&str>,
         now_ms: i64,
@@ -175,7 +175,7 @@ impl ChargeStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.voided"))]
-    async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()> {
+    async fn voided(&self, pk: &RecordKey, payment_id: &str) -> StoreResult<()> {
         retry("UpdateItem(voided)", Safety::Idempotent, || async {
             let result = self
                 .client
@@ -198,7 +198,7 @@ impl ChargeStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.store_answer"))]
-    async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()> {
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()> {
         retry("UpdateItem(store answer)", Safety::Idempotent, || async {
             let result = self
                 .client

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{condition_failed, map_sdk, n, s, Db, Item, SETTLE_INDEX};
-use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope};
+use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope, LeaseToken, RecordKey};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError, StoreResult};
 use crate::retry::{retry, Safety};
 
@@ -22,7 +22,7 @@ impl Db {
     /// The record as it is now, for a condition that failed without returning the old item.
     pub(crate) async fn old_record(
         &self,
-        pk: &str,
+        pk: &RecordKey,
         old: Option<Item>,
     ) -> StoreResult<Option<IdemRecord>> {
         match old {
@@ -39,8 +39,8 @@ impl Db {
     pub(crate) async fn owner_update(
         &self,
         op: &'static str,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         set: &str,
         extra_condition: &str,
         values: &[(&str, AttributeValue)],
@@ -117,16 +117,16 @@ impl IdempotencyStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.get"))]
-    async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>> {
+    async fn get(&self, pk: &RecordKey) -> StoreResult<Option<IdemRecord>> {
         self.read(&self.tables.idempotency, &[("pk", pk)]).await
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.take_over"))]
     async fn take_over(
         &self,
-        pk: &str,
+        pk: &RecordKey,
         from: RecordStatus,
-        from_token: &str,
+        from_token: &LeaseToken,
         lease: &Lease,
         now_ms: i64,
     ) -> StoreResult<Owned> {
@@ -178,8 +178,8 @@ impl IdempotencyStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.finish"))]
     async fn finish(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         status: RecordStatus,
         outcome: &str,
     ) -> StoreResult<Owned> {
@@ -197,7 +197,7 @@ impl IdempotencyStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.release"))]
-    async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned> {
+    async fn release(&self, pk: &RecordKey, token: &LeaseToken) -> StoreResult<Owned> {
         let resent = |r: &IdemRecord| r.status == RecordStatus::Released;
         self.owner_update(
             "UpdateItem(release)",
@@ -212,7 +212,7 @@ impl IdempotencyStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.yield_lease"))]
-    async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned> {
+    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned> {
         self.owner_update(
             "UpdateItem(yield lease)",
             pk,

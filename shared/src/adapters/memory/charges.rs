@@ -4,15 +4,15 @@
 use async_trait::async_trait;
 
 use super::{owner_holds, Deferred, MemoryStore, State};
-use crate::domain::idempotency::RecordStatus;
+use crate::domain::idempotency::{RecordStatus, LeaseToken, RecordKey};
 use crate::domain::money::MAX_BALANCE;
 use crate::ports::{ChargeStore, Credit, CreditOutcome, LedgerEntry, Owned, StoreResult};
 use crate::retry::Safety;
 
 /// A credit held by a stalled server.
 struct OwnedCredit {
-    pk: String,
-    token: String,
+    pk: RecordKey,
+    token: LeaseToken,
     user_id: String,
     charge_id: String,
     amount: i64,
@@ -24,8 +24,8 @@ struct OwnedCredit {
 impl OwnedCredit {
     fn of(c: &Credit<'_>) -> Self {
         Self {
-            pk: c.pk.to_owned(),
-            token: c.token.to_owned(),
+            pk: c.pk.clone(),
+            token: c.token.clone(),
             user_id: c.user_id.to_owned(),
             charge_id: c.charge_id.to_owned(),
             amount: c.amount,
@@ -85,8 +85,8 @@ fn credit_in(st: &mut State, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
 impl ChargeStore for MemoryStore {
     async fn record_approval(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         attempt: u32,
         payment_id: &str,
     ) -> StoreResult<Owned> {
@@ -106,7 +106,7 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
-    async fn next_attempt(&self, pk: &str, token: &str, attempt: u32) -> StoreResult<Owned> {
+    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned> {
         self.call("next_attempt", Safety::Idempotent, |st| {
             match st.records.get_mut(pk).filter(|r| owner_holds(r, token)) {
                 Some(r) => {
@@ -134,8 +134,8 @@ impl ChargeStore for MemoryStore {
 
     async fn fail(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         outcome: &str,
         void: Option<&str>,
         now_ms: i64,
@@ -167,7 +167,7 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
-    async fn voided(&self, pk: &str, payment_id: &str) -> StoreResult<()> {
+    async fn voided(&self, pk: &RecordKey, payment_id: &str) -> StoreResult<()> {
         self.call("voided", Safety::Idempotent, |st| {
             if let Some(r) = st
                 .records
@@ -182,7 +182,7 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
-    async fn store_answer(&self, pk: &str, outcome: &str) -> StoreResult<()> {
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()> {
         self.call("store_answer", Safety::Idempotent, |st| {
             if let Some(r) = st
                 .records

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{owner_holds, MemoryStore};
-use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope};
+use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope, LeaseToken, RecordKey};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreResult};
 use crate::retry::Safety;
 
@@ -25,7 +25,7 @@ impl IdempotencyStore for MemoryStore {
         .await
     }
 
-    async fn get(&self, pk: &str) -> StoreResult<Option<IdemRecord>> {
+    async fn get(&self, pk: &RecordKey) -> StoreResult<Option<IdemRecord>> {
         self.call("get_record", Safety::Idempotent, |st| {
             Ok(st.records.get(pk).cloned())
         })
@@ -34,9 +34,9 @@ impl IdempotencyStore for MemoryStore {
 
     async fn take_over(
         &self,
-        pk: &str,
+        pk: &RecordKey,
         from: RecordStatus,
-        from_token: &str,
+        from_token: &LeaseToken,
         lease: &Lease,
         now_ms: i64,
     ) -> StoreResult<Owned> {
@@ -64,8 +64,8 @@ impl IdempotencyStore for MemoryStore {
 
     async fn finish(
         &self,
-        pk: &str,
-        token: &str,
+        pk: &RecordKey,
+        token: &LeaseToken,
         status: RecordStatus,
         outcome: &str,
     ) -> StoreResult<Owned> {
@@ -88,7 +88,7 @@ impl IdempotencyStore for MemoryStore {
         .await
     }
 
-    async fn release(&self, pk: &str, token: &str) -> StoreResult<Owned> {
+    async fn release(&self, pk: &RecordKey, token: &LeaseToken) -> StoreResult<Owned> {
         self.call("release", Safety::Idempotent, |st| {
             let Some(r) = st.records.get_mut(pk) else {
                 return Ok(Owned::NotOwner);
@@ -107,7 +107,7 @@ impl IdempotencyStore for MemoryStore {
         .await
     }
 
-    async fn yield_lease(&self, pk: &str, token: &str, now_ms: i64) -> StoreResult<Owned> {
+    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned> {
         self.call("yield_lease", Safety::Idempotent, |st| {
             match st.records.get_mut(pk).filter(|r| owner_holds(r, token)) {
                 Some(r) => {

@@ -31,7 +31,7 @@ use chrono::NaiveDate;
 
 use crate::adapters::payment::sandbox::SandboxPayment;
 use crate::domain::cart::CartLine;
-use crate::domain::idempotency::{IdemRecord, RecordStatus};
+use crate::domain::idempotency::{IdemRecord, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::order::Order;
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
@@ -57,7 +57,7 @@ struct State {
     carts: HashMap<String, (BTreeMap<String, CartLine>, i64)>,
     orders: BTreeMap<(String, String), OrderSlot>,
     sales: HashMap<(NaiveDate, String), i64>,
-    records: HashMap<String, IdemRecord>,
+    records: HashMap<RecordKey, IdemRecord>,
     sandbox: HashMap<String, SandboxPayment>,
     login_failures: HashMap<String, Vec<i64>>,
 }
@@ -127,7 +127,7 @@ impl MemoryStore {
             .map(|(_, e)| e.clone())
             .collect()
     }
-    pub fn record_now(&self, pk: &str) -> Option<IdemRecord> {
+    pub fn record_now(&self, pk: &RecordKey) -> Option<IdemRecord> {
         self.state().records.get(pk).cloned()
     }
     pub fn records_now(&self) -> Vec<IdemRecord> {
@@ -187,8 +187,8 @@ impl MemoryStore {
     }
 }
 
-fn owner_holds(r: &IdemRecord, token: &str) -> bool {
-    r.status == RecordStatus::Pending && r.lease_token == token
+fn owner_holds(r: &IdemRecord, token: &LeaseToken) -> bool {
+    r.status == RecordStatus::Pending && r.lease_token == *token
 }
 
 #[async_trait]

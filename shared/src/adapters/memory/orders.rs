@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::{owner_holds, Deferred, MemoryStore, OrderSlot, State};
-use crate::domain::idempotency::RecordStatus;
+use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
 use crate::domain::order::Order;
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreResult,
@@ -18,7 +18,7 @@ struct OwnedPlacement {
     request_hash: String,
     lines: Vec<crate::domain::order::PricedLine>,
     cart_lines: Option<Vec<(String, i64)>>,
-    owner: Option<(String, String)>,
+    owner: Option<(RecordKey, LeaseToken)>,
     stored_outcome: String,
     sales_day: NaiveDate,
     commit_token: String,
