@@ -98,7 +98,7 @@ impl Rig {
             .jwt
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
-        (user_id, token)
+        (user_id.to_string(), token)
     }
 
     async fn product(&self, price: i64, stock: i64) -> String {
@@ -114,7 +114,7 @@ impl Rig {
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
-        p.product_id
+        p.product_id.to_string()
     }
 
     /// One request through the faulty app; `None` when its process "died".
@@ -418,7 +418,7 @@ async fn check_settled(app: &TestApp, user_id: &str, what: &str) {
     let balance = app
         .ctx()
         .users
-        .balance(user_id)
+        .balance(&user_id.into())
         .await
         .expect("balance")
         .expect("user");

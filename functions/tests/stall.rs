@@ -136,7 +136,7 @@ async fn world() -> World {
             .jwt
             .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
             .expect("token");
-        users.push((user_id, token));
+        users.push((user_id.to_string(), token));
     }
     let mut products = Vec::new();
     for i in 0..PRODUCTS {
@@ -150,7 +150,7 @@ async fn world() -> World {
             .create(&p, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
-        products.push(p.product_id);
+        products.push(p.product_id.to_string());
     }
     World {
         app,

@@ -302,15 +302,19 @@ impl AwsPorts {
         let asked = self.asked.lock().map(|a| a.clone()).unwrap_or_default();
         let has = |port: &str| asked.contains(&port);
         let read = if has("products") {
-            ProductStore::get(db.as_ref(), KEY).await.map(drop)
+            ProductStore::get(db.as_ref(), &KEY.into()).await.map(drop)
         } else if has("users") {
-            UserStore::profile(db.as_ref(), KEY).await.map(drop)
+            UserStore::profile(db.as_ref(), &KEY.into()).await.map(drop)
         } else if has("carts") {
-            CartStore::get(db.as_ref(), KEY, 0).await.map(drop)
+            CartStore::get(db.as_ref(), &KEY.into(), 0).await.map(drop)
         } else if has("orders") {
-            OrderStore::get(db.as_ref(), KEY, KEY).await.map(drop)
+            OrderStore::get(db.as_ref(), &KEY.into(), &KEY.into())
+                .await
+                .map(drop)
         } else if has("idempotency") {
-            IdempotencyStore::get(db.as_ref(), &KEY.into()).await.map(drop)
+            IdempotencyStore::get(db.as_ref(), &KEY.into())
+                .await
+                .map(drop)
         } else {
             return;
         };

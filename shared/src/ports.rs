@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::domain::cart::{CartLine, LineWrite};
 use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus};
+use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
@@ -104,13 +105,13 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
     ) -> StoreResult<CreateUserOutcome>;
     async fn find_login(&self, normalized_email: &str) -> StoreResult<Option<LoginRecord>>;
-    async fn profile(&self, user_id: &str) -> StoreResult<Option<UserProfile>>;
+    async fn profile(&self, user_id: &UserId) -> StoreResult<Option<UserProfile>>;
     /// `None`: no such user.
-    async fn balance(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    async fn balance(&self, user_id: &UserId) -> StoreResult<Option<i64>>;
     /// The ledger entry of a credited charge, if any (the truth about a charge's credit).
     async fn ledger_entry(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         charge_id: &str,
     ) -> StoreResult<Option<LedgerEntry>>;
 }
@@ -157,15 +158,15 @@ pub struct ProductPage {
 #[async_trait]
 pub trait ProductStore: Send + Sync {
     async fn create(&self, product: &Product, created_at: &str) -> StoreResult<()>;
-    async fn get(&self, product_id: &str) -> StoreResult<Option<Product>>;
+    async fn get(&self, product_id: &ProductId) -> StoreResult<Option<Product>>;
     /// Strongly consistent reads of many products; unknown ids are absent from the map.
     async fn get_many(
         &self,
-        ids: &[String],
-    ) -> StoreResult<std::collections::HashMap<String, Product>>;
+        ids: &[ProductId],
+    ) -> StoreResult<std::collections::HashMap<ProductId, Product>>;
     async fn list(&self, limit: usize, start_after: Option<&str>) -> StoreResult<ProductPage>;
     /// Adds `quantity` atomically; `None` when the product does not exist.
-    async fn restock(&self, product_id: &str, quantity: i64) -> StoreResult<Option<Product>>;
+    async fn restock(&self, product_id: &ProductId, quantity: i64) -> StoreResult<Option<Product>>;
 }
 
 /// The cart as stored (empty when its TTL has passed).
@@ -177,19 +178,19 @@ pub struct StoredCart {
 }
 
 impl StoredCart {
-    pub fn line(&self, product_id: &str) -> Option<&CartLine> {
+    pub fn line(&self, product_id: &ProductId) -> Option<&CartLine> {
         self.lines.iter().find(|l| l.product_id == product_id)
     }
 }
 
 #[async_trait]
 pub trait CartStore: Send + Sync {
-    async fn get(&self, user_id: &str, now_epoch: i64) -> StoreResult<StoredCart>;
+    async fn get(&self, user_id: &UserId, now_epoch: i64) -> StoreResult<StoredCart>;
     /// One optimistic line change; `false`: the cart changed meanwhile (nothing written).
     async fn write_line(
         &self,
-        user_id: &str,
-        product_id: &str,
+        user_id: &UserId,
+        product_id: &ProductId,
         write: &LineWrite,
         now_epoch: i64,
         expires_at: i64,
@@ -197,8 +198,8 @@ pub trait CartStore: Send + Sync {
     /// `false` when the live cart does not hold the product.
     async fn remove_line(
         &self,
-        user_id: &str,
-        product_id: &str,
+        user_id: &UserId,
+        product_id: &ProductId,
         now_epoch: i64,
     ) -> StoreResult<bool>;
 }
@@ -206,7 +207,7 @@ pub trait CartStore: Send + Sync {
 #[async_trait]
 pub trait SalesStore: Send + Sync {
     /// Every `(productId, quantity)` counted on the given days.
-    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(String, i64)>>;
+    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(ProductId, i64)>>;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ pub struct OrderPlacement<'a> {
     pub request_hash: &'a str,
     pub lines: &'a [PricedLine],
     /// `fromCart`: the cart lines to remove, with the quantities read.
-    pub cart_lines: Option<&'a [(String, i64)]>,
+    pub cart_lines: Option<&'a [(ProductId, i64)]>,
     /// Keyed orders: the record completed in the same step (only while this owner holds it).
     pub owner: Option<Owner<'a>>,
     /// The final answer stored on the record (the order as JSON).
@@ -286,10 +287,10 @@ pub struct OrderPage {
 pub trait OrderStore: Send + Sync {
     async fn place(&self, placement: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>;
     /// A strongly consistent read; a fenced id reads as `None`.
-    async fn get(&self, user_id: &str, order_id: &str) -> StoreResult<Option<Order>>;
+    async fn get(&self, user_id: &UserId, order_id: &OrderId) -> StoreResult<Option<Order>>;
     async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: usize,
         start_after: Option<&str>,
     ) -> StoreResult<OrderPage>;
@@ -297,8 +298,8 @@ pub trait OrderStore: Send + Sync {
     /// commit outcome was unknown, before any refusal is answered).
     async fn fence(
         &self,
-        user_id: &str,
-        order_id: &str,
+        user_id: &UserId,
+        order_id: &OrderId,
         expires_at: i64,
     ) -> StoreResult<FenceOutcome>;
 }
@@ -350,7 +351,12 @@ pub trait IdempotencyStore: Send + Sync {
     /// `PENDING` -> `RELEASED`: the request had no effect; the key may be used again.
     async fn release(&self, pk: &RecordKey, token: &LeaseToken) -> StoreResult<Owned>;
     /// Ends the lease now without settling: the next retry (or the reconciler) takes over at once.
-    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned>;
+    async fn yield_lease(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        now_ms: i64,
+    ) -> StoreResult<Owned>;
     /// Records needing settlement in `shard` whose lease ended before `before_ms` (an index
     /// query, oldest first, at most `limit`).
     async fn in_doubt(
@@ -366,7 +372,7 @@ pub trait IdempotencyStore: Send + Sync {
 pub struct Credit<'a> {
     pub pk: &'a RecordKey,
     pub token: &'a LeaseToken,
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub charge_id: &'a str,
     pub amount: i64,
     pub payment_id: &'a str,
@@ -397,7 +403,12 @@ pub trait ChargeStore: Send + Sync {
     ) -> StoreResult<Owned>;
     /// Moves the owner's `PENDING` record to payment attempt `attempt` (a new gateway key),
     /// forgetting the previous attempt's approval.
-    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned>;
+    async fn next_attempt(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+    ) -> StoreResult<Owned>;
     async fn credit(&self, credit: &Credit<'_>) -> StoreResult<CreditOutcome>;
     /// `PENDING` -> `FAILED` with `outcome`; with `void`, the approval is marked for voiding
     /// (it can never be credited from here on) until [`ChargeStore::voided`].
@@ -429,7 +440,7 @@ pub trait HealthCheck: Send + Sync {
 pub struct ApprovalRequest {
     /// The gateway's idempotency key: one per payment attempt, never reused after a void.
     pub key: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub amount: i64,
     /// The gateway's opaque token for the payment method (never logged).
     pub payment_method: String,

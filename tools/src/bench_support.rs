@@ -1,6 +1,6 @@
 //! Helpers of the benchmark binaries (`make bench`, `make bench-pipeline`, `make bench-lambda`).
 
-use shop_shared::domain::ids;
+use shop_shared::domain::ids::{self, ProductId, UserId};
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
 use shop_shared::ports::{ProductStore, StoreError, UserStore};
@@ -26,7 +26,7 @@ pub async fn seed_product(
     name: &str,
     price: i64,
     stock: i64,
-) -> Result<String, StoreError> {
+) -> Result<ProductId, StoreError> {
     let product = Product {
         product_id: ids::new_product_id(),
         name: name.to_owned(),
@@ -41,7 +41,7 @@ pub async fn seed_product(
 
 /// Seeds one user with `balance` straight into the store (no argon2: the password is never used);
 /// returns the user id.
-pub async fn seed_user(store: &dyn UserStore, balance: i64) -> Result<String, StoreError> {
+pub async fn seed_user(store: &dyn UserStore, balance: i64) -> Result<UserId, StoreError> {
     let user_id = ids::new_user_id();
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
     let profile = UserProfile {

@@ -141,7 +141,7 @@ impl From<CartError> for ApiError {
                 ErrorCode::CartItemNotFound,
                 "The cart does not hold this product.",
             )
-            .with("productId", id),
+            .with("productId", id.as_str()),
             CartError::LineTooLarge { holds } => ApiError::validation(
                 "quantity",
                 format!(

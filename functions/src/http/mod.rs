@@ -112,11 +112,14 @@ pub fn json_body(req: &Request) -> Result<JsonObject, ApiError> {
     Ok(JsonObject::parse(body_bytes(req))?)
 }
 
-pub fn path_param(req: &Request, name: &str) -> String {
-    req.path_parameters()
-        .first(name)
-        .map(str::to_owned)
-        .unwrap_or_default()
+/// A path parameter as the id type it names (`ProductId`, `OrderId`); empty when absent.
+pub fn path_param<T: From<String>>(req: &Request, name: &str) -> T {
+    T::from(
+        req.path_parameters()
+            .first(name)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+    )
 }
 
 pub fn query_param(req: &Request, name: &str) -> Option<String> {

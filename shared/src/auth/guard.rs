@@ -1,5 +1,6 @@
 //! The guard for (auth) and (admin) routes.
 
+use crate::domain::ids::UserId;
 use thiserror::Error;
 
 use crate::domain::user::Role;
@@ -20,7 +21,7 @@ pub enum AuthFailure {
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 
@@ -44,7 +45,7 @@ pub fn authenticate(keys: &JwtKeys, authorization: Option<&str>) -> Result<Princ
         .verify(token.trim())
         .map_err(|_| unauthorized("The token is invalid or expired."))?;
     Ok(Principal {
-        user_id: claims.sub,
+        user_id: UserId::from(claims.sub),
         role: claims.role,
     })
 }

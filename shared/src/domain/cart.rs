@@ -1,5 +1,6 @@
 //! Cart rules: at most 30 distinct products, 1 to 1,000 units added at a time.
 
+use crate::domain::ids::ProductId;
 use serde::Serialize;
 
 use super::input::{JsonObject, ValidationError};
@@ -12,14 +13,14 @@ pub const CART_TTL_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddToCartInput {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub quantity: i64,
 }
 
 impl AddToCartInput {
     pub fn from_json(body: &JsonObject) -> Result<Self, ValidationError> {
         Ok(Self {
-            product_id: body.string("productId", 1, usize::MAX)?,
+            product_id: ProductId::from(body.string("productId", 1, usize::MAX)?),
             quantity: body.int("quantity", 1, MAX_ADD_QUANTITY)?,
         })
     }
@@ -28,7 +29,7 @@ impl AddToCartInput {
 /// A stored cart line: what and how many, and when it was first added (for display order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub quantity: i64,
     pub added_at: i64,
 }
@@ -47,7 +48,7 @@ pub enum LineWrite {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CartItemView {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub price: i64,
     pub quantity: i64,

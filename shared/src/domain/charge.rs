@@ -2,12 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::UserId;
+
 /// A credited charge, as `POST /balance/charge` answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeReceipt {
     pub charge_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub amount: i64,
     /// The balance right after the credit.
     pub balance: i64,

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::ids::UserId;
 pub use super::ids::{LeaseToken, RecordKey};
 
 /// Records live this long (the contract's replay window).
@@ -128,7 +129,7 @@ pub struct IdemRecord {
     pub settle_shard: Option<String>,
     /// Charges: whose balance, how much.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<i64>,
     /// Charges: whether the client sent an Idempotency-Key (keyless ones get a random key).

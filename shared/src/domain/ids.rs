@@ -22,14 +22,14 @@ fn is_id(prefix: &str, s: &str) -> bool {
     })
 }
 
-pub fn new_user_id() -> String {
-    new_id(USER)
+pub fn new_user_id() -> UserId {
+    UserId(new_id(USER))
 }
-pub fn new_product_id() -> String {
-    new_id(PRODUCT)
+pub fn new_product_id() -> ProductId {
+    ProductId(new_id(PRODUCT))
 }
-pub fn new_order_id() -> String {
-    new_id(ORDER)
+pub fn new_order_id() -> OrderId {
+    OrderId(new_id(ORDER))
 }
 pub fn new_charge_id() -> String {
     new_id(CHARGE)
@@ -69,7 +69,9 @@ mod tests {
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -85,6 +87,12 @@ macro_rules! string_newtype {
         impl std::ops::Deref for $name {
             type Target = str;
             fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }
@@ -119,6 +127,12 @@ macro_rules! string_newtype {
             }
         }
 
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
@@ -140,4 +154,16 @@ string_newtype!(
 string_newtype!(
     /// The token of a lease on an idempotency record: whoever holds it owns the record.
     LeaseToken
+);
+string_newtype!(
+    /// A user's id, `usr_<32 hex>`.
+    UserId
+);
+string_newtype!(
+    /// A product's id, `prd_<32 hex>`.
+    ProductId
+);
+string_newtype!(
+    /// An order's id, `ord_<32 hex>`.
+    OrderId
 );

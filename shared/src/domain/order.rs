@@ -1,5 +1,6 @@
 //! Order input rules and the order document.
 
+use crate::domain::ids::{OrderId, ProductId, UserId};
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ pub const MAX_LINE_QUANTITY: i64 = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestedLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub quantity: i64,
 }
 
@@ -56,7 +57,7 @@ impl OrderRequest {
                         ));
                     }
                     lines.push(RequestedLine {
-                        product_id,
+                        product_id: ProductId::from(product_id),
                         quantity,
                     });
                 }
@@ -69,7 +70,7 @@ impl OrderRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
@@ -79,8 +80,8 @@ pub struct OrderLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
-    pub order_id: String,
-    pub user_id: String,
+    pub order_id: OrderId,
+    pub user_id: UserId,
     pub status: String,
     pub items: Vec<OrderLine>,
     pub total_amount: i64,
@@ -90,7 +91,7 @@ pub struct Order {
 /// A priced line before commit: the product as read, and how many.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedLine {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
@@ -105,11 +106,11 @@ pub struct PricedLine {
 )]
 pub enum OrderRefusal {
     ProductNotFound {
-        product_id: String,
+        product_id: ProductId,
     },
     /// The first line in request order lacking stock, with the stock found.
     InsufficientStock {
-        product_id: String,
+        product_id: ProductId,
         available: i64,
     },
     InsufficientBalance {
@@ -153,8 +154,8 @@ pub enum OrderOutcome {
 
 /// Builds the order document from priced lines (checked arithmetic).
 pub fn build_order(
-    order_id: &str,
-    user_id: &str,
+    order_id: &OrderId,
+    user_id: &UserId,
     lines: &[PricedLine],
     created_at: &str,
 ) -> Result<Order, Overflow> {
@@ -172,8 +173,8 @@ pub fn build_order(
         .collect::<Result<Vec<_>, Overflow>>()?;
     let total_amount = money::total(items.iter().map(|i| i.amount))?;
     Ok(Order {
-        order_id: order_id.to_owned(),
-        user_id: user_id.to_owned(),
+        order_id: order_id.clone(),
+        user_id: user_id.clone(),
         status: "PAID".to_owned(),
         items,
         total_amount,
@@ -278,10 +279,10 @@ mod tests {
             unit_price: p,
             quantity: q,
         };
-        let o = build_order("o", "u", &[l(1000, 3), l(5, 1)], "t").expect("ok");
+        let o = build_order(&"o".into(), &"u".into(), &[l(1000, 3), l(5, 1)], "t").expect("ok");
         assert_eq!(o.total_amount, 3005);
         assert_eq!(o.items[0].amount, 3000);
-        assert!(build_order("o", "u", &[l(i64::MAX, 2)], "t").is_err());
+        assert!(build_order(&"o".into(), &"u".into(), &[l(i64::MAX, 2)], "t").is_err());
     }
 
     #[test]

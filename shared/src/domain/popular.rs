@@ -1,5 +1,6 @@
 //! Popular products: per-day sales counters in the shop's time zone, a 3-day window, top 5.
 
+use crate::domain::ids::ProductId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -48,13 +49,13 @@ pub fn counter_expiry(day: NaiveDate, tz: Tz) -> i64 {
 }
 
 /// Sums the counters read, sorts by quantity desc then product id asc, keeps the top [`TOP_N`].
-pub fn rank(counters: impl IntoIterator<Item = (String, i64)>) -> Vec<(String, i64)> {
-    let mut sums: HashMap<String, i64> = HashMap::new();
+pub fn rank(counters: impl IntoIterator<Item = (ProductId, i64)>) -> Vec<(ProductId, i64)> {
+    let mut sums: HashMap<ProductId, i64> = HashMap::new();
     for (product, qty) in counters {
         let e = sums.entry(product).or_insert(0);
         *e = e.saturating_add(qty);
     }
-    let mut all: Vec<(String, i64)> = sums.into_iter().filter(|(_, q)| *q > 0).collect();
+    let mut all: Vec<(ProductId, i64)> = sums.into_iter().filter(|(_, q)| *q > 0).collect();
     all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     all.truncate(TOP_N);
     all
@@ -95,14 +96,14 @@ mod tests {
     #[test]
     fn ranking_sorts_by_quantity_then_id_and_keeps_five() {
         let r = rank([
-            ("b".to_string(), 5),
-            ("a".to_string(), 5),
-            ("c".to_string(), 9),
-            ("c".to_string(), 1),
-            ("d".to_string(), 1),
-            ("e".to_string(), 2),
-            ("f".to_string(), 3),
-            ("z".to_string(), 0),
+            (ProductId::from("b"), 5),
+            (ProductId::from("a"), 5),
+            (ProductId::from("c"), 9),
+            (ProductId::from("c"), 1),
+            (ProductId::from("d"), 1),
+            (ProductId::from("e"), 2),
+            (ProductId::from("f"), 3),
+            (ProductId::from("z"), 0),
         ]);
         let ids: Vec<&str> = r.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(ids, ["c", "a", "b", "f", "e"]);

@@ -1,5 +1,6 @@
 //! Users: sign-up input rules and roles.
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 
 use super::input::{JsonObject, ValidationError};
@@ -24,7 +25,7 @@ impl Role {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -36,7 +37,7 @@ pub struct UserProfile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRecord {
-    pub user_id: String,
+    pub user_id: UserId,
     pub password_hash: String,
     pub role: Role,
 }

@@ -143,11 +143,12 @@ mod tests {
     use super::*;
     use crate::adapters::dynamodb::stream::change_record;
     use crate::adapters::dynamodb::OrderRecord;
+    use crate::domain::ids::OrderId;
     use crate::domain::order::{build_order, PricedLine};
 
     /// Fails the events whose order id is listed; records what it was given.
     struct Flaky {
-        fail: Vec<String>,
+        fail: Vec<OrderId>,
         seen: Mutex<Vec<String>>,
     }
 
@@ -193,7 +194,13 @@ mod tests {
             unit_price: 10,
             quantity: 1,
         };
-        let order = build_order(order_id, "usr_1", &[line], "2026-11-24T00:00:00Z").expect("order");
+        let order = build_order(
+            &order_id.into(),
+            &"usr_1".into(),
+            &[line],
+            "2026-11-24T00:00:00Z",
+        )
+        .expect("order");
         let item: serde_dynamo::Item =
             serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item");
         change_record(seq.into(), event_name, Some(item))

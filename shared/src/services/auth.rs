@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::JwtKeys;
 use crate::clock::rfc3339;
-use crate::domain::ids;
+use crate::domain::ids::{self, UserId};
 use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput, UserProfile};
 use crate::ports::{CreateUserOutcome, LoginThrottle, StoreError, UserStore};
 use crate::wiring::{Env, Ports, WireError};
@@ -51,7 +51,7 @@ impl LoginPorts {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignupOutput {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
 }

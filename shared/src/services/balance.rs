@@ -5,6 +5,7 @@ use thiserror::Error;
 
 use std::sync::Arc;
 
+use crate::domain::ids::UserId;
 use crate::ports::{StoreError, UserStore};
 use crate::wiring::Ports;
 
@@ -23,7 +24,7 @@ impl BalancePorts {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceView {
-    pub user_id: String,
+    pub user_id: UserId,
     pub balance: i64,
 }
 
@@ -36,7 +37,7 @@ pub enum BalanceError {
     Store(#[from] StoreError),
 }
 
-pub async fn get(ctx: &BalancePorts, user_id: &str) -> Result<BalanceView, BalanceError> {
+pub async fn get(ctx: &BalancePorts, user_id: &UserId) -> Result<BalanceView, BalanceError> {
     let balance = ctx
         .users
         .balance(user_id)

@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::domain::cart::{
     AddToCartInput, CartLine, CartView, LineWrite, CART_TTL_DAYS, MAX_CART_LINES,
 };
-use crate::domain::ids;
+use crate::domain::ids::{self, ProductId, UserId};
 use crate::domain::order::MAX_LINE_QUANTITY;
 use std::sync::Arc;
 
@@ -54,16 +54,19 @@ const MAX_ATTEMPTS: usize = 16;
 #[derive(Debug, Error)]
 pub enum CartError {
     #[error("no product {0}")]
-    ProductNotFound(String),
+    ProductNotFound(ProductId),
     #[error("only {available} of {product_id} in stock")]
-    InsufficientStock { product_id: String, available: i64 },
+    InsufficientStock {
+        product_id: ProductId,
+        available: i64,
+    },
     #[error("the cart holds {MAX_CART_LINES} products")]
     CartFull,
     /// The line would pass [`MAX_LINE_QUANTITY`] units (what one order line may hold).
     #[error("a cart line holds at most {MAX_LINE_QUANTITY} units (this one holds {holds})")]
     LineTooLarge { holds: i64 },
     #[error("the cart does not hold {0}")]
-    ItemNotFound(String),
+    ItemNotFound(ProductId),
     /// Contention on the cart outlasted the attempts; nothing changed.
     #[error("the cart is busy")]
     Busy,
@@ -74,7 +77,7 @@ pub enum CartError {
 }
 
 /// The cart at today's names and prices.
-pub async fn view(ctx: &CartPorts, user_id: &str) -> Result<CartView, CartError> {
+pub async fn view(ctx: &CartPorts, user_id: &UserId) -> Result<CartView, CartError> {
     let cart = ctx
         .carts
         .get(user_id, ctx.env.clock.now().timestamp())
@@ -83,7 +86,7 @@ pub async fn view(ctx: &CartPorts, user_id: &str) -> Result<CartView, CartError>
 }
 
 async fn price(ctx: &CartPorts, lines: Vec<CartLine>) -> Result<CartView, CartError> {
-    let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
+    let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id.clone()).collect();
     let products = ctx.products.get_many(&ids).await?;
     let priced = lines
         .into_iter()
@@ -97,7 +100,7 @@ async fn price(ctx: &CartPorts, lines: Vec<CartLine>) -> Result<CartView, CartEr
 
 pub async fn add(
     ctx: &CartPorts,
-    user_id: &str,
+    user_id: &UserId,
     input: AddToCartInput,
 ) -> Result<CartView, CartError> {
     if !ids::is_product_id(&input.product_id) {
@@ -156,7 +159,11 @@ pub async fn add(
     Err(CartError::Busy)
 }
 
-pub async fn remove(ctx: &CartLinePorts, user_id: &str, product_id: &str) -> Result<(), CartError> {
+pub async fn remove(
+    ctx: &CartLinePorts,
+    user_id: &UserId,
+    product_id: &ProductId,
+) -> Result<(), CartError> {
     // A nonsense id is certainly not in the cart (and never reaches the store as a map key).
     let removed = ids::is_product_id(product_id)
         && ctx

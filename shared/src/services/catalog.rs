@@ -5,7 +5,7 @@ use thiserror::Error;
 
 use crate::clock::rfc3339;
 use crate::cursor::CursorCodec;
-use crate::domain::ids;
+use crate::domain::ids::{self, ProductId};
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::MAX_PRICE;
 use crate::domain::product::Product;
@@ -64,7 +64,7 @@ pub fn restock_quantity(body: &JsonObject) -> Result<i64, ValidationError> {
 #[derive(Debug, Error)]
 pub enum CatalogError {
     #[error("no product {0}")]
-    ProductNotFound(String),
+    ProductNotFound(ProductId),
     #[error("the cursor is not one this API issued")]
     BadCursor,
     #[error(transparent)]
@@ -92,7 +92,7 @@ pub async fn list(
 }
 
 /// Any id that names no product, whatever its shape, is not found (odd shapes never reach the store).
-pub async fn get(ctx: &CatalogPorts, product_id: &str) -> Result<Product, CatalogError> {
+pub async fn get(ctx: &CatalogPorts, product_id: &ProductId) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
@@ -117,7 +117,7 @@ pub async fn create(ctx: &CatalogPorts, input: NewProduct) -> Result<Product, Ca
 
 pub async fn restock(
     ctx: &CatalogPorts,
-    product_id: &str,
+    product_id: &ProductId,
     quantity: i64,
 ) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {

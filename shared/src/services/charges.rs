@@ -21,7 +21,7 @@ use crate::domain::charge::{ChargeOutcome, ChargeReceipt, ChargeRefusal};
 use crate::domain::idempotency::{
     record_key, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
 };
-use crate::domain::ids;
+use crate::domain::ids::{self, UserId};
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_CHARGE};
 use crate::ports::{
@@ -112,7 +112,7 @@ fn refusal_error(refusal: ChargeRefusal) -> ChargeError {
 #[tracing::instrument(name = "charges.charge", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn charge(
     ctx: &ChargePorts,
-    user_id: &str,
+    user_id: &UserId,
     idempotency_key: Option<&str>,
     request_hash: String,
     input: ChargeInput,
@@ -234,7 +234,7 @@ enum Approval {
 pub(crate) struct ChargeRun<'a> {
     ctx: &'a ChargePorts,
     record: IdemRecord,
-    user_id: String,
+    user_id: UserId,
     amount: i64,
     attempt: u32,
     /// Whether this run voided an approval.

@@ -243,9 +243,10 @@ async fn seed_cart(w: &World) {
 }
 
 async fn place(w: &World, case: OrderCase, key: Option<&str>) -> Option<Result<Order, OrderError>> {
+    let user = USER.into();
     let fut = orders::place(
         &w.orders,
-        USER,
+        &user,
         key,
         format!("hash-{case:?}"),
         order_request(case),
@@ -494,7 +495,8 @@ async fn charge(
         amount: AMOUNT,
         payment_method: token.into(),
     };
-    let fut = charges::charge(&w.charges, USER, key, format!("charge-{token}"), input);
+    let user = USER.into();
+    let fut = charges::charge(&w.charges, &user, key, format!("charge-{token}"), input);
     unless_crashed(&w.store.faults, fut).await
 }
 

@@ -19,7 +19,7 @@ use crate::clock::rfc3339;
 use crate::domain::idempotency::{
     record_key, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
 };
-use crate::domain::ids;
+use crate::domain::ids::{self, OrderId, ProductId, UserId};
 use crate::domain::order::{
     build_order, Order, OrderOutcome, OrderRefusal, OrderRequest, PricedLine, RequestedLine,
     MAX_LINE_QUANTITY, MAX_ORDER_LINES,
@@ -138,7 +138,7 @@ fn counted(result: Result<Order, OrderError>) -> Result<Order, OrderError> {
 #[tracing::instrument(name = "orders.place", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn place(
     ctx: &OrderPorts,
-    user_id: &str,
+    user_id: &UserId,
     idempotency_key: Option<&str>,
     request_hash: String,
     request: OrderRequest,
@@ -160,7 +160,7 @@ pub async fn place(
         Scope::Order,
         record_key(Scope::Order, user_id, key),
         request_hash.clone(),
-        ids::new_order_id(),
+        ids::new_order_id().to_string(),
         &lease,
         now.timestamp(),
     );
@@ -175,7 +175,7 @@ pub async fn place(
             let run = Run {
                 ctx,
                 user_id,
-                order_id: record.resource_id.clone(),
+                order_id: OrderId::from(record.resource_id.as_str()),
                 request_hash,
                 request,
                 owner: Some((record.pk.clone(), record.lease_token.clone())),
@@ -186,7 +186,11 @@ pub async fn place(
 }
 
 /// The stored final answer of a finished keyed order.
-async fn replay(ctx: &OrderPorts, user_id: &str, record: &IdemRecord) -> Result<Order, OrderError> {
+async fn replay(
+    ctx: &OrderPorts,
+    user_id: &UserId,
+    record: &IdemRecord,
+) -> Result<Order, OrderError> {
     match record
         .outcome
         .as_deref()
@@ -198,7 +202,11 @@ async fn replay(ctx: &OrderPorts, user_id: &str, record: &IdemRecord) -> Result<
             "stored outcome unreadable: {e}"
         ))),
         // Never expected (the commit stores it): answer from the order itself.
-        None => match ctx.orders.get(user_id, &record.resource_id).await? {
+        None => match ctx
+            .orders
+            .get(user_id, &OrderId::from(record.resource_id.as_str()))
+            .await?
+        {
             Some(order) => Ok(order),
             None => Err(OrderError::Unavailable {
                 maybe_applied: true,
@@ -227,8 +235,8 @@ enum Cycle {
 
 struct Run<'a> {
     ctx: &'a OrderPorts,
-    user_id: &'a str,
-    order_id: String,
+    user_id: &'a UserId,
+    order_id: OrderId,
     request_hash: String,
     request: OrderRequest,
     /// Keyed orders: (record key, lease token).
@@ -292,7 +300,7 @@ impl Run<'_> {
                 product_id: bad.product_id.clone(),
             });
         }
-        let ids: Vec<String> = lines.iter().map(|l| l.product_id.clone()).collect();
+        let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id.clone()).collect();
         let priced = match ctx.prices.get_all(&ids) {
             // The transaction's conditions check stock, price and name; a refusal re-reads.
             Some(cached) => priced_from_cache(&lines, cached),
@@ -382,7 +390,7 @@ impl Run<'_> {
     async fn lines_to_order(
         &self,
         now_epoch: i64,
-    ) -> Result<Result<(Vec<RequestedLine>, Option<Vec<(String, i64)>>), OrderRefusal>, StoreError>
+    ) -> Result<Result<(Vec<RequestedLine>, Option<Vec<(ProductId, i64)>>), OrderRefusal>, StoreError>
     {
         match &self.request {
             OrderRequest::Items(lines) => Ok(Ok((lines.clone(), None))),
@@ -557,7 +565,7 @@ fn read_failed(e: StoreError) -> Cycle {
 /// line (in request order) lacking stock.
 fn check_lines(
     lines: &[RequestedLine],
-    products: &std::collections::HashMap<String, Product>,
+    products: &std::collections::HashMap<ProductId, Product>,
 ) -> Result<Vec<PricedLine>, OrderRefusal> {
     if let Some(missing) = lines.iter().find(|l| !products.contains_key(&l.product_id)) {
         return Err(OrderRefusal::ProductNotFound {
@@ -601,8 +609,8 @@ fn priced_from_cache(lines: &[RequestedLine], cached: Vec<CachedPrice>) -> Vec<P
 /// The caller's order.
 pub async fn get(
     ctx: &OrderHistoryPorts,
-    user_id: &str,
-    order_id: &str,
+    user_id: &UserId,
+    order_id: &OrderId,
 ) -> Result<Order, OrderError> {
     if !ids::is_order_id(order_id) {
         return Err(OrderError::NotFound);
@@ -620,7 +628,7 @@ fn cursor_codec(ctx: &OrderHistoryPorts) -> crate::cursor::CursorCodec {
 /// The caller's orders, newest first. The cursor is bound to the caller.
 pub async fn list(
     ctx: &OrderHistoryPorts,
-    user_id: &str,
+    user_id: &UserId,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<OrderList, OrderError> {
@@ -631,7 +639,7 @@ pub async fn list(
                 .decode(c)
                 .map_err(|_| OrderError::BadCursor)?;
             let (owner, sk) = payload.split_once('|').ok_or(OrderError::BadCursor)?;
-            if owner != user_id {
+            if owner != user_id.as_str() {
                 return Err(OrderError::BadCursor);
             }
             Some(sk.to_owned())

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
+use crate::domain::ids::ProductId;
 use crate::domain::popular::{rank, window, WINDOW_DAYS};
 use crate::ports::{ProductStore, SalesStore, StoreError};
 use crate::wiring::{Env, Ports};
@@ -32,7 +33,7 @@ impl PopularPorts {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PopularProduct {
-    pub product_id: String,
+    pub product_id: ProductId,
     pub name: String,
     pub price: i64,
     pub stock: i64,
@@ -50,7 +51,7 @@ pub async fn top(ctx: &PopularPorts) -> Result<PopularList, StoreError> {
     let days = window(ctx.env.clock.now(), ctx.env.config.time_zone);
     let counters = ctx.sales.sales_on(&days).await?;
     let ranked = rank(counters);
-    let ids: Vec<String> = ranked.iter().map(|(p, _)| p.clone()).collect();
+    let ids: Vec<ProductId> = ranked.iter().map(|(p, _)| p.clone()).collect();
     let products = ctx.products.get_many(&ids).await?;
     let items = ranked
         .into_iter()

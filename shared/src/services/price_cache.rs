@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::domain::ids::ProductId;
 use crate::domain::product::Product;
 
 /// How long an entry serves orders. A price change is seen at the latest by the first order
@@ -28,7 +29,7 @@ pub struct CachedPrice {
 #[derive(Debug)]
 pub struct PriceCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, CachedPrice)>>,
+    entries: Mutex<HashMap<ProductId, (Instant, CachedPrice)>>,
 }
 
 impl Default for PriceCache {
@@ -47,7 +48,7 @@ impl PriceCache {
     }
 
     /// The entries of all `ids` in their order, or `None` if any is missing or expired.
-    pub fn get_all(&self, ids: &[String]) -> Option<Vec<CachedPrice>> {
+    pub fn get_all(&self, ids: &[ProductId]) -> Option<Vec<CachedPrice>> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -84,14 +85,14 @@ impl PriceCache {
     }
 
     /// Drops the entries of `ids` (after a commit said one of them is stale).
-    pub fn forget(&self, ids: &[String]) {
+    pub fn forget(&self, ids: &[ProductId]) {
         let mut entries = self.lock();
         for id in ids {
             entries.remove(id);
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, CachedPrice)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ProductId, (Instant, CachedPrice)>> {
         // The map stays consistent whatever panicked while holding it: each call is one insert
         // or remove at a time.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
@@ -104,15 +105,15 @@ mod tests {
 
     fn product(id: &str, price: i64) -> Product {
         Product {
-            product_id: id.to_owned(),
+            product_id: id.into(),
             name: format!("name of {id}"),
             price,
             stock: 5,
         }
     }
 
-    fn ids(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
+    fn ids(v: &[&str]) -> Vec<ProductId> {
+        v.iter().map(|s| ProductId::from(*s)).collect()
     }
 
     #[test]

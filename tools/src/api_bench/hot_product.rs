@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::domain::ids;
+use shop_shared::domain::ids::{self, ProductId, UserId};
 use shop_shared::domain::order::{
     build_order, request_hash, OrderRequest, PricedLine, RequestedLine,
 };
@@ -85,10 +85,10 @@ async fn gateway_order(
 
 /// The bare order transaction: the four actions of a 1-line order without idempotency key,
 /// built and sent by the store code the service uses (no read before it, no retry after it).
-async fn bare_order(db: &Db, user_id: &str, product_id: &str) -> Option<String> {
+async fn bare_order(db: &Db, user_id: &UserId, product_id: &ProductId) -> Option<String> {
     let now = chrono::Utc::now();
     let lines = [PricedLine {
-        product_id: product_id.to_owned(),
+        product_id: product_id.clone(),
         name: "Bench hot product".to_owned(),
         unit_price: PRICE,
         quantity: 1,
@@ -331,11 +331,12 @@ pub async fn part_b(
                 (ctx.clone(), users.clone(), body.clone(), product_id.clone());
             async move {
                 let request = OrderRequest::Items(vec![RequestedLine {
-                    product_id,
+                    product_id: ProductId::from(product_id),
                     quantity: 1,
                 }]);
                 let hash = request_hash(body.as_bytes());
-                match orders::place(&ctx, &users[i].0, None, hash, request).await {
+                let user = UserId::from(users[i].0.as_str());
+                match orders::place(&ctx, &user, None, hash, request).await {
                     Ok(_) => None,
                     Err(e) => Some(format!("{e}")),
                 }
@@ -347,7 +348,10 @@ pub async fn part_b(
         let (ctx, users, product_id) = (ctx.clone(), users.clone(), product_id.clone());
         move |i: usize| {
             let (ctx, users, product_id) = (ctx.clone(), users.clone(), product_id.clone());
-            async move { bare_order(&ctx.db, &users[i].0, &product_id).await }
+            async move {
+                let user = UserId::from(users[i].0.as_str());
+                bare_order(&ctx.db, &user, &ProductId::from(product_id)).await
+            }
         }
     };
 

@@ -1,6 +1,7 @@
 //! Fixtures: products, users with a token, the gateway served over HTTP, the hot product's stock.
 
 use shop_shared::adapters::dynamodb::Db;
+use shop_shared::domain::ids::ProductId;
 use shop_shared::domain::user::Role;
 use shop_shared::ports::ProductStore;
 use shop_shared::wiring::AllPorts;
@@ -14,7 +15,7 @@ pub(crate) const HOT_STOCK: i64 = 1_000_000_000;
 const USER_BALANCE: i64 = 1_000_000_000;
 
 pub(crate) async fn new_product(db: &Db, name: &str) -> BoxResult<String> {
-    Ok(seed_product(db, name, PRICE, HOT_STOCK).await?)
+    Ok(seed_product(db, name, PRICE, HOT_STOCK).await?.to_string())
 }
 
 /// A user with a big balance, created directly (no argon2: the password is never used), and a token.
@@ -26,7 +27,7 @@ pub(crate) async fn new_user(ctx: &AllPorts) -> BoxResult<(String, String)> {
         .jwt
         .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
         .map_err(|e| format!("issue token: {e:?}"))?;
-    Ok((user_id, token))
+    Ok((user_id.to_string(), token))
 }
 
 /// Serves the gateway on an ephemeral 127.0.0.1 port: its base URL, and the sender that stops it.
@@ -45,7 +46,7 @@ pub async fn serve(gateway: Gateway) -> BoxResult<(String, tokio::sync::oneshot:
 }
 
 pub(crate) async fn stock(db: &Db, product_id: &str) -> BoxResult<i64> {
-    Ok(ProductStore::get(db, product_id)
+    Ok(ProductStore::get(db, &ProductId::from(product_id))
         .await?
         .ok_or("hot product vanished")?
         .stock)

@@ -316,7 +316,7 @@ async fn fixture(config: &Config) -> BoxResult<Fixture> {
         }
     }
     Ok(Fixture {
-        product_id,
+        product_id: product_id.to_string(),
         token,
         env,
     })

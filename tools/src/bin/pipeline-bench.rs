@@ -277,7 +277,7 @@ async fn main() -> BoxResult<()> {
                 match orders::place(&ctx, user, None, hash, request).await {
                     Ok(order) => {
                         if let Ok(mut m) = committed.lock() {
-                            m.insert(order.order_id, Instant::now());
+                            m.insert(order.order_id.to_string(), Instant::now());
                         }
                         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::future::try_join_all;
 use serde::Serialize;
 use shop_shared::adapters::dynamodb::Db;
-use shop_shared::domain::idempotency::{record_key, Scope};
+use shop_shared::domain::idempotency::{record_key, RecordKey, Scope};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,8 +58,8 @@ pub async fn missing_events(db: &Db, from: &str, to: &str) -> Result<AuditReport
         .into_iter()
         .flatten()
         .collect();
-    let mut statuses: HashMap<String, String> = HashMap::new();
-    let keys: Vec<String> = orders
+    let mut statuses: HashMap<RecordKey, String> = HashMap::new();
+    let keys: Vec<RecordKey> = orders
         .iter()
         .map(|o| record_key(Scope::Event, "-", &o.event_id))
         .collect::<HashSet<_>>()
@@ -71,7 +71,9 @@ pub async fn missing_events(db: &Db, from: &str, to: &str) -> Result<AuditReport
                 .set_keys(Some(
                     chunk
                         .iter()
-                        .map(|k| HashMap::from([("pk".to_owned(), AttributeValue::S(k.clone()))]))
+                        .map(|k| {
+                            HashMap::from([("pk".to_owned(), AttributeValue::S(k.to_string()))])
+                        })
                         .collect(),
                 ))
                 .consistent_read(true)
@@ -91,7 +93,7 @@ pub async fn missing_events(db: &Db, from: &str, to: &str) -> Result<AuditReport
                 .and_then(|mut r| r.remove(&db.tables.idempotency))
                 .unwrap_or_default()
             {
-                statuses.insert(s(&item, "pk"), s(&item, "status"));
+                statuses.insert(RecordKey::from(s(&item, "pk")), s(&item, "status"));
             }
             request = out
                 .unprocessed_keys

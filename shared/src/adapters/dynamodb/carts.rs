@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{condition_failed, get_n, n, s, Db, Item};
 use crate::domain::cart::{CartLine, LineWrite, MAX_CART_LINES};
+use crate::domain::ids::{ProductId, UserId};
 use crate::ports::{CartStore, StoreError, StoreResult, StoredCart};
 use crate::retry::{retry, Safety};
 
@@ -33,7 +34,7 @@ fn parse_lines(item: &Item) -> StoreResult<Vec<CartLine>> {
                 .as_m()
                 .map_err(|_| StoreError::Corrupt("cart line is not a map".into()))?;
             Ok(CartLine {
-                product_id: product_id.clone(),
+                product_id: ProductId::from(product_id.as_str()),
                 quantity: get_n(m, "quantity")?,
                 added_at: get_n(m, "addedAt").unwrap_or(0),
             })
@@ -44,7 +45,7 @@ fn parse_lines(item: &Item) -> StoreResult<Vec<CartLine>> {
 #[async_trait]
 impl CartStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.get"))]
-    async fn get(&self, user_id: &str, now_epoch: i64) -> StoreResult<StoredCart> {
+    async fn get(&self, user_id: &UserId, now_epoch: i64) -> StoreResult<StoredCart> {
         let Some(item) = self
             .read_item(&self.tables.carts, &[("userId", user_id)])
             .await?
@@ -65,8 +66,8 @@ impl CartStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.write_line"))]
     async fn write_line(
         &self,
-        user_id: &str,
-        product_id: &str,
+        user_id: &UserId,
+        product_id: &ProductId,
         write: &LineWrite,
         now_epoch: i64,
         expires_at: i64,
@@ -78,7 +79,7 @@ impl CartStore for Db {
                     .put_item()
                     .table_name(&self.tables.carts)
                     .item("userId", s(user_id))
-                    .item("cartLines", AttributeValue::M(HashMap::from([(product_id.to_owned(), line_value(*quantity, now_epoch))])))
+                    .item("cartLines", AttributeValue::M(HashMap::from([(product_id.to_string(), line_value(*quantity, now_epoch))])))
                     .item("expiresAt", n(expires_at))
                     .condition_expression("attribute_not_exists(userId) OR attribute_not_exists(cartLines) OR expiresAt <= :now")
                     .expression_attribute_values(":now", n(now_epoch))
@@ -129,8 +130,8 @@ impl CartStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "carts.remove_line"))]
     async fn remove_line(
         &self,
-        user_id: &str,
-        product_id: &str,
+        user_id: &UserId,
+        product_id: &ProductId,
         now_epoch: i64,
     ) -> StoreResult<bool> {
         retry("UpdateItem(cart remove)", Safety::NotApplied, || async {

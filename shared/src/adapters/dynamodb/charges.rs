@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::users::{ledger_sk, user_pk, PROFILE_SK};
 use super::{built, condition_failed, n, s, transaction_cancelled, Db};
-use crate::domain::idempotency::{IdemRecord, RecordStatus, LeaseToken, RecordKey};
+use crate::domain::idempotency::{IdemRecord, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::money::MAX_BALANCE;
 use crate::ports::{ChargeStore, Credit, CreditOutcome, Owned, StoreResult};
 use crate::retry::{retry, Safety};
@@ -90,7 +90,12 @@ impl ChargeStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.next_attempt"))]
-    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned> {
+    async fn next_attempt(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+    ) -> StoreResult<Owned> {
         self.owner_update(
             "UpdateItem(next attempt)",
             pk,

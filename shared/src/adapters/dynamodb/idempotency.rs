@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{condition_failed, map_sdk, n, s, Db, Item, SETTLE_INDEX};
-use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope, LeaseToken, RecordKey};
+use crate::domain::idempotency::{
+    settle_shard, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
+};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreError, StoreResult};
 use crate::retry::{retry, Safety};
 
@@ -212,7 +214,12 @@ impl IdempotencyStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.yield_lease"))]
-    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned> {
+    async fn yield_lease(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        now_ms: i64,
+    ) -> StoreResult<Owned> {
         self.owner_update(
             "UpdateItem(yield lease)",
             pk,

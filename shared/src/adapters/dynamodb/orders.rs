@@ -15,6 +15,7 @@ use super::users::{user_pk, PROFILE_SK};
 use super::{
     built, condition_failed, get_n, map_sdk, n, s, transaction_cancelled, CancelReason, Db, Item,
 };
+use crate::domain::ids::{OrderId, UserId};
 use crate::domain::order::Order;
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreError, StoreResult,
@@ -166,7 +167,7 @@ impl Db {
             let mut removes = Vec::new();
             let mut conditions = Vec::new();
             for (i, (product_id, quantity)) in lines.iter().enumerate() {
-                names.insert(format!("#p{i}"), product_id.clone());
+                names.insert(format!("#p{i}"), product_id.to_string());
                 values.insert(format!(":q{i}"), n(*quantity));
                 removes.push(format!("cartLines.#p{i}"));
                 conditions.push(format!("cartLines.#p{i}.quantity = :q{i}"));
@@ -282,7 +283,7 @@ impl OrderStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.get"))]
-    async fn get(&self, user_id: &str, order_id: &str) -> StoreResult<Option<Order>> {
+    async fn get(&self, user_id: &UserId, order_id: &OrderId) -> StoreResult<Option<Order>> {
         let item = self
             .read_item(
                 &self.tables.orders,
@@ -302,7 +303,7 @@ impl OrderStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.list"))]
     async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: usize,
         start_after: Option<&str>,
     ) -> StoreResult<OrderPage> {
@@ -359,8 +360,8 @@ impl OrderStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "orders.fence"))]
     async fn fence(
         &self,
-        user_id: &str,
-        order_id: &str,
+        user_id: &UserId,
+        order_id: &OrderId,
         expires_at: i64,
     ) -> StoreResult<FenceOutcome> {
         retry("PutItem(order fence)", Safety::Idempotent, || async {

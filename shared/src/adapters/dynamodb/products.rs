@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use serde::Serialize;
 
 use super::{built, condition_failed, map_sdk, n, s, Db, Item};
+use crate::domain::ids::ProductId;
 use crate::domain::product::Product;
 use crate::ports::{NotApplied, ProductPage, ProductStore, StoreError, StoreResult};
 use crate::retry::{retry, Attempts, Safety, CALL_ATTEMPTS};
@@ -54,16 +55,16 @@ impl ProductStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.get"))]
-    async fn get(&self, product_id: &str) -> StoreResult<Option<Product>> {
+    async fn get(&self, product_id: &ProductId) -> StoreResult<Option<Product>> {
         self.read(&self.tables.products, &[("productId", product_id)])
             .await
     }
 
     /// One round trip per 100 ids; unprocessed keys are read again with the retry policy's pauses.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.get_many"))]
-    async fn get_many(&self, ids: &[String]) -> StoreResult<HashMap<String, Product>> {
+    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<HashMap<ProductId, Product>> {
         let mut found = HashMap::with_capacity(ids.len());
-        let mut unique: Vec<&String> = ids.iter().collect();
+        let mut unique: Vec<&ProductId> = ids.iter().collect();
         unique.sort();
         unique.dedup();
         for chunk in unique.chunks(100) {
@@ -153,7 +154,7 @@ impl ProductStore for Db {
     /// An atomic ADD, so concurrent restocks all count. Not resent after an unknown outcome
     /// (it would add twice): that error reaches the admin, who checks the stock.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "products.restock"))]
-    async fn restock(&self, product_id: &str, quantity: i64) -> StoreResult<Option<Product>> {
+    async fn restock(&self, product_id: &ProductId, quantity: i64) -> StoreResult<Option<Product>> {
         retry("UpdateItem(restock)", Safety::NotApplied, || async {
             let result = self
                 .client

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use futures::future::try_join_all;
 
 use super::{built, get_n, get_s, map_sdk, n, s, Db};
+use crate::domain::ids::ProductId;
 use crate::domain::popular::{counter_expiry, day_key, shard_of};
 use crate::ports::{SalesStore, StoreResult};
 use crate::retry::{retry, Safety};
@@ -69,13 +70,17 @@ impl SalesStore for Db {
     /// One Query per (day, shard), in parallel. Reading by day key is the date filter: expired
     /// days are never read, however late TTL runs.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_on"))]
-    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(String, i64)>> {
+    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(ProductId, i64)>> {
         let shards = self.sales_shards.max(1);
         let keys: Vec<String> = days
             .iter()
             .flat_map(|d| (0..shards).map(move |sh| day_key(*d, sh)))
             .collect();
         let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(k))).await?;
-        Ok(pages.into_iter().flatten().collect())
+        Ok(pages
+            .into_iter()
+            .flatten()
+            .map(|(id, q)| (ProductId::from(id), q))
+            .collect())
     }
 }

@@ -59,7 +59,13 @@ mod tests {
             unit_price: 10,
             quantity: 1,
         };
-        let order = build_order(order_id, "usr_1", &[line], "2026-11-24T00:00:00Z").expect("order");
+        let order = build_order(
+            &order_id.into(),
+            &"usr_1".into(),
+            &[line],
+            "2026-11-24T00:00:00Z",
+        )
+        .expect("order");
         serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item")
     }
 

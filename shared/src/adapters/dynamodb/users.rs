@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::Serialize;
 
 use super::{built, get_n, get_s, map_sdk, s, transaction_cancelled, Db, Item};
+use crate::domain::ids::UserId;
 use crate::domain::user::{LoginRecord, UserProfile};
 use crate::ports::{CreateUserOutcome, LedgerEntry, StoreResult, UserStore};
 use crate::retry::{retry, Safety};
@@ -121,7 +122,7 @@ impl UserStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.profile"))]
-    async fn profile(&self, user_id: &str) -> StoreResult<Option<UserProfile>> {
+    async fn profile(&self, user_id: &UserId) -> StoreResult<Option<UserProfile>> {
         self.read(
             &self.tables.users,
             &[("pk", &user_pk(user_id)), ("sk", PROFILE_SK)],
@@ -130,7 +131,7 @@ impl UserStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.balance"))]
-    async fn balance(&self, user_id: &str) -> StoreResult<Option<i64>> {
+    async fn balance(&self, user_id: &UserId) -> StoreResult<Option<i64>> {
         retry("GetItem(balance)", Safety::Idempotent, || async {
             let out = self
                 .client
@@ -151,7 +152,7 @@ impl UserStore for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "users.ledger_entry"))]
     async fn ledger_entry(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         charge_id: &str,
     ) -> StoreResult<Option<LedgerEntry>> {
         let Some(item) = self

@@ -6,12 +6,13 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::domain::cart::{CartLine, LineWrite, MAX_CART_LINES};
+use crate::domain::ids::{ProductId, UserId};
 use crate::ports::{CartStore, StoreResult, StoredCart};
 use crate::retry::Safety;
 
 #[async_trait]
 impl CartStore for MemoryStore {
-    async fn get(&self, user_id: &str, now: i64) -> StoreResult<StoredCart> {
+    async fn get(&self, user_id: &UserId, now: i64) -> StoreResult<StoredCart> {
         self.call("get_cart", Safety::Idempotent, |st| {
             Ok(match st.carts.get(user_id) {
                 Some((lines, exp)) if *exp > now => StoredCart {
@@ -26,8 +27,8 @@ impl CartStore for MemoryStore {
 
     async fn write_line(
         &self,
-        user_id: &str,
-        product_id: &str,
+        user_id: &UserId,
+        product_id: &ProductId,
         write: &LineWrite,
         now: i64,
         expires_at: i64,
@@ -78,7 +79,12 @@ impl CartStore for MemoryStore {
         .await
     }
 
-    async fn remove_line(&self, user_id: &str, product_id: &str, now: i64) -> StoreResult<bool> {
+    async fn remove_line(
+        &self,
+        user_id: &UserId,
+        product_id: &ProductId,
+        now: i64,
+    ) -> StoreResult<bool> {
         self.call("remove_cart_line", Safety::NotApplied, |st| {
             Ok(match st.carts.get_mut(user_id) {
                 Some((lines, exp)) if *exp > now => lines.remove(product_id).is_some(),

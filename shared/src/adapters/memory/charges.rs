@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use super::{owner_holds, Deferred, MemoryStore, State};
-use crate::domain::idempotency::{RecordStatus, LeaseToken, RecordKey};
+use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
+use crate::domain::ids::UserId;
 use crate::domain::money::MAX_BALANCE;
 use crate::ports::{ChargeStore, Credit, CreditOutcome, LedgerEntry, Owned, StoreResult};
 use crate::retry::Safety;
@@ -13,7 +14,7 @@ use crate::retry::Safety;
 struct OwnedCredit {
     pk: RecordKey,
     token: LeaseToken,
-    user_id: String,
+    user_id: UserId,
     charge_id: String,
     amount: i64,
     payment_id: String,
@@ -26,7 +27,7 @@ impl OwnedCredit {
         Self {
             pk: c.pk.clone(),
             token: c.token.clone(),
-            user_id: c.user_id.to_owned(),
+            user_id: c.user_id.clone(),
             charge_id: c.charge_id.to_owned(),
             amount: c.amount,
             payment_id: c.payment_id.to_owned(),
@@ -106,7 +107,12 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
-    async fn next_attempt(&self, pk: &RecordKey, token: &LeaseToken, attempt: u32) -> StoreResult<Owned> {
+    async fn next_attempt(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+    ) -> StoreResult<Owned> {
         self.call("next_attempt", Safety::Idempotent, |st| {
             match st.records.get_mut(pk).filter(|r| owner_holds(r, token)) {
                 Some(r) => {

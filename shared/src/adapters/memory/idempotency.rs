@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::{owner_holds, MemoryStore};
-use crate::domain::idempotency::{settle_shard, IdemRecord, Lease, RecordStatus, Scope, LeaseToken, RecordKey};
+use crate::domain::idempotency::{
+    settle_shard, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
+};
 use crate::ports::{ClaimOutcome, IdempotencyStore, Owned, StoreResult};
 use crate::retry::Safety;
 
@@ -107,7 +109,12 @@ impl IdempotencyStore for MemoryStore {
         .await
     }
 
-    async fn yield_lease(&self, pk: &RecordKey, token: &LeaseToken, now_ms: i64) -> StoreResult<Owned> {
+    async fn yield_lease(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        now_ms: i64,
+    ) -> StoreResult<Owned> {
         self.call("yield_lease", Safety::Idempotent, |st| {
             match st.records.get_mut(pk).filter(|r| owner_holds(r, token)) {
                 Some(r) => {

@@ -32,6 +32,7 @@ use chrono::NaiveDate;
 use crate::adapters::payment::sandbox::SandboxPayment;
 use crate::domain::cart::CartLine;
 use crate::domain::idempotency::{IdemRecord, LeaseToken, RecordKey, RecordStatus};
+use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
@@ -50,13 +51,13 @@ enum OrderSlot {
 
 #[derive(Debug, Default)]
 struct State {
-    profiles: HashMap<String, UserProfile>,
+    profiles: HashMap<UserId, UserProfile>,
     logins: HashMap<String, LoginRecord>,
-    ledger: HashMap<(String, String), LedgerEntry>,
-    products: BTreeMap<String, Product>,
-    carts: HashMap<String, (BTreeMap<String, CartLine>, i64)>,
-    orders: BTreeMap<(String, String), OrderSlot>,
-    sales: HashMap<(NaiveDate, String), i64>,
+    ledger: HashMap<(UserId, String), LedgerEntry>,
+    products: BTreeMap<ProductId, Product>,
+    carts: HashMap<UserId, (BTreeMap<ProductId, CartLine>, i64)>,
+    orders: BTreeMap<(UserId, OrderId), OrderSlot>,
+    sales: HashMap<(NaiveDate, ProductId), i64>,
     records: HashMap<RecordKey, IdemRecord>,
     sandbox: HashMap<String, SandboxPayment>,
     login_failures: HashMap<String, Vec<i64>>,
@@ -161,13 +162,13 @@ impl MemoryStore {
         let mut st = self.state();
         let cart = st
             .carts
-            .entry(user_id.to_owned())
+            .entry(user_id.into())
             .or_insert_with(|| (BTreeMap::new(), expires_at));
         cart.1 = expires_at;
         cart.0.insert(
-            product_id.to_owned(),
+            product_id.into(),
             CartLine {
-                product_id: product_id.to_owned(),
+                product_id: product_id.into(),
                 quantity,
                 added_at,
             },

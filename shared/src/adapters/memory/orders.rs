@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 
 use super::{owner_holds, Deferred, MemoryStore, OrderSlot, State};
 use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
+use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreResult,
@@ -17,7 +18,7 @@ struct OwnedPlacement {
     order: Order,
     request_hash: String,
     lines: Vec<crate::domain::order::PricedLine>,
-    cart_lines: Option<Vec<(String, i64)>>,
+    cart_lines: Option<Vec<(ProductId, i64)>>,
     owner: Option<(RecordKey, LeaseToken)>,
     stored_outcome: String,
     sales_day: NaiveDate,
@@ -167,7 +168,7 @@ impl OrderStore for MemoryStore {
             .await
     }
 
-    async fn get(&self, user_id: &str, order_id: &str) -> StoreResult<Option<Order>> {
+    async fn get(&self, user_id: &UserId, order_id: &OrderId) -> StoreResult<Option<Order>> {
         self.call("get_order", Safety::Idempotent, |st| {
             Ok(
                 match st.orders.get(&(user_id.to_owned(), order_id.to_owned())) {
@@ -181,7 +182,7 @@ impl OrderStore for MemoryStore {
 
     async fn list(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         limit: usize,
         start_after: Option<&str>,
     ) -> StoreResult<OrderPage> {
@@ -198,7 +199,7 @@ impl OrderStore for MemoryStore {
                 .take(limit)
                 .collect();
             let last_key = (items.len() == limit)
-                .then(|| items.last().map(|o| o.order_id.clone()))
+                .then(|| items.last().map(|o| o.order_id.to_string()))
                 .flatten();
             Ok(OrderPage { items, last_key })
         })
@@ -207,8 +208,8 @@ impl OrderStore for MemoryStore {
 
     async fn fence(
         &self,
-        user_id: &str,
-        order_id: &str,
+        user_id: &UserId,
+        order_id: &OrderId,
         _expires_at: i64,
     ) -> StoreResult<FenceOutcome> {
         self.call("fence_order", Safety::Idempotent, |st| {

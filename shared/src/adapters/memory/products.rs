@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::MemoryStore;
+use crate::domain::ids::ProductId;
 use crate::domain::product::Product;
 use crate::ports::{ProductPage, ProductStore, StoreResult};
 use crate::retry::Safety;
@@ -21,14 +22,14 @@ impl ProductStore for MemoryStore {
         .await
     }
 
-    async fn get(&self, product_id: &str) -> StoreResult<Option<Product>> {
+    async fn get(&self, product_id: &ProductId) -> StoreResult<Option<Product>> {
         self.call("get_product", Safety::Idempotent, |st| {
             Ok(st.products.get(product_id).cloned())
         })
         .await
     }
 
-    async fn get_many(&self, ids: &[String]) -> StoreResult<HashMap<String, Product>> {
+    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<HashMap<ProductId, Product>> {
         self.call("get_products", Safety::Idempotent, |st| {
             Ok(ids
                 .iter()
@@ -48,14 +49,14 @@ impl ProductStore for MemoryStore {
                 .cloned()
                 .collect();
             let last_key = (items.len() == limit)
-                .then(|| items.last().map(|p| p.product_id.clone()))
+                .then(|| items.last().map(|p| p.product_id.to_string()))
                 .flatten();
             Ok(ProductPage { items, last_key })
         })
         .await
     }
 
-    async fn restock(&self, product_id: &str, quantity: i64) -> StoreResult<Option<Product>> {
+    async fn restock(&self, product_id: &ProductId, quantity: i64) -> StoreResult<Option<Product>> {
         self.call("restock", Safety::NotApplied, |st| {
             Ok(st.products.get_mut(product_id).map(|p| {
                 p.stock += quantity;

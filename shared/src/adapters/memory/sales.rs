@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::MemoryStore;
+use crate::domain::ids::ProductId;
 use crate::ports::{SalesStore, StoreResult};
 use crate::retry::Safety;
 
 #[async_trait]
 impl SalesStore for MemoryStore {
-    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(String, i64)>> {
+    async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(ProductId, i64)>> {
         self.call("sales_on", Safety::Idempotent, |st| {
             Ok(st
                 .sales

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
+use crate::domain::ids::UserId;
 use crate::domain::user::{LoginRecord, UserProfile};
 use crate::ports::{CreateUserOutcome, LedgerEntry, StoreResult, UserStore};
 use crate::retry::Safety;
@@ -44,14 +45,14 @@ impl UserStore for MemoryStore {
         .await
     }
 
-    async fn profile(&self, user_id: &str) -> StoreResult<Option<UserProfile>> {
+    async fn profile(&self, user_id: &UserId) -> StoreResult<Option<UserProfile>> {
         self.call("profile", Safety::Idempotent, |st| {
             Ok(st.profiles.get(user_id).cloned())
         })
         .await
     }
 
-    async fn balance(&self, user_id: &str) -> StoreResult<Option<i64>> {
+    async fn balance(&self, user_id: &UserId) -> StoreResult<Option<i64>> {
         self.call("balance", Safety::Idempotent, |st| {
             Ok(st.profiles.get(user_id).map(|p| p.balance))
         })
@@ -60,7 +61,7 @@ impl UserStore for MemoryStore {
 
     async fn ledger_entry(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         charge_id: &str,
     ) -> StoreResult<Option<LedgerEntry>> {
         self.call("ledger_entry", Safety::Idempotent, |st| {
