@@ -9,6 +9,7 @@ pub mod context;
 pub mod cursor;
 pub mod domain;
 pub mod events;
+pub mod fault;
 pub mod infra_tables;
 pub mod ports;
 pub mod retry;
