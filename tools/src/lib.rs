@@ -1,6 +1,7 @@
 //! Local-only programs around the shop (never deployed): the local API gateway, the local event
-//! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation) and the benchmarks.
-//! They run the Lambdas' own code from `shop-functions` and `shop-shared`.
+//! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation), the benchmarks, and
+//! the SDK interceptors of the benchmarks and the integration tests (`sdk_boundary`,
+//! `sdk_faults`). They run the Lambdas' own code from `shop-functions` and `shop-shared`.
 
 pub mod api_bench;
 pub mod bench_support;
@@ -11,4 +12,6 @@ pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops;
 pub mod ops_page;
+pub mod sdk_boundary;
+pub mod sdk_faults;
 pub mod storefront;
