@@ -49,7 +49,13 @@ pub struct Request<'a> {
     http: &'a mut HttpRequest,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// A request to show a [`Boundary`] outside an SDK call (unit tests).
+    #[cfg(test)]
+    pub(crate) fn new(op: &'a str, http: &'a mut HttpRequest) -> Self {
+        Self { op, http }
+    }
+
     /// The operation's name.
     pub fn op(&self) -> &str {
         self.op

@@ -223,3 +223,102 @@ pub fn put_events_all_failed(request: &Value) -> (u16, String) {
         serde_json::json!({"FailedEntryCount": n, "Entries": entries}).to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_types::body::SdkBody;
+    use serde_json::json;
+
+    use super::*;
+
+    /// One call of `op` with `body` through the plan: (the body that leaves, the answer).
+    fn send(plan: &SdkFaultPlan, op: &str, body: &Value) -> (String, Option<Answer>) {
+        let mut http = HttpRequest::new(SdkBody::from(body.to_string()));
+        let answer = plan.on_send(&mut Request::new(op, &mut http));
+        let sent = String::from_utf8(http.body().bytes().expect("bytes").to_vec()).expect("utf-8");
+        (sent, answer)
+    }
+
+    fn status(answer: Option<Answer>) -> Option<u16> {
+        answer.map(|a| a.status)
+    }
+
+    #[test]
+    fn a_positional_fault_hits_only_its_calls() {
+        let plan = SdkFaultPlan::default();
+        let body = json!({"TableName": "t"});
+        plan.set(1, 1, Fault::FailBefore);
+        assert_eq!(send(&plan, "GetItem", &body), (body.to_string(), None));
+        let (sent, answer) = send(&plan, "PutItem", &body);
+        assert_eq!((sent.as_str(), status(answer)), ("{}", Some(500)));
+        assert_eq!(send(&plan, "GetItem", &body), (body.to_string(), None));
+        assert_eq!(plan.trace(), ["GetItem", "PutItem", "GetItem"]);
+        assert!(!plan.crashed());
+    }
+
+    #[test]
+    fn a_lost_answer_reaches_the_server() {
+        let plan = SdkFaultPlan::default();
+        let body = json!({"TableName": "t"});
+        plan.set(0, 1, Fault::LoseAnswer);
+        let (sent, answer) = send(&plan, "PutItem", &body);
+        assert_eq!((sent, status(answer)), (body.to_string(), Some(500)));
+    }
+
+    #[test]
+    fn after_a_crash_nothing_reaches_the_server_until_cleared() {
+        let plan = SdkFaultPlan::default();
+        let body = json!({"TableName": "t"});
+        plan.set(0, 1, Fault::CrashAfter);
+        let (sent, answer) = send(&plan, "PutItem", &body);
+        assert_eq!((sent, status(answer)), (body.to_string(), Some(500)));
+        assert!(plan.crashed());
+        let (sent, answer) = send(&plan, "GetItem", &body);
+        assert_eq!((sent.as_str(), status(answer)), ("{}", Some(500)));
+        plan.clear();
+        assert!(!plan.crashed());
+        assert_eq!(send(&plan, "GetItem", &body), (body.to_string(), None));
+    }
+
+    #[test]
+    fn a_throttled_call_is_refused_and_not_sent() {
+        let plan = SdkFaultPlan::default();
+        plan.set(0, 1, Fault::Throttle);
+        let (sent, answer) = send(&plan, "GetItem", &json!({"TableName": "t"}));
+        let answer = answer.expect("answer");
+        assert_eq!((sent.as_str(), answer.status), ("{}", 400));
+        assert!(answer
+            .body
+            .contains("ProvisionedThroughputExceededException"));
+    }
+
+    #[test]
+    fn a_named_fault_counts_down_on_its_operation_only() {
+        let plan = SdkFaultPlan::default();
+        plan.set_named_answering(
+            "TransactWriteItems",
+            1,
+            Fault::FailBefore,
+            transaction_conflict,
+        );
+        let write = json!({"TransactItems": [{}, {}]});
+        assert_eq!(send(&plan, "GetItem", &write).1, None);
+        let (sent, answer) = send(&plan, "TransactWriteItems", &write);
+        let answer = answer.expect("answer");
+        assert_eq!((sent.as_str(), answer.status), ("{}", 400));
+        let reasons: Value = serde_json::from_str(&answer.body).expect("json");
+        assert_eq!(
+            reasons["CancellationReasons"],
+            json!([{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}, {"Code": "None"}])
+        );
+        assert_eq!(send(&plan, "TransactWriteItems", &write).1, None);
+        assert_eq!(plan.seen("TransactWriteItems"), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "not held at the SDK boundary")]
+    fn requests_are_not_held_at_the_sdk_boundary() {
+        SdkFaultPlan::default().set(0, 1, Fault::Delayed(1));
+    }
+}
