@@ -109,7 +109,7 @@ impl Storable for Replacement {
 #[derive(Debug, Clone)]
 pub struct Intercepted<B>(pub B);
 
-/// The operation's name, as the SDK's operation set it in the config bag.
+/// The operation's name, as the SDK's operation set it in the config bag (from serialization on).
 fn op_of(cfg: &ConfigBag) -> String {
     cfg.load::<Metadata>()
         .map(|m| m.name().to_owned())
@@ -121,9 +121,12 @@ impl<B: Boundary> Intercept for Intercepted<B> {
         std::any::type_name::<B>()
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: a client's interceptors read that before the operation's
+    // configuration (and so its name) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.on_call(&op_of(cfg));
@@ -230,4 +233,158 @@ pub fn eventbridge_with(
             .interceptor(Intercepted(boundary))
             .build(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// An HTTP server that answers `{}` to everything and keeps the bodies it got.
+    async fn server() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let got = bodies.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let got = got.clone();
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        got.lock()
+                            .expect("bodies")
+                            .push(String::from_utf8_lossy(&body).into_owned());
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}";
+                        if stream.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, bodies)
+    }
+
+    /// Writes down every hook with its operation; rewrites, neuters or answers as told.
+    #[derive(Debug, Default)]
+    struct Probe {
+        seen: Mutex<Vec<String>>,
+        neuter: bool,
+        answer: Option<Answer>,
+    }
+
+    impl Probe {
+        fn saw(&self, what: String) {
+            self.seen.lock().expect("seen").push(what);
+        }
+    }
+
+    impl Boundary for Arc<Probe> {
+        fn on_call(&self, op: &str) {
+            self.saw(format!("call {op}"));
+        }
+        fn on_request(&self, request: &mut Request<'_>) {
+            self.saw(format!("request {}", request.op()));
+            request.rewrite_json(|v| v["Marked"] = Value::from(true));
+        }
+        fn on_send(&self, request: &mut Request<'_>) -> Option<Answer> {
+            self.saw(format!("send {}", request.op()));
+            if self.neuter {
+                request.neuter();
+            }
+            self.answer.clone()
+        }
+        fn on_answer(&self, op: &str, answer: Result<&Output, &OrchestratorError<Error>>) {
+            self.saw(format!("answer {op} ok={}", answer.is_ok()));
+        }
+        fn on_done(&self, op: &str, failed: bool) {
+            self.saw(format!("done {op} failed={failed}"));
+        }
+    }
+
+    async fn get_item(probe: Probe) -> (Vec<String>, Vec<String>, bool) {
+        let (url, bodies) = server().await;
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("ap-northeast-2"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+            .endpoint_url(url)
+            .build();
+        let probe = Arc::new(probe);
+        let client = dynamodb_with(&aws_sdk_dynamodb::Client::from_conf(config), probe.clone());
+        let ok = client
+            .get_item()
+            .table_name("t")
+            .key("pk", AttributeValue::S("k".into()))
+            .send()
+            .await
+            .is_ok();
+        let seen = probe.seen.lock().expect("seen").clone();
+        let bodies = bodies.lock().expect("bodies").clone();
+        (seen, bodies, ok)
+    }
+
+    #[tokio::test]
+    async fn every_hook_knows_the_operation_and_a_rewrite_reaches_the_server() {
+        let (seen, bodies, ok) = get_item(Probe::default()).await;
+        assert!(ok);
+        assert_eq!(
+            seen,
+            [
+                "call GetItem",
+                "request GetItem",
+                "send GetItem",
+                "answer GetItem ok=true",
+                "done GetItem failed=false"
+            ]
+        );
+        let body: Value = serde_json::from_str(&bodies[0]).expect("json");
+        assert_eq!(body["TableName"], "t");
+        assert_eq!(body["Marked"], true);
+    }
+
+    #[tokio::test]
+    async fn a_neutered_request_with_an_answer_reaches_the_server_empty_and_fails() {
+        let probe = Probe {
+            neuter: true,
+            answer: Some(Answer {
+                status: 400,
+                body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"injected"}"#.into(),
+            }),
+            ..Probe::default()
+        };
+        let (seen, bodies, ok) = get_item(probe).await;
+        assert!(!ok, "the injected answer is what the caller gets");
+        assert_eq!(bodies, ["{}"]);
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("done GetItem failed=true")
+        );
+    }
 }
