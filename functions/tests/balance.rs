@@ -465,22 +465,18 @@ async fn malformed_charge_bodies_are_4xx_never_500() {
 
 #[tokio::test]
 async fn a_credit_that_cannot_be_confirmed_is_never_voided_and_is_credited_once() {
-    use common::faults::{self, FaultInjector};
+    use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
     let config = test_config();
     let clean = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
     let (user_id, token) = clean.user().await;
     // Every credit transaction fails before DynamoDB applies it, with a 500.
-    let injector = FaultInjector::new(
-        "TransactWriteItems",
-        u32::MAX,
-        true,
-        faults::internal_server_error,
-    );
+    let injector = SdkFaultPlan::default();
+    injector.set_named("TransactWriteItems", usize::MAX, Fault::FailBefore);
     let faulty = Arc::new(FaultyGateway::new(clean.ctx().payment.clone()));
     let g = faulty.clone();
     let broken = TestApp::with_parts(
         config,
-        move |db| db.client = faults::dynamodb_with(&db.client, injector),
+        move |db| db.client = sdk_faults::dynamodb_with(&db.client, injector),
         move |ctx| ctx.payment = g,
     )
     .await;

@@ -6,7 +6,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faults::{self, FaultInjector};
 use common::{test_config, TestApp};
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
@@ -18,6 +17,7 @@ use shop_shared::clock::SystemClock;
 use shop_tools::local_events::{
     self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
 };
+use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -201,17 +201,23 @@ async fn an_order_placed_while_eventbridge_is_down_arrives_once_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_put_events_partial_failure_is_resent() {
     // The first PutEvents reaches moto empty (nothing published) and answers "all entries failed".
-    let injector = FaultInjector::new("PutEvents", 1, true, faults::put_events_all_failed);
+    let injector = SdkFaultPlan::default();
+    injector.set_named_answering(
+        "PutEvents",
+        1,
+        Fault::FailBefore,
+        sdk_faults::put_events_all_failed,
+    );
     let probe = injector.clone();
-    let rig = rig(move |c| faults::eventbridge_with(c, injector)).await;
+    let rig = rig(move |c| sdk_faults::eventbridge_with(c, injector)).await;
     let order = place_order(&rig.app).await;
     let got = wait_for(&rig.sink, 1, Duration::from_secs(20)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["orderId"], order["orderId"]);
     assert!(
-        probe.seen() >= 2,
+        probe.seen("PutEvents") >= 2,
         "the failed entry was sent again ({} PutEvents)",
-        probe.seen()
+        probe.seen("PutEvents")
     );
 }
 

@@ -361,11 +361,7 @@ async fn every_dynamodb_action_of_every_function_is_granted() {
     let r = recorder.clone();
     let app = TestApp::with_parts(
         config.clone(),
-        move |db| {
-            db.client = aws_sdk_dynamodb::Client::from_conf(
-                db.client.config().to_builder().interceptor(r).build(),
-            )
-        },
+        move |db| db.client = shop_tools::sdk_boundary::dynamodb_with(&db.client, r),
         |_| {},
     )
     .await;

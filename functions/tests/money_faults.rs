@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
-use common::switchboard::{Kind, Switchboard};
 use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::{Clock, FixedClock};
@@ -25,14 +24,15 @@ use shop_shared::config::Config;
 use shop_shared::domain::ids;
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
+use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 
-const KINDS: [(Kind, usize); 6] = [
-    (Kind::FailBefore, 1),
-    (Kind::FailBefore, 100),
-    (Kind::LoseAnswer, 1),
-    (Kind::LoseAnswer, 100),
-    (Kind::CrashBefore, 1),
-    (Kind::CrashAfter, 1),
+const KINDS: [(Fault, usize); 6] = [
+    (Fault::FailBefore, 1),
+    (Fault::FailBefore, 100),
+    (Fault::LoseAnswer, 1),
+    (Fault::LoseAnswer, 100),
+    (Fault::CrashBefore, 1),
+    (Fault::CrashAfter, 1),
 ];
 
 struct Rig {
@@ -40,7 +40,7 @@ struct Rig {
     clock: Arc<FixedClock>,
     clean: TestApp,
     faulty: TestApp,
-    board: Switchboard,
+    board: SdkFaultPlan,
 }
 
 async fn rig() -> Rig {
@@ -49,15 +49,11 @@ async fn rig() -> Rig {
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
     let clean = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
-    let board = Switchboard::default();
+    let board = SdkFaultPlan::default();
     let (b, c) = (board.clone(), clock.clone());
     let faulty = TestApp::with_parts(
         config.clone(),
-        move |db| {
-            db.client = aws_sdk_dynamodb::Client::from_conf(
-                db.client.config().to_builder().interceptor(b).build(),
-            )
-        },
+        move |db| db.client = sdk_faults::dynamodb_with(&db.client, b),
         move |ctx| ctx.env.clock = c,
     )
     .await;
@@ -136,7 +132,7 @@ impl Rig {
                 Some(body.to_string().into_bytes()),
             )
             .await;
-        let died = self.board.dead();
+        let died = self.board.crashed();
         (!died).then_some(reply)
     }
 }

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::faults::{self, FaultInjector};
 use common::{test_config, TestApp};
 use serde_json::json;
+use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 
-async fn setup(injector: FaultInjector) -> (TestApp, String, String) {
+async fn setup(injector: SdkFaultPlan) -> (TestApp, String, String) {
     // Products, users and money are set up through a clean app; the app under test shares the tables.
     let config = test_config();
     let clean = TestApp::with_context_tweak(config.clone(), |_| {}).await;
@@ -18,7 +18,7 @@ async fn setup(injector: FaultInjector) -> (TestApp, String, String) {
     clean.charge(&token, 10_000).await;
     let faulty = TestApp::with_parts(
         config,
-        move |db| db.client = faults::dynamodb_with(&db.client, injector),
+        move |db| db.client = sdk_faults::dynamodb_with(&db.client, injector),
         |_| {},
     )
     .await;
@@ -27,7 +27,13 @@ async fn setup(injector: FaultInjector) -> (TestApp, String, String) {
 
 #[tokio::test]
 async fn transaction_conflicts_are_retried() {
-    let injector = FaultInjector::new("TransactWriteItems", 3, true, faults::transaction_conflict);
+    let injector = SdkFaultPlan::default();
+    injector.set_named_answering(
+        "TransactWriteItems",
+        3,
+        Fault::FailBefore,
+        sdk_faults::transaction_conflict,
+    );
     let (app, product, token) = setup(injector.clone()).await;
     let r = app
         .post(
@@ -37,18 +43,23 @@ async fn transaction_conflicts_are_retried() {
         )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
-    assert_eq!(injector.seen(), 4, "three conflicts, then the commit");
+    assert_eq!(
+        injector.seen("TransactWriteItems"),
+        4,
+        "three conflicts, then the commit"
+    );
     assert_eq!(app.stock(&product).await, 8);
     assert_eq!(app.balance(&token).await, 8_000);
 }
 
 #[tokio::test]
 async fn endless_conflicts_answer_503_try_again_and_change_nothing() {
-    let injector = FaultInjector::new(
+    let injector = SdkFaultPlan::default();
+    injector.set_named_answering(
         "TransactWriteItems",
-        u32::MAX,
-        true,
-        faults::transaction_conflict,
+        usize::MAX,
+        Fault::FailBefore,
+        sdk_faults::transaction_conflict,
     );
     let (app, product, token) = setup(injector.clone()).await;
     let body = json!({"items": [{"productId": product, "quantity": 2}]});
@@ -57,15 +68,16 @@ async fn endless_conflicts_answer_503_try_again_and_change_nothing() {
         .await;
     assert_eq!((r.status, r.code()), (503, "TRY_AGAIN"), "{r:?}");
     assert!(r.headers.get("retry-after").is_some(), "Retry-After is set");
-    assert_eq!(injector.seen(), shop_shared::retry::CYCLE_ATTEMPTS as u32);
+    assert_eq!(
+        injector.seen("TransactWriteItems"),
+        shop_shared::retry::CYCLE_ATTEMPTS
+    );
     assert_eq!(app.stock(&product).await, 10);
     assert_eq!(app.balance(&token).await, 10_000);
     let orders = app.get("/orders", Some(&token)).await;
     assert_eq!(orders.body["items"], json!([]));
     // The key was released: the same request succeeds once the contention is gone.
-    injector
-        .remaining
-        .store(0, std::sync::atomic::Ordering::SeqCst);
+    injector.clear();
     let r = app
         .post_with_key("/orders", &token, "k-conflict", body)
         .await;
@@ -77,12 +89,8 @@ async fn endless_conflicts_answer_503_try_again_and_change_nothing() {
 async fn a_lost_commit_response_is_not_applied_twice() {
     // The first TransactWriteItems reaches DynamoDB and commits, but its answer is replaced by
     // a 500: the SDK retries with the same ClientRequestToken.
-    let injector = FaultInjector::new(
-        "TransactWriteItems",
-        1,
-        false,
-        faults::internal_server_error,
-    );
+    let injector = SdkFaultPlan::default();
+    injector.set_named("TransactWriteItems", 1, Fault::LoseAnswer);
     let (app, product, token) = setup(injector.clone()).await;
     let r = app
         .post(
@@ -92,7 +100,10 @@ async fn a_lost_commit_response_is_not_applied_twice() {
         )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
-    assert!(injector.seen() >= 2, "the call was retried");
+    assert!(
+        injector.seen("TransactWriteItems") >= 2,
+        "the call was retried"
+    );
     assert_eq!(app.stock(&product).await, 7, "stock taken once");
     assert_eq!(app.balance(&token).await, 7_000, "paid once");
     let orders = app.get("/orders", Some(&token)).await;

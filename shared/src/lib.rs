@@ -8,6 +8,7 @@ pub mod config;
 pub mod cursor;
 pub mod domain;
 pub mod events;
+pub mod fault;
 pub mod ports;
 pub mod retry;
 pub mod services;

@@ -1,7 +1,8 @@
 //! Local-only programs around the shop (never deployed): the local API gateway, the local event
 //! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation), the benchmarks, and
-//! the tables of `infra/template.yaml` created for local set-up and the tests (`infra_tables`).
-//! They run the Lambdas' own code from `shop-functions` and `shop-shared`.
+//! the tables of `infra/template.yaml` created for local set-up and the tests (`infra_tables`), and
+//! the SDK interceptors of the benchmarks and the integration tests (`sdk_boundary`,
+//! `sdk_faults`). They run the Lambdas' own code from `shop-functions` and `shop-shared`.
 
 pub mod api_bench;
 pub mod bench_support;
@@ -13,4 +14,6 @@ pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops;
 pub mod ops_page;
+pub mod sdk_boundary;
+pub mod sdk_faults;
 pub mod storefront;

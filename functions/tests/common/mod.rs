@@ -2,10 +2,8 @@
 //! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
 #![allow(dead_code)]
 
-pub mod faults;
 pub mod gateway;
 pub mod recorder;
-pub mod switchboard;
 pub mod template;
 
 use std::sync::Arc;

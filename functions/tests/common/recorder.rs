@@ -1,5 +1,5 @@
 //! Records which DynamoDB actions each function's code performs, on which tables: an SDK
-//! interceptor reads every request (the action, `TableName`, `IndexName`, the items of
+//! interceptor ([`Boundary`]) reads every request (the action, `TableName`, `IndexName`, the items of
 //! transactions and batches) and files it under the function currently running. With
 //! `strip_old_items`, requests stop asking for the old item of a failed condition
 //! (`ReturnValuesOnConditionCheckFailure`), which drives the code down its "read the item"
@@ -9,13 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
+use shop_tools::sdk_boundary::{Answer, Boundary, Request};
 
 /// (IAM action, table name, index name).
 pub type Access = (String, String, Option<String>);
@@ -52,46 +47,13 @@ fn table(v: &Value) -> String {
     v["TableName"].as_str().unwrap_or_default().to_owned()
 }
 
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
+impl Boundary for Recorder {
+    fn on_send(&self, request: &mut Request<'_>) -> Option<Answer> {
         if self.strip_old_items.load(Ordering::SeqCst) {
-            let request = context.request_mut();
-            let body: Option<Value> = request
-                .body()
-                .bytes()
-                .and_then(|b| serde_json::from_slice(b).ok());
-            if let Some(mut v) = body {
-                strip(&mut v);
-                let text = v.to_string();
-                request
-                    .headers_mut()
-                    .insert("content-length", text.len().to_string());
-                *request.body_mut() = SdkBody::from(text);
-            }
+            request.rewrite_json(strip);
         }
-        let request = context.request();
-        let op = request
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default()
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let body: Value = request
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
+        let op = request.op().to_owned();
+        let body = request.json().unwrap_or(Value::Null);
         match op.as_str() {
             "TransactWriteItems" => {
                 for item in body["TransactItems"]
@@ -134,7 +96,7 @@ impl Intercept for Recorder {
                 self.record((format!("dynamodb:{op}"), table(&body), index));
             }
         }
-        Ok(())
+        None
     }
 }
 

@@ -1,51 +1,35 @@
-//! SDK interceptors on the benchmark's DynamoDB clients: [`CallCounter`] counts the calls of the
-//! shared client (for (b)); [`CapacityRecorder`] asks every call for
-//! `ReturnConsumedCapacity=TOTAL` and records what comes back (for (c)).
+//! SDK interceptors on the benchmark's DynamoDB clients, built on [`crate::sdk_boundary`]:
+//! [`CallCounter`] counts the calls of the shared client (for (b)); [`CapacityRecorder`] asks
+//! every call for `ReturnConsumedCapacity=TOTAL` and records what comes back (for (c)).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::{
     batch_get_item, batch_write_item, delete_item, get_item, put_item, query, scan,
     transact_get_items, transact_write_items, update_item,
 };
-use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ConsumedCapacity;
+use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use serde_json::Value;
 use shop_shared::config::Config;
 
-/// The operation name of a call's input.
-macro_rules! op_name {
-    ($input:expr) => {{
-        let input = $input;
-        if input.downcast_ref::<get_item::GetItemInput>().is_some() {
-            "GetItem"
-        } else if input.downcast_ref::<put_item::PutItemInput>().is_some() {
-            "PutItem"
-        } else if input
-            .downcast_ref::<update_item::UpdateItemInput>()
-            .is_some()
-        {
-            "UpdateItem"
-        } else if input
-            .downcast_ref::<batch_get_item::BatchGetItemInput>()
-            .is_some()
-        {
-            "BatchGetItem"
-        } else if input
-            .downcast_ref::<transact_write_items::TransactWriteItemsInput>()
-            .is_some()
-        {
-            "TransactWriteItems"
-        } else {
-            "other"
-        }
-    }};
+use crate::sdk_boundary::{Boundary, Intercepted, Request};
+
+/// `op` if it is one of `names`, else `"other"`.
+fn one_of(op: &str, names: &[&'static str]) -> &'static str {
+    names.iter().find(|n| **n == op).copied().unwrap_or("other")
 }
+
+/// The operations [`CallCounter`] counts by name (the others count as `"other"`).
+const COUNTED: [&str; 5] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "BatchGetItem",
+    "TransactWriteItems",
+];
 
 /// Counts the calls (by operation) and error answers of the shared client, for (b): shows
 /// retries hidden inside one order.
@@ -60,47 +44,29 @@ impl CallCounter {
     }
 }
 
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "BenchCallCounter"
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = op_name!(context.input());
+impl Boundary for CallCounter {
+    fn on_call(&self, op: &str) {
         *self
             .inner
             .lock()
-            .map_err(|_| "counter lock poisoned")?
+            .expect("counter lock")
             .0
-            .entry(op)
+            .entry(one_of(op, &COUNTED))
             .or_default() += 1;
-        Ok(())
     }
 
-    fn read_after_execution(
-        &self,
-        context: &FinalizerInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if matches!(context.output_or_error(), Some(Err(_))) {
-            self.inner.lock().map_err(|_| "counter lock poisoned")?.1 += 1;
+    fn on_done(&self, _op: &str, failed: bool) {
+        if failed {
+            self.inner.lock().expect("counter lock").1 += 1;
         }
-        Ok(())
     }
 }
 
 /// A DynamoDB client like the context's, with an interceptor.
-pub async fn client_with(
-    config: &Config,
-    interceptor: impl Intercept + 'static,
-) -> aws_sdk_dynamodb::Client {
+pub async fn client_with(config: &Config, boundary: impl Boundary) -> aws_sdk_dynamodb::Client {
     let sdk = shop_shared::aws::sdk_config(config).await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(interceptor);
+    let mut builder =
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(Intercepted(boundary));
     if let Some(url) = &config.dynamodb_endpoint {
         builder = builder.endpoint_url(url);
     }
@@ -127,20 +93,19 @@ impl CapacityRecorder {
     }
 }
 
-/// Asks the call for `ReturnConsumedCapacity=TOTAL`; returns the operation's name.
-macro_rules! ask_capacity {
-    ($input:expr, $($module:ident :: $ty:ident => $name:literal),+) => {{
-        let input = $input;
-        let mut op = "other";
-        $(
-            if let Some(i) = input.downcast_mut::<$module::$ty>() {
-                i.return_consumed_capacity = Some(ReturnConsumedCapacity::Total);
-                op = $name;
-            }
-        )+
-        op
-    }};
-}
+/// The operations asked for their consumed capacity (the others are recorded as `"other"`).
+const WITH_CAPACITY: [&str; 10] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+];
 
 /// `ConsumedCapacity` of single-item calls (one) and of batch/transaction calls (one per table).
 trait Capacities {
@@ -174,49 +139,27 @@ macro_rules! read_capacity {
     }};
 }
 
-impl Intercept for CapacityRecorder {
-    fn name(&self) -> &'static str {
-        "BenchCapacityRecorder"
-    }
-
-    fn modify_before_serialization(
-        &self,
-        context: &mut BeforeSerializationInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = ask_capacity!(
-            context.input_mut(),
-            get_item::GetItemInput => "GetItem",
-            put_item::PutItemInput => "PutItem",
-            update_item::UpdateItemInput => "UpdateItem",
-            delete_item::DeleteItemInput => "DeleteItem",
-            query::QueryInput => "Query",
-            scan::ScanInput => "Scan",
-            batch_get_item::BatchGetItemInput => "BatchGetItem",
-            batch_write_item::BatchWriteItemInput => "BatchWriteItem",
-            transact_get_items::TransactGetItemsInput => "TransactGetItems",
-            transact_write_items::TransactWriteItemsInput => "TransactWriteItems"
-        );
-        // (c) runs one call at a time: the answer below belongs to the last call named here.
-        self.calls
-            .lock()
-            .map_err(|_| "recorder lock poisoned")?
-            .push(Call {
-                op,
-                capacity: Vec::new(),
-                error: None,
+impl Boundary for CapacityRecorder {
+    /// Asks the call for `ReturnConsumedCapacity=TOTAL`.
+    fn on_request(&self, request: &mut Request<'_>) {
+        let op = one_of(request.op(), &WITH_CAPACITY);
+        if op != "other" {
+            request.rewrite_json(|v| {
+                if let Some(fields) = v.as_object_mut() {
+                    fields.insert("ReturnConsumedCapacity".into(), Value::from("TOTAL"));
+                }
             });
-        Ok(())
+        }
+        // (c) runs one call at a time: the answer below belongs to the last call named here.
+        self.calls.lock().expect("recorder lock").push(Call {
+            op,
+            capacity: Vec::new(),
+            error: None,
+        });
     }
 
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let (capacity, error) = match context.output_or_error() {
+    fn on_answer(&self, _op: &str, answer: Result<&Output, &OrchestratorError<Error>>) {
+        let (capacity, error) = match answer {
             Ok(output) => {
                 let found = read_capacity!(
                     output,
@@ -240,15 +183,9 @@ impl Intercept for CapacityRecorder {
                 (Vec::new(), Some(text))
             }
         };
-        if let Some(last) = self
-            .calls
-            .lock()
-            .map_err(|_| "recorder lock poisoned")?
-            .last_mut()
-        {
+        if let Some(last) = self.calls.lock().expect("recorder lock").last_mut() {
             last.capacity = capacity;
             last.error = error;
         }
-        Ok(())
     }
 }

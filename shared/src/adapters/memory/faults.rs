@@ -1,31 +1,14 @@
-//! The fault plan: which calls (store and gateway) fail, and how, by their position or their
-//! name; requests a stalled server holds; and the "process" that crashes.
+//! The fault plan: which calls (store and gateway) get a [`Fault`] (the vocabulary shared with
+//! the SDK-boundary plan of the integration tests), by their position or their name; requests a
+//! stalled server holds; and the "process" that crashes.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::lock;
+pub use crate::fault::Fault;
 use crate::ports::{NotApplied, StoreError, StoreResult};
-
-/// What happens to one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Throttled: definitely not applied.
-    Throttle,
-    /// Not applied, and the caller cannot know it (a timeout before the request arrived).
-    FailBefore,
-    /// Applied, and the answer is lost.
-    LoseAnswer,
-    /// The process dies before the call reaches the store: nothing more happens, ever.
-    CrashBefore,
-    /// The process dies right after the store applied the call.
-    CrashAfter,
-    /// Not applied now, and the caller gets no answer: the request is held (a stalled server)
-    /// and lands `n` calls later, after its client gave up on it. Only the order commit and
-    /// the credit are held; other calls go through.
-    Delayed(usize),
-}
 
 /// A held request, applied when it lands.
 pub type Deferred = Box<dyn FnOnce() + Send>;
@@ -186,20 +169,25 @@ impl FaultPlan {
                 None => apply(),
             },
             None => apply(),
-            Some(Fault::Throttle) => Err(StoreError::NotApplied(NotApplied::Throttled)),
-            Some(Fault::FailBefore) => {
-                Err(StoreError::Unknown(format!("{name}: injected timeout")))
-            }
-            Some(Fault::LoseAnswer) => {
-                let _ = apply();
-                Err(StoreError::Unknown(format!("{name}: injected lost answer")))
-            }
-            Some(Fault::CrashBefore) => self.die().await,
-            Some(Fault::CrashAfter) => {
-                let _ = apply();
-                self.die().await
+            Some(fault) => {
+                if fault.applies() {
+                    let _ = apply();
+                }
+                if fault.kills() {
+                    return self.die().await;
+                }
+                Err(heard(name, fault))
             }
         }
+    }
+}
+
+/// What the caller of a failed call hears (the process lived).
+fn heard(name: &str, fault: Fault) -> StoreError {
+    match fault {
+        Fault::Throttle => StoreError::NotApplied(NotApplied::Throttled),
+        Fault::LoseAnswer => StoreError::Unknown(format!("{name}: injected lost answer")),
+        _ => StoreError::Unknown(format!("{name}: injected timeout")),
     }
 }
 
