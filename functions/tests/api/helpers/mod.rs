@@ -1,10 +1,11 @@
 //! Test harness: each test gets its own freshly created tables (from `infra/template.yaml`) in
 //! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
-#![allow(dead_code)]
 
 pub mod faults;
 pub mod gateway;
+pub mod process;
 pub mod recorder;
+pub mod stack;
 pub mod switchboard;
 pub mod template;
 
@@ -25,6 +26,8 @@ pub struct TestApp {
     pub db: Db,
     pub events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Its test's share of the stack, while it lives (see [`stack`]).
+    stack: stack::Hold,
 }
 
 pub struct Reply {
@@ -84,6 +87,7 @@ impl TestApp {
         db_tweak: impl FnOnce(&mut Db),
         tweak: impl FnOnce(&mut AppContext),
     ) -> Self {
+        let stack = stack::Hold::share().await;
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -103,6 +107,7 @@ impl TestApp {
             db,
             events,
             sqs,
+            stack,
         }
     }
 

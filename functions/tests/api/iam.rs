@@ -5,16 +5,14 @@
 //! This is the test that catches a policy missing an action a rare path needs (the consumer's
 //! `GetItem` fallback when a failed condition returns no old item was one).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::helpers::recorder::Recorder;
+use crate::helpers::template::{binary_of, dynamodb_grants, functions, template};
+use crate::helpers::{test_config, Reply, TestApp};
 use axum::http::Method;
-use common::recorder::Recorder;
-use common::template::{binary_of, dynamodb_grants, functions, template};
-use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_functions::routes;
 use shop_shared::clock::SystemClock;

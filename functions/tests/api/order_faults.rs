@@ -2,10 +2,8 @@
 //! TransactionConflict (retried with backoff, then 503 TRY_AGAIN with nothing changed) and a
 //! lost response after a commit (the SDK's retry reuses the ClientRequestToken: applied once).
 
-mod common;
-
-use common::faults::{self, FaultInjector};
-use common::{test_config, TestApp};
+use crate::helpers::faults::{self, FaultInjector};
+use crate::helpers::{test_config, TestApp};
 use serde_json::json;
 
 async fn setup(injector: FaultInjector) -> (TestApp, String, String) {

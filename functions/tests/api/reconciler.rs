@@ -2,15 +2,13 @@
 //! them (keyed and keyless), a void that failed, an approval whose answer was lost, and two
 //! reconcilers at once. Each charge is settled exactly once, and never credited after a void.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::{test_config, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::gateway::{FaultyGateway, GatewayFault};
-use common::{test_config, TestApp};
 use serde_json::json;
 use shop_shared::clock::{Clock, FixedClock};
 

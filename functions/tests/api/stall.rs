@@ -10,20 +10,18 @@
 //!   settles it (charges), and keyless orders it may have placed are counted;
 //! - money and stock are conserved exactly.
 //!
-//! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); it lives in a test binary of
-//! its own so nothing else runs while DynamoDB Local is frozen. Counts are printed and written
-//! to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env: STALL_SECONDS (run
-//! length, default 24), STALL_SEED.
-
-mod common;
+//! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); its app holds the stack alone
+//! ([`TestApp::alone`]) so no other test runs on it while DynamoDB Local is frozen. Counts are
+//! printed and written to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env:
+//! STALL_SECONDS (run length, default 24), STALL_SEED.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::{Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
-use common::{Reply, TestApp};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use shop_shared::domain::ids;
@@ -114,7 +112,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::new().await;
+    let app = TestApp::alone().await;
     let ctx = app.ctx();
     let mut users = Vec::new();
     for i in 0..USERS {

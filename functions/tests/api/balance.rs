@@ -1,22 +1,20 @@
 //! Balance: read, charge through the payment gateway, idempotency, limits, concurrency and a
 //! crash between the gateway's approval and the commit, against DynamoDB Local.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::{malformed_bodies, test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::gateway::{FaultyGateway, GatewayFault};
-use common::{malformed_bodies, test_config, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::SystemClock;
 
 const MAX_BALANCE: i64 = 10_000_000_000;
 
-async fn charge(app: &TestApp, token: &str, body: Value) -> common::Reply {
+async fn charge(app: &TestApp, token: &str, body: Value) -> Reply {
     app.post("/balance/charge", Some(token), body).await
 }
 
@@ -337,7 +335,7 @@ async fn parallel_charges_under_one_key_credit_once() {
     let body = json!({"amount": 2_500});
     let calls = (0..20).map(|_| app.post_with_key("/balance/charge", &token, "same", body.clone()));
     let replies = futures::future::join_all(calls).await;
-    let ok: Vec<&common::Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
     assert!(!ok.is_empty(), "{replies:?}");
     for r in &replies {
         assert!(
@@ -468,7 +466,7 @@ async fn malformed_charge_bodies_are_4xx_never_500() {
 
 #[tokio::test]
 async fn a_credit_that_cannot_be_confirmed_is_never_voided_and_is_credited_once() {
-    use common::faults::{self, FaultInjector};
+    use crate::helpers::faults::{self, FaultInjector};
     let config = test_config();
     let clean = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
     let (user_id, token) = clean.user().await;

@@ -10,15 +10,13 @@
 //! The same flows, with more fault kinds, are unit-tested on in-memory ports
 //! (shared/src/services/fault_tests.rs).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::switchboard::{Kind, Switchboard};
+use crate::helpers::{test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
-use common::switchboard::{Kind, Switchboard};
-use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::config::Config;

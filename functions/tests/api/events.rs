@@ -1,13 +1,11 @@
 //! Order events end to end on the local stack: orders table stream -> relay -> EventBridge (moto)
 //! -> rule -> queue -> consumer -> data platform sink, with the Lambdas' own handler code.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faults::{self, FaultInjector};
-use common::{test_config, TestApp};
+use crate::helpers::faults::{self, FaultInjector};
+use crate::helpers::{test_config, TestApp};
 use serde_json::{json, Value};
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::clock::SystemClock;
