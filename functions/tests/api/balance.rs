@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::ledger::ledger;
 use crate::helpers::{malformed_bodies, test_config, Reply, TestApp};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shop_shared::clock::SystemClock;
 
@@ -16,30 +16,6 @@ const MAX_BALANCE: i64 = 10_000_000_000;
 
 async fn charge(app: &TestApp, token: &str, body: Value) -> Reply {
     app.post("/balance/charge", Some(token), body).await
-}
-
-/// The user's charge ledger entries (`USER#<id>` / `CHARGE#<chargeId>`): (chargeId, amount).
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("query ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            let id = i["chargeId"].as_s().expect("chargeId").clone();
-            let amount = i["amount"].as_n().expect("amount").parse().expect("n");
-            (id, amount)
-        })
-        .collect()
 }
 
 #[tokio::test]

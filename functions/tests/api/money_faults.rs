@@ -13,8 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::ledger::ledger;
 use crate::helpers::switchboard::{Kind, Switchboard};
-use crate::helpers::{test_config, Reply, TestApp};
+use crate::helpers::{says_nothing_changed, test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
 use serde_json::{json, Value};
@@ -140,11 +141,6 @@ impl Rig {
         let died = self.board.dead();
         (!died).then_some(reply)
     }
-}
-
-fn says_nothing_changed(r: &Reply) -> bool {
-    let detail = r.body["detail"].as_str().unwrap_or("");
-    detail.contains("nothing was changed") || detail.contains("nothing was charged")
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -328,32 +324,6 @@ async fn cart_orders_tell_the_truth_at_every_dynamodb_fault() {
 // ------------------------------------------------------------------------------------------------
 
 const AMOUNT: i64 = 7_000;
-
-/// The user's ledger: (chargeId, amount, paymentId).
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64, String)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            (
-                i["chargeId"].as_s().expect("chargeId").clone(),
-                i["amount"].as_n().expect("amount").parse().expect("n"),
-                i["paymentId"].as_s().expect("paymentId").clone(),
-            )
-        })
-        .collect()
-}
 
 /// Every charge record of the user, settled: nothing pending, every approval at the gateway
 /// credited exactly once or voided, never both.

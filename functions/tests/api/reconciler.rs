@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
@@ -79,19 +80,7 @@ impl Rig {
     }
 
     async fn ledger_len(&self, user_id: &str) -> usize {
-        self.app
-            .db
-            .client
-            .query()
-            .table_name(&self.app.db.tables.users)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-            .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("ledger")
-            .count() as usize
+        ledger(&self.app, user_id).await.len()
     }
 }
 

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Reply, TestApp};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::helpers::ledger::ledger;
+use crate::helpers::{says_nothing_changed, Reply, TestApp};
 use axum::http::Method;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -199,35 +199,6 @@ async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
         Some(body.to_string().into_bytes()),
     )
     .await
-}
-
-fn says_nothing_changed(r: &Reply) -> bool {
-    let d = r.body["detail"].as_str().unwrap_or("");
-    d.contains("nothing was changed") || d.contains("nothing was charged")
-}
-
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            (
-                i["chargeId"].as_s().expect("chargeId").clone(),
-                i["amount"].as_n().expect("amount").parse().expect("n"),
-            )
-        })
-        .collect()
 }
 
 async fn all_orders(app: &TestApp, token: &str) -> Vec<Value> {
@@ -440,7 +411,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             }
         }
         let entries = ledger(&w.app, user_id).await;
-        let credited: Vec<&String> = entries.iter().map(|(id, _)| id).collect();
+        let credited: Vec<&String> = entries.iter().map(|(id, _, _)| id).collect();
         let answered_charges = charge_ids.remove(&u).unwrap_or_default();
         for id in &answered_charges {
             if !credited.contains(&id) {
@@ -457,7 +428,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             .iter()
             .map(|o| o["totalAmount"].as_i64().unwrap_or(0))
             .sum();
-        let charged: i64 = entries.iter().map(|(_, a)| a).sum();
+        let charged: i64 = entries.iter().map(|(_, a, _)| a).sum();
         let balance = w.app.balance(token).await;
         if balance != START_BALANCE + charged - paid || balance < 0 {
             c.disagreements.push(format!(

@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod gateway;
+pub mod ledger;
 pub mod process;
 pub mod recorder;
 pub mod stack;
@@ -46,6 +47,12 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
+}
+
+/// Whether a failed answer says that nothing was changed (or charged): then nothing took effect.
+pub fn says_nothing_changed(r: &Reply) -> bool {
+    let detail = r.body["detail"].as_str().unwrap_or("");
+    detail.contains("nothing was changed") || detail.contains("nothing was charged")
 }
 
 /// Configuration for a test: the local stack's endpoints and a unique table prefix.
