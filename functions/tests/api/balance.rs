@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::gateway::{FaultyGateway, GatewayFault};
 use crate::helpers::ledger::ledger;
@@ -359,14 +359,7 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
                 .await
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while faulty.approvals.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the gateway was never called");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    task.abort();
-    assert!(task.await.expect_err("aborted").is_cancelled());
+    faulty.kill_once_approved(0, task).await;
     assert_eq!(
         app.balance(&token).await,
         0,

@@ -17,13 +17,9 @@ use crate::helpers::ledger::ledger;
 use crate::helpers::switchboard::{Kind, Switchboard};
 use crate::helpers::{says_nothing_changed, test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::http::Method;
 use serde_json::{json, Value};
 use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::config::Config;
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
-use shop_shared::domain::user::{Role, UserProfile};
 
 const KINDS: [(Kind, usize); 6] = [
     (Kind::FailBefore, 1),
@@ -78,45 +74,13 @@ impl Rig {
 
     /// A user created directly (no password hashing), with a token.
     async fn user(&self, balance: i64) -> (String, String) {
-        let user_id = ids::new_user_id();
-        let email = format!("{user_id}@example.com");
-        let profile = UserProfile {
-            user_id: user_id.clone(),
-            email: email.clone(),
-            name: "F".into(),
-            role: Role::User,
-            balance,
-            created_at: "2026-11-24T00:00:00Z".into(),
-        };
-        let ctx = self.clean.ctx();
-        ctx.users()
-            .expect("wired")
-            .create_user(&profile, &email, "unused")
-            .await
-            .expect("user");
-        let token = ctx
-            .jwt()
-            .expect("jwt")
-            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
-            .expect("token");
-        (user_id, token)
+        self.clean.seeded_user(balance).await
     }
 
     async fn product(&self, price: i64, stock: i64) -> String {
-        let p = Product {
-            product_id: ids::new_product_id(),
-            name: format!("F{price}"),
-            price,
-            stock,
-        };
         self.clean
-            .ctx()
-            .products()
-            .expect("wired")
-            .create(&p, "2026-11-24T00:00:00Z")
+            .seeded_product(&format!("F{price}"), price, stock)
             .await
-            .expect("product");
-        p.product_id
     }
 
     /// One request through the faulty app; `None` when its process "died".
@@ -127,16 +91,9 @@ impl Rig {
         key: Option<&str>,
         body: &Value,
     ) -> Option<Reply> {
-        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
         let reply = self
             .faulty
-            .request(
-                Method::POST,
-                uri,
-                Some(token),
-                &headers,
-                Some(body.to_string().into_bytes()),
-            )
+            .post_with_optional_key(uri, token, key, body)
             .await;
         let died = self.board.dead();
         (!died).then_some(reply)

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::helpers::gateway::{FaultyGateway, GatewayFault};
 use crate::helpers::ledger::ledger;
@@ -61,22 +60,10 @@ impl Rig {
         let (token, key) = (token.to_owned(), key.map(str::to_owned));
         let task = tokio::spawn(async move {
             let body = json!({"amount": AMOUNT});
-            match key {
-                Some(k) => app.post_with_key("/balance/charge", &token, &k, body).await,
-                None => app.post("/balance/charge", Some(&token), body).await,
-            }
+            app.post_with_optional_key("/balance/charge", &token, key.as_deref(), &body)
+                .await
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.gateway.approvals.load(Ordering::SeqCst) == before {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the gateway was never called"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        task.abort();
-        assert!(task.await.expect_err("killed").is_cancelled());
+        self.gateway.kill_once_approved(before, task).await;
     }
 
     async fn ledger_len(&self, user_id: &str) -> usize {

@@ -21,12 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::ledger::ledger;
 use crate::helpers::{says_nothing_changed, Reply, TestApp};
-use axum::http::Method;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
-use shop_shared::domain::user::{Role, UserProfile};
 
 const USERS: usize = 16;
 const PRODUCTS: usize = 3;
@@ -113,45 +109,16 @@ struct World {
 
 async fn world() -> World {
     let app = TestApp::alone().await;
-    let ctx = app.ctx();
     let mut users = Vec::new();
-    for i in 0..USERS {
-        let user_id = ids::new_user_id();
-        let email = format!("stall{i}-{user_id}@example.com");
-        let profile = UserProfile {
-            user_id: user_id.clone(),
-            email: email.clone(),
-            name: "S".into(),
-            role: Role::User,
-            balance: START_BALANCE,
-            created_at: "2026-11-24T00:00:00Z".into(),
-        };
-        ctx.users()
-            .expect("wired")
-            .create_user(&profile, &email, "unused")
-            .await
-            .expect("user");
-        let token = ctx
-            .jwt()
-            .expect("jwt")
-            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
-            .expect("token");
-        users.push((user_id, token));
+    for _ in 0..USERS {
+        users.push(app.seeded_user(START_BALANCE).await);
     }
     let mut products = Vec::new();
     for i in 0..PRODUCTS {
-        let p = Product {
-            product_id: ids::new_product_id(),
-            name: format!("Stall {i}"),
-            price: PRICE,
-            stock: STOCK,
-        };
-        ctx.products()
-            .expect("wired")
-            .create(&p, "2026-11-24T00:00:00Z")
-            .await
-            .expect("product");
-        products.push(p.product_id);
+        products.push(
+            app.seeded_product(&format!("Stall {i}"), PRICE, STOCK)
+                .await,
+        );
     }
     World {
         app,
@@ -186,19 +153,8 @@ async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
         Op::Order { user, key, body } => ("/orders", *user, key, body.clone()),
         Op::Charge { user, key } => ("/balance/charge", *user, key, json!({"amount": CHARGE})),
     };
-    let headers: Vec<(&str, &str)> = key
-        .as_deref()
-        .map(|k| ("idempotency-key", k))
-        .into_iter()
-        .collect();
-    app.request(
-        Method::POST,
-        uri,
-        Some(&w.users[user].1),
-        &headers,
-        Some(body.to_string().into_bytes()),
-    )
-    .await
+    app.post_with_optional_key(uri, &w.users[user].1, key.as_deref(), &body)
+        .await
 }
 
 async fn all_orders(app: &TestApp, token: &str) -> Vec<Value> {

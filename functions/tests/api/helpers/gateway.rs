@@ -3,9 +3,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayFault {
@@ -55,6 +57,24 @@ impl FaultyGateway {
 
     pub fn on_void(&self, faults: &[GatewayFault]) {
         self.plan.lock().expect("plan").void = faults.to_vec();
+    }
+
+    /// Kills `request` (a charge through an app over this gateway, whose approval is planned to
+    /// [`GatewayFault::Hang`]) once the gateway approved more than `before` payments, as if its
+    /// process died waiting for the answer.
+    pub async fn kill_once_approved<T: std::fmt::Debug>(
+        &self,
+        before: usize,
+        request: JoinHandle<T>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.approvals.load(Ordering::SeqCst) == before {
+            assert!(Instant::now() < deadline, "the gateway was never called");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        request.abort();
+        assert!(request.await.expect_err("killed").is_cancelled());
     }
 
     fn next(&self, pick: impl FnOnce(&mut Plan) -> &mut Vec<GatewayFault>) -> Option<GatewayFault> {

@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod ledger;
 pub mod process;
 pub mod recorder;
+pub mod seed;
 pub mod stack;
 pub mod switchboard;
 pub mod template;
@@ -193,11 +194,24 @@ impl TestApp {
     }
 
     pub async fn post_with_key(&self, uri: &str, token: &str, key: &str, body: Value) -> Reply {
+        self.post_with_optional_key(uri, token, Some(key), &body)
+            .await
+    }
+
+    /// POSTs `body` as `token`'s user, with an `Idempotency-Key` header when `key` is given.
+    pub async fn post_with_optional_key(
+        &self,
+        uri: &str,
+        token: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Reply {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
         self.request(
             Method::POST,
             uri,
             Some(token),
-            &[("idempotency-key", key)],
+            &headers,
             Some(body.to_string().into_bytes()),
         )
         .await
@@ -313,15 +327,7 @@ impl TestApp {
 
     /// Serves the gateway over real HTTP on an ephemeral port; returns its base URL.
     pub async fn serve_http(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = self.gateway.clone().router();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        format!("http://{addr}")
+        self.serve_http_with(axum::Router::new()).await
     }
 }
 
