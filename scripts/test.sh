@@ -56,10 +56,10 @@ scripts/tools.sh install cfn-lint
 scripts/tools.sh install browser
 scripts/tools.sh install contract
 CFN_LINT="$(scripts/tools.sh bin)/cfn-lint"
-# The storefront's browser test (functions/tests/storefront.rs) runs scripts/storefront_test.py with it.
+# The storefront's browser test (functions/tests/api/storefront.rs) runs scripts/storefront_test.py with it.
 SHOP_BROWSER_PYTHON="$(scripts/tools.sh bin)/python"
 export SHOP_BROWSER_PYTHON
-# The contract tests (functions/tests/contract.rs): schemathesis, openapi-python-client, openapi-typescript.
+# The contract tests (functions/tests/api/contract.rs): schemathesis, openapi-python-client, openapi-typescript.
 SHOP_CONTRACT_BIN="$(scripts/tools.sh contract-bin)"
 SHOP_NPM_BIN="$(scripts/tools.sh npm-bin)"
 export SHOP_CONTRACT_BIN SHOP_NPM_BIN
