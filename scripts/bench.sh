@@ -52,13 +52,7 @@ if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
 run_stack_up
 
-export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
-export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-export AWS_REGION=ap-northeast-2
-export AWS_ACCESS_KEY_ID=local
-export AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+run_client_env
 # Local traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"

@@ -65,6 +65,19 @@ run_stack_up() {
   run_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
 }
 
+# run_client_env: the environment of the run's clients: the stack's endpoints, local credentials,
+# no AWS profile.
+# shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
+run_client_env() {
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+  export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+  export AWS_REGION=ap-northeast-2
+  export AWS_ACCESS_KEY_ID=local
+  export AWS_SECRET_ACCESS_KEY=local
+  export AWS_EC2_METADATA_DISABLED=true
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+}
+
 # run_exit: the run's EXIT trap. Stops the command, then the stack, and fails the run when a server
 # it started survived the teardown; logs OK or FAILED and exits with the run's status.
 # shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
