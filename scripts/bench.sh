@@ -28,30 +28,7 @@ BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
 log() { echo "bench.sh: $*" >&2; }
 
 child=""
-preexisting=""  # pids of servers on our ports that were running before this run (not ours to judge)
-our_groups=""   # process groups of the servers this run started
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
-  "$STACK" down || rc=1
-  local leaked="" line pgid
-  while read -r line; do
-    [[ -n "$line" ]] || continue
-    grep -qx "${line%% *}" <<<"$preexisting" || leaked+="$line"$'\n'
-  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
-  for pgid in $our_groups; do
-    leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
-  done
-  if [[ -n "$leaked" ]]; then
-    log "FAIL: stack processes of this run survived teardown:"
-    echo "$leaked" >&2
-    rc=1
-  fi
-  if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
+trap run_exit EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
@@ -73,18 +50,9 @@ BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
-"$STACK" down
-preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
-"$STACK" up
-our_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+run_stack_up
 
-export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
-export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-export AWS_REGION=ap-northeast-2
-export AWS_ACCESS_KEY_ID=local
-export AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+run_client_env
 # Local traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A purchase through the Python client generated from openapi.yaml (openapi-python-client).
 
-Run by functions/tests/contract.rs after `openapi-python-client generate` into OUT_DIR (on
+Run by functions/tests/api/contract.rs after `openapi-python-client generate` into OUT_DIR (on
 PYTHONPATH). Success answers must parse into their models and errors into their typed problems: a 409
 INSUFFICIENT_STOCK becomes an InsufficientStockProblem with code, productId and available.
 

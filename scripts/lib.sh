@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers sourced by scripts/test.sh and scripts/dev.sh.
+# Helpers sourced by scripts/test.sh, scripts/bench.sh and scripts/dev.sh.
 
 # Prints a process and all its descendants (pids, parents first).
 proc_tree() {
@@ -48,4 +48,57 @@ stack_processes() {
     index($0, "DynamoDB" "Local.jar") && $0 ~ ("-port " dp "( |$)") { print $1, substr($0, index($0, $3)); next }
     index($0, "moto" "_server") && $0 ~ ("-p " mp "( |$)") { print $1, substr($0, index($0, $3)) }
   ' <<<"$snapshot"
+}
+
+# --- a run on a stack of its own (scripts/test.sh, scripts/bench.sh) ---
+# They use the caller's STACK, DDB_PORT, MOTO_PORT, STACK_RUN_DIR, log() and `child` (the pid of the
+# command the run is waiting for, empty when none).
+run_preexisting="" # pids of servers on the run's ports that were running before it (not its to judge)
+run_groups=""      # process groups of the servers the run started
+
+# run_stack_up: stops a leftover of a run that was SIGKILLed, then starts the stack.
+# shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
+run_stack_up() {
+  "$STACK" down
+  run_preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
+  "$STACK" up
+  run_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+}
+
+# run_client_env: the environment of the run's clients: the stack's endpoints, local credentials,
+# no AWS profile.
+# shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
+run_client_env() {
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+  export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+  export AWS_REGION=ap-northeast-2
+  export AWS_ACCESS_KEY_ID=local
+  export AWS_SECRET_ACCESS_KEY=local
+  export AWS_EC2_METADATA_DISABLED=true
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+}
+
+# run_exit: the run's EXIT trap. Stops the command, then the stack, and fails the run when a server
+# it started survived the teardown; logs OK or FAILED and exits with the run's status.
+# shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
+run_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
+  "$STACK" down || rc=1
+  local leaked="" line pgid
+  while read -r line; do
+    [[ -n "$line" ]] || continue
+    grep -qx "${line%% *}" <<<"$run_preexisting" || leaked+="$line"$'\n'
+  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
+  for pgid in $run_groups; do
+    leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
+  done
+  if [[ -n "$leaked" ]]; then
+    log "FAIL: stack processes of this run survived teardown:"
+    echo "$leaked" >&2
+    rc=1
+  fi
+  if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
+  exit "$rc"
 }

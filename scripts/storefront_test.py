@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Walks a full purchase through the storefront in headless Chromium (selenium, chromium-driver).
 
-Run by functions/tests/storefront.rs, which serves the storefront and the API, seeds two products and
+Run by functions/tests/api/storefront.rs, which serves the storefront and the API, seeds two products and
 then checks everything this script reports against the API. On failure it saves a screenshot.
 
 Usage: storefront_test.py BASE_URL EMAIL PASSWORD PRODUCT_A PRODUCT_B SCREENSHOT_PATH

@@ -23,30 +23,7 @@ if (($# > 0)); then cmd=("$@"); else cmd=(cargo test --workspace --all-targets);
 log() { echo "test.sh: $*" >&2; }
 
 child=""
-preexisting=""  # pids of servers on our ports that were running before this run (not ours to judge)
-our_groups=""   # process groups of the servers this run started
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
-  "$STACK" down || rc=1
-  local leaked="" line pgid
-  while read -r line; do
-    [[ -n "$line" ]] || continue
-    grep -qx "${line%% *}" <<<"$preexisting" || leaked+="$line"$'\n'
-  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
-  for pgid in $our_groups; do
-    leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
-  done
-  if [[ -n "$leaked" ]]; then
-    log "FAIL: stack processes of this run survived teardown:"
-    echo "$leaked" >&2
-    rc=1
-  fi
-  if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
+trap run_exit EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
@@ -56,28 +33,19 @@ scripts/tools.sh install cfn-lint
 scripts/tools.sh install browser
 scripts/tools.sh install contract
 CFN_LINT="$(scripts/tools.sh bin)/cfn-lint"
-# The storefront's browser test (functions/tests/storefront.rs) runs scripts/storefront_test.py with it.
+# The storefront's browser test (functions/tests/api/storefront.rs) runs scripts/storefront_test.py with it.
 SHOP_BROWSER_PYTHON="$(scripts/tools.sh bin)/python"
 export SHOP_BROWSER_PYTHON
-# The contract tests (functions/tests/contract.rs): schemathesis, openapi-python-client, openapi-typescript.
+# The contract tests (functions/tests/api/contract.rs): schemathesis, openapi-python-client, openapi-typescript.
 SHOP_CONTRACT_BIN="$(scripts/tools.sh contract-bin)"
 SHOP_NPM_BIN="$(scripts/tools.sh npm-bin)"
 export SHOP_CONTRACT_BIN SHOP_NPM_BIN
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
-"$STACK" down
-preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
-"$STACK" up
-our_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+run_stack_up
 rm -f "$STACK_RUN_DIR/stall-report.txt"
 
-export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
-export EVENTS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-export AWS_REGION=ap-northeast-2
-export AWS_ACCESS_KEY_ID=local
-export AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
+run_client_env
 TABLE_PREFIX="test-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
 export TABLE_PREFIX
 log "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT EVENTS_ENDPOINT=$EVENTS_ENDPOINT TABLE_PREFIX=$TABLE_PREFIX"

@@ -11,7 +11,7 @@
 //! - after the lease runs out, a replay of the key (and the reconciler) settles the request
 //!   exactly once, and every replay after that gives the same answer.
 //!
-//! The same flows run against DynamoDB Local in functions/tests/{order,charge}_faults.rs.
+//! The same flows run against DynamoDB Local in functions/tests/api/{order,money}_faults.rs.
 
 use std::sync::Arc;
 

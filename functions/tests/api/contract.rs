@@ -7,14 +7,12 @@
 //! Tools come from `scripts/tools.sh install contract` (scripts/test.sh sets SHOP_CONTRACT_BIN and
 //! SHOP_NPM_BIN).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::template::repo_root;
-use common::TestApp;
+use crate::helpers::template::repo_root;
+use crate::helpers::TestApp;
 use serde_json::Value;
 
 fn tool(var: &str, name: &str) -> PathBuf {

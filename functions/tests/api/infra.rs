@@ -1,11 +1,9 @@
 //! `infra/template.yaml` against the code: the route table, the binaries, the table definitions
 //! local set-up reads, and the settings every function must have. No AWS and no local stack needed.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::template::{
+use crate::helpers::template::{
     as_list, binary_of, functions, repo_root, resources_of_type, statements, str_of, tagged,
     template,
 };

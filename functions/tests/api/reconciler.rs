@@ -2,15 +2,13 @@
 //! them (keyed and keyless), a void that failed, an approval whose answer was lost, and two
 //! reconcilers at once. Each charge is settled exactly once, and never credited after a void.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
+use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::ledger::ledger;
+use crate::helpers::{test_config, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::gateway::{FaultyGateway, GatewayFault};
-use common::{test_config, TestApp};
 use serde_json::json;
 use shop_shared::clock::{Clock, FixedClock};
 
@@ -60,38 +58,14 @@ impl Rig {
         let (token, key) = (token.to_owned(), key.map(str::to_owned));
         let task = tokio::spawn(async move {
             let body = json!({"amount": AMOUNT});
-            match key {
-                Some(k) => app.post_with_key("/balance/charge", &token, &k, body).await,
-                None => app.post("/balance/charge", Some(&token), body).await,
-            }
+            app.post_with_optional_key("/balance/charge", &token, key.as_deref(), &body)
+                .await
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.gateway.approvals.load(Ordering::SeqCst) == before {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the gateway was never called"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        task.abort();
-        assert!(task.await.expect_err("killed").is_cancelled());
+        self.gateway.kill_once_approved(before, task).await;
     }
 
     async fn ledger_len(&self, user_id: &str) -> usize {
-        self.app
-            .db
-            .client
-            .query()
-            .table_name(&self.app.db.tables.users)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-            .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("ledger")
-            .count() as usize
+        ledger(&self.app, user_id).await.len()
     }
 }
 

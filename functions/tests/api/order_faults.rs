@@ -2,9 +2,7 @@
 //! TransactionConflict (retried with backoff, then 503 TRY_AGAIN with nothing changed) and a
 //! lost response after a commit (the SDK's retry reuses the ClientRequestToken: applied once).
 
-mod common;
-
-use common::{test_config, TestApp};
+use crate::helpers::{test_config, TestApp};
 use serde_json::json;
 use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 

@@ -1,9 +1,12 @@
 //! Test harness: each test gets its own freshly created tables (from `infra/template.yaml`) in
 //! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
-#![allow(dead_code)]
 
 pub mod gateway;
+pub mod ledger;
+pub mod process;
 pub mod recorder;
+pub mod seed;
+pub mod stack;
 pub mod template;
 
 use std::sync::Arc;
@@ -26,6 +29,8 @@ pub struct TestApp {
     pub db: Db,
     pub events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Its test's share of the stack, while it lives (see [`stack`]).
+    stack: stack::Hold,
 }
 
 pub struct Reply {
@@ -44,6 +49,12 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
+}
+
+/// Whether a failed answer says that nothing was changed (or charged): then nothing took effect.
+pub fn says_nothing_changed(r: &Reply) -> bool {
+    let detail = r.body["detail"].as_str().unwrap_or("");
+    detail.contains("nothing was changed") || detail.contains("nothing was charged")
 }
 
 /// Configuration for a test: the local stack's endpoints and a unique table prefix.
@@ -85,6 +96,7 @@ impl TestApp {
         db_tweak: impl FnOnce(&mut Db),
         tweak: impl FnOnce(&mut AllPorts),
     ) -> Self {
+        let stack = stack::Hold::share().await;
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -104,6 +116,7 @@ impl TestApp {
             db,
             events,
             sqs,
+            stack,
         }
     }
 
@@ -183,11 +196,24 @@ impl TestApp {
     }
 
     pub async fn post_with_key(&self, uri: &str, token: &str, key: &str, body: Value) -> Reply {
+        self.post_with_optional_key(uri, token, Some(key), &body)
+            .await
+    }
+
+    /// POSTs `body` as `token`'s user, with an `Idempotency-Key` header when `key` is given.
+    pub async fn post_with_optional_key(
+        &self,
+        uri: &str,
+        token: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Reply {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
         self.request(
             Method::POST,
             uri,
             Some(token),
-            &[("idempotency-key", key)],
+            &headers,
             Some(body.to_string().into_bytes()),
         )
         .await
@@ -303,15 +329,7 @@ impl TestApp {
 
     /// Serves the gateway over real HTTP on an ephemeral port; returns its base URL.
     pub async fn serve_http(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = self.gateway.clone().router();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        format!("http://{addr}")
+        self.serve_http_with(axum::Router::new()).await
     }
 }
 

@@ -1,11 +1,9 @@
 //! Popular products over a pinned clock: calendar days in Asia/Seoul, a 3-day window.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::helpers::TestApp;
 use chrono::{TimeZone, Utc};
-use common::TestApp;
 use serde_json::{json, Value};
 use shop_shared::clock::FixedClock;
 

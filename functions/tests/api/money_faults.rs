@@ -10,20 +10,15 @@
 //! The same flows, with more fault kinds, are unit-tested on in-memory ports
 //! (shared/src/services/fault_tests.rs).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::ledger::ledger;
+use crate::helpers::{says_nothing_changed, test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::http::Method;
-use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::config::Config;
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
-use shop_shared::domain::user::{Role, UserProfile};
 use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 
 const KINDS: [(Fault, usize); 6] = [
@@ -75,42 +70,13 @@ impl Rig {
 
     /// A user created directly (no password hashing), with a token.
     async fn user(&self, balance: i64) -> (String, String) {
-        let user_id = ids::new_user_id();
-        let email = format!("{user_id}@example.com");
-        let profile = UserProfile {
-            user_id: user_id.clone(),
-            email: email.clone(),
-            name: "F".into(),
-            role: Role::User,
-            balance,
-            created_at: "2026-11-24T00:00:00Z".into(),
-        };
-        let ctx = self.clean.ctx();
-        ctx.users
-            .create_user(&profile, &email, "unused")
-            .await
-            .expect("user");
-        let token = ctx
-            .jwt
-            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
-            .expect("token");
-        (user_id.to_string(), token)
+        self.clean.seeded_user(balance).await
     }
 
     async fn product(&self, price: i64, stock: i64) -> String {
-        let p = Product {
-            product_id: ids::new_product_id(),
-            name: format!("F{price}"),
-            price,
-            stock,
-        };
         self.clean
-            .ctx()
-            .products
-            .create(&p, "2026-11-24T00:00:00Z")
+            .seeded_product(&format!("F{price}"), price, stock)
             .await
-            .expect("product");
-        p.product_id.to_string()
     }
 
     /// One request through the faulty app; `None` when its process "died".
@@ -121,25 +87,13 @@ impl Rig {
         key: Option<&str>,
         body: &Value,
     ) -> Option<Reply> {
-        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
         let reply = self
             .faulty
-            .request(
-                Method::POST,
-                uri,
-                Some(token),
-                &headers,
-                Some(body.to_string().into_bytes()),
-            )
+            .post_with_optional_key(uri, token, key, body)
             .await;
         let died = self.board.crashed();
         (!died).then_some(reply)
     }
-}
-
-fn says_nothing_changed(r: &Reply) -> bool {
-    let detail = r.body["detail"].as_str().unwrap_or("");
-    detail.contains("nothing was changed") || detail.contains("nothing was charged")
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -323,32 +277,6 @@ async fn cart_orders_tell_the_truth_at_every_dynamodb_fault() {
 // ------------------------------------------------------------------------------------------------
 
 const AMOUNT: i64 = 7_000;
-
-/// The user's ledger: (chargeId, amount, paymentId).
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64, String)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            (
-                i["chargeId"].as_s().expect("chargeId").clone(),
-                i["amount"].as_n().expect("amount").parse().expect("n"),
-                i["paymentId"].as_s().expect("paymentId").clone(),
-            )
-        })
-        .collect()
-}
 
 /// Every charge record of the user, settled: nothing pending, every approval at the gateway
 /// credited exactly once or voided, never both.

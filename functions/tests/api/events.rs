@@ -1,12 +1,10 @@
 //! Order events end to end on the local stack: orders table stream -> relay -> EventBridge (moto)
 //! -> rule -> queue -> consumer -> data platform sink, with the Lambdas' own handler code.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{test_config, TestApp};
+use crate::helpers::{test_config, TestApp};
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
 use shop_shared::adapters::data_platform::HttpDataPlatform;

@@ -1,47 +1,21 @@
 //! Balance: read, charge through the payment gateway, idempotency, limits, concurrency and a
 //! crash between the gateway's approval and the commit, against DynamoDB Local.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use common::gateway::{FaultyGateway, GatewayFault};
-use common::{malformed_bodies, test_config, TestApp};
+use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::ledger::ledger;
+use crate::helpers::{malformed_bodies, test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::SystemClock;
 
 const MAX_BALANCE: i64 = 10_000_000_000;
 
-async fn charge(app: &TestApp, token: &str, body: Value) -> common::Reply {
+async fn charge(app: &TestApp, token: &str, body: Value) -> Reply {
     app.post("/balance/charge", Some(token), body).await
-}
-
-/// The user's charge ledger entries (`USER#<id>` / `CHARGE#<chargeId>`): (chargeId, amount).
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("query ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            let id = i["chargeId"].as_s().expect("chargeId").clone();
-            let amount = i["amount"].as_n().expect("amount").parse().expect("n");
-            (id, amount)
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -337,7 +311,7 @@ async fn parallel_charges_under_one_key_credit_once() {
     let body = json!({"amount": 2_500});
     let calls = (0..20).map(|_| app.post_with_key("/balance/charge", &token, "same", body.clone()));
     let replies = futures::future::join_all(calls).await;
-    let ok: Vec<&common::Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
     assert!(!ok.is_empty(), "{replies:?}");
     for r in &replies {
         assert!(
@@ -382,14 +356,7 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
                 .await
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while faulty.approvals.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the gateway was never called");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    task.abort();
-    assert!(task.await.expect_err("aborted").is_cancelled());
+    faulty.kill_once_approved(0, task).await;
     assert_eq!(
         app.balance(&token).await,
         0,

@@ -1,21 +1,18 @@
-//! A payment gateway wrapper for fault injection: each of approve, void and status can fail
-//! before reaching the real (sandbox) gateway, reach it and lose the answer, or reach it and
-//! never return (the process dies waiting).
+//! A payment gateway wrapper for fault injection: approve and void can fail before reaching the
+//! real (sandbox) gateway, or reach it and never return (the process dies waiting).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayFault {
     /// The gateway answers that it failed; nothing happened.
     Fail,
-    /// No answer and nothing happened (a timeout before the request arrived).
-    TimeoutBefore,
-    /// It happened, and the answer is lost.
-    LoseAnswer,
     /// It happened, and the caller never hears back (the process dies waiting).
     Hang,
 }
@@ -24,7 +21,6 @@ pub enum GatewayFault {
 struct Plan {
     approve: Vec<GatewayFault>,
     void: Vec<GatewayFault>,
-    status: Vec<GatewayFault>,
 }
 
 /// Something another client does right after an approval (e.g. raise the balance).
@@ -62,8 +58,23 @@ impl FaultyGateway {
     pub fn on_void(&self, faults: &[GatewayFault]) {
         self.plan.lock().expect("plan").void = faults.to_vec();
     }
-    pub fn on_status(&self, faults: &[GatewayFault]) {
-        self.plan.lock().expect("plan").status = faults.to_vec();
+
+    /// Kills `request` (a charge through an app over this gateway, whose approval is planned to
+    /// [`GatewayFault::Hang`]) once the gateway approved more than `before` payments, as if its
+    /// process died waiting for the answer.
+    pub async fn kill_once_approved<T: std::fmt::Debug>(
+        &self,
+        before: usize,
+        request: JoinHandle<T>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.approvals.load(Ordering::SeqCst) == before {
+            assert!(Instant::now() < deadline, "the gateway was never called");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        request.abort();
+        assert!(request.await.expect_err("killed").is_cancelled());
     }
 
     fn next(&self, pick: impl FnOnce(&mut Plan) -> &mut Vec<GatewayFault>) -> Option<GatewayFault> {
@@ -80,11 +91,6 @@ async fn run<T>(
     match fault {
         None => call.await,
         Some(GatewayFault::Fail) => Err(GatewayError::Failed("injected".into())),
-        Some(GatewayFault::TimeoutBefore) => Err(GatewayError::Unknown("injected timeout".into())),
-        Some(GatewayFault::LoseAnswer) => {
-            let _ = call.await;
-            Err(GatewayError::Unknown("injected lost answer".into()))
-        }
         Some(GatewayFault::Hang) => {
             let _ = call.await;
             std::future::pending().await
@@ -111,6 +117,6 @@ impl PaymentGateway for FaultyGateway {
 
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
         self.inquiries.fetch_add(1, Ordering::SeqCst);
-        run(self.next(|p| &mut p.status), self.inner.status(key)).await
+        self.inner.status(key).await
     }
 }

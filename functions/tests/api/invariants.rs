@@ -1,11 +1,9 @@
 //! A mixed run of concurrent orders, charges and restocks over a few products, then the
 //! invariants: money conserved, units sold = stock removed, nothing negative, popular = sold.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::TestApp;
+use crate::helpers::TestApp;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 

@@ -1,13 +1,11 @@
 //! Cart: view, add (never beyond the stock now, at most 30 products), remove, expiry and
 //! concurrency, against DynamoDB Local.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::helpers::{malformed_bodies, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
-use common::{malformed_bodies, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_shared::clock::FixedClock;
 

@@ -10,25 +10,19 @@
 //!   settles it (charges), and keyless orders it may have placed are counted;
 //! - money and stock are conserved exactly.
 //!
-//! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); it lives in a test binary of
-//! its own so nothing else runs while DynamoDB Local is frozen. Counts are printed and written
-//! to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env: STALL_SECONDS (run
-//! length, default 24), STALL_SEED.
-
-mod common;
+//! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); its app holds the stack alone
+//! ([`TestApp::alone`]) so no other test runs on it while DynamoDB Local is frozen. Counts are
+//! printed and written to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env:
+//! STALL_SECONDS (run length, default 24), STALL_SEED.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use axum::http::Method;
-use common::{Reply, TestApp};
+use crate::helpers::ledger::ledger;
+use crate::helpers::{says_nothing_changed, Reply, TestApp};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
-use shop_shared::domain::user::{Role, UserProfile};
 
 const USERS: usize = 16;
 const PRODUCTS: usize = 3;
@@ -114,43 +108,17 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = TestApp::new().await;
-    let ctx = app.ctx();
+    let app = TestApp::alone().await;
     let mut users = Vec::new();
-    for i in 0..USERS {
-        let user_id = ids::new_user_id();
-        let email = format!("stall{i}-{user_id}@example.com");
-        let profile = UserProfile {
-            user_id: user_id.clone(),
-            email: email.clone(),
-            name: "S".into(),
-            role: Role::User,
-            balance: START_BALANCE,
-            created_at: "2026-11-24T00:00:00Z".into(),
-        };
-        ctx.users
-            .create_user(&profile, &email, "unused")
-            .await
-            .expect("user");
-        let token = ctx
-            .jwt
-            .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
-            .expect("token");
-        users.push((user_id.to_string(), token));
+    for _ in 0..USERS {
+        users.push(app.seeded_user(START_BALANCE).await);
     }
     let mut products = Vec::new();
     for i in 0..PRODUCTS {
-        let p = Product {
-            product_id: ids::new_product_id(),
-            name: format!("Stall {i}"),
-            price: PRICE,
-            stock: STOCK,
-        };
-        ctx.products
-            .create(&p, "2026-11-24T00:00:00Z")
-            .await
-            .expect("product");
-        products.push(p.product_id.to_string());
+        products.push(
+            app.seeded_product(&format!("Stall {i}"), PRICE, STOCK)
+                .await,
+        );
     }
     World {
         app,
@@ -185,48 +153,8 @@ async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
         Op::Order { user, key, body } => ("/orders", *user, key, body.clone()),
         Op::Charge { user, key } => ("/balance/charge", *user, key, json!({"amount": CHARGE})),
     };
-    let headers: Vec<(&str, &str)> = key
-        .as_deref()
-        .map(|k| ("idempotency-key", k))
-        .into_iter()
-        .collect();
-    app.request(
-        Method::POST,
-        uri,
-        Some(&w.users[user].1),
-        &headers,
-        Some(body.to_string().into_bytes()),
-    )
-    .await
-}
-
-fn says_nothing_changed(r: &Reply) -> bool {
-    let d = r.body["detail"].as_str().unwrap_or("");
-    d.contains("nothing was changed") || d.contains("nothing was charged")
-}
-
-async fn ledger(app: &TestApp, user_id: &str) -> Vec<(String, i64)> {
-    let out = app
-        .db
-        .client
-        .query()
-        .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :c)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .expression_attribute_values(":c", AttributeValue::S("CHARGE#".into()))
-        .consistent_read(true)
-        .send()
+    app.post_with_optional_key(uri, &w.users[user].1, key.as_deref(), &body)
         .await
-        .expect("ledger");
-    out.items()
-        .iter()
-        .map(|i| {
-            (
-                i["chargeId"].as_s().expect("chargeId").clone(),
-                i["amount"].as_n().expect("amount").parse().expect("n"),
-            )
-        })
-        .collect()
 }
 
 async fn all_orders(app: &TestApp, token: &str) -> Vec<Value> {
@@ -439,7 +367,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             }
         }
         let entries = ledger(&w.app, user_id).await;
-        let credited: Vec<&String> = entries.iter().map(|(id, _)| id).collect();
+        let credited: Vec<&String> = entries.iter().map(|(id, _, _)| id).collect();
         let answered_charges = charge_ids.remove(&u).unwrap_or_default();
         for id in &answered_charges {
             if !credited.contains(&id) {
@@ -456,7 +384,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             .iter()
             .map(|o| o["totalAmount"].as_i64().unwrap_or(0))
             .sum();
-        let charged: i64 = entries.iter().map(|(_, a)| a).sum();
+        let charged: i64 = entries.iter().map(|(_, a, _)| a).sum();
         let balance = w.app.balance(token).await;
         if balance != START_BALANCE + charged - paid || balance < 0 {
             c.disagreements.push(format!(

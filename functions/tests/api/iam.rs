@@ -5,17 +5,15 @@
 //! This is the test that catches a policy missing an action a rare path needs (the consumer's
 //! `GetItem` fallback when a failed condition returns no old item was one).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::recorder::Recorder;
+use crate::helpers::template::{binary_of, dynamodb_grants, functions, template};
+use crate::helpers::{test_config, Reply, TestApp};
 use axum::http::Method;
-use common::recorder::Recorder;
-use common::template::{binary_of, dynamodb_grants, functions, template};
-use common::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
 use shop_functions::routes;

@@ -1,8 +1,6 @@
 //! Auth endpoints and the guard, against DynamoDB Local.
 
-mod common;
-
-use common::TestApp;
+use crate::helpers::TestApp;
 use serde_json::json;
 
 #[tokio::test]

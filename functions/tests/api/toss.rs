@@ -3,18 +3,16 @@
 //! replays), and a charge through the shop with it: approval, decline, gateway error, timeout,
 //! replay.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::{test_config, TestApp};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Json;
 use base64::Engine;
-use common::{test_config, TestApp};
 use serde_json::{json, Value};
 use shop_shared::adapters::payment::toss::TossGateway;
 use shop_shared::clock::{Clock, FixedClock};

@@ -1,9 +1,7 @@
 //! Orders: the atomic transaction, every refusal changing nothing, idempotency, and the
 //! concurrency invariants (no oversell, no negative balance, money conserved), against DynamoDB Local.
 
-mod common;
-
-use common::{Reply, TestApp};
+use crate::helpers::{Reply, TestApp};
 use futures::future::join_all;
 use serde_json::{json, Value};
 

@@ -4,13 +4,11 @@
 //! and everything the page showed is checked against the API. On failure the page's screenshot is in
 //! target/storefront-failure.png.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::template::repo_root;
-use common::TestApp;
+use crate::helpers::template::repo_root;
+use crate::helpers::TestApp;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,8 @@
 //! Products: list with cursors, read, create (admin), restock (admin), against DynamoDB Local.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{malformed_bodies, TestApp};
+use crate::helpers::{malformed_bodies, TestApp};
 use serde_json::{json, Value};
 
 fn well_shaped_unknown_id() -> String {
