@@ -141,10 +141,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::adapters::dynamodb::stream::change_record;
-    use crate::adapters::dynamodb::OrderRecord;
+    use crate::adapters::dynamodb::stream::{change_record, order_image};
     use crate::domain::ids::OrderId;
-    use crate::domain::order::{build_order, PricedLine};
 
     /// Fails the events whose order id is listed; records what it was given.
     struct Flaky {
@@ -188,22 +186,7 @@ mod tests {
     }
 
     fn record(seq: &str, order_id: &str, event_name: &str) -> ChangeRecord {
-        let line = PricedLine {
-            product_id: "prd_1".into(),
-            name: "n".into(),
-            unit_price: 10,
-            quantity: 1,
-        };
-        let order = build_order(
-            &order_id.into(),
-            &"usr_1".into(),
-            &[line],
-            "2026-11-24T00:00:00Z",
-        )
-        .expect("order");
-        let item: serde_dynamo::Item =
-            serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item");
-        change_record(seq.into(), event_name, Some(item))
+        change_record(seq.into(), event_name, Some(order_image(order_id)))
     }
 
     fn garbage(seq: &str) -> ChangeRecord {

@@ -47,27 +47,29 @@ fn parse(event_name: &str, new_image: Option<serde_dynamo::Item>) -> Parsed {
     }
 }
 
+/// The stream image of a one-line order (tests of the relay and of this decoder).
+#[cfg(test)]
+pub(crate) fn order_image(order_id: &str) -> serde_dynamo::Item {
+    use crate::domain::order::{build_order, PricedLine};
+    let line = PricedLine {
+        product_id: "prd_1".into(),
+        name: "n".into(),
+        unit_price: 10,
+        quantity: 1,
+    };
+    let order = build_order(
+        &order_id.into(),
+        &"usr_1".into(),
+        &[line],
+        "2026-11-24T00:00:00Z",
+    )
+    .expect("order");
+    serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::order::{build_order, PricedLine};
-
-    fn order_image(order_id: &str) -> serde_dynamo::Item {
-        let line = PricedLine {
-            product_id: "prd_1".into(),
-            name: "n".into(),
-            unit_price: 10,
-            quantity: 1,
-        };
-        let order = build_order(
-            &order_id.into(),
-            &"usr_1".into(),
-            &[line],
-            "2026-11-24T00:00:00Z",
-        )
-        .expect("order");
-        serde_dynamo::to_item(OrderRecord::new(order, "h".into())).expect("item")
-    }
 
     #[test]
     fn fences_updates_and_removals_are_skipped() {
