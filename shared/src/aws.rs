@@ -28,8 +28,8 @@ use crate::ports::{
     IdempotencyStore, LoginThrottle, OrderStore, PaymentGateway, ProductStore, SalesStore,
     UserStore,
 };
+use crate::price_cache::PriceCache;
 use crate::retry::ATTEMPT_TIMEOUT;
-use crate::services::price_cache::PriceCache;
 use crate::wiring::{AllPorts, Env, Ports, WireError};
 
 fn timeouts() -> TimeoutConfig {

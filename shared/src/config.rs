@@ -8,6 +8,8 @@ use thiserror::Error;
 /// Marked default so a deployment that forgets to configure a secret is obvious in review and in logs.
 pub const LOCAL_DEV_JWT_SECRET: &str = "LOCAL-DEVELOPMENT-ONLY-jwt-secret-never-use-in-production";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-password-change-me";
+/// Toss Payments' API (live and test keys alike).
+pub const DEFAULT_TOSS_API_BASE: &str = "https://api.tosspayments.com";
 pub const ADMIN_EMAIL: &str = "admin@shop.local";
 
 #[derive(Debug, Error)]
@@ -164,8 +166,7 @@ impl Config {
             sales_shards: parse_num("SALES_SHARDS", 4, |v| (1..=100).contains(v))?,
             payment_gateway: gateway.clone(),
             stage,
-            toss_api_base: var("TOSS_API_BASE")
-                .unwrap_or_else(|| crate::adapters::payment::toss::DEFAULT_API_BASE.to_owned()),
+            toss_api_base: var("TOSS_API_BASE").unwrap_or_else(|| DEFAULT_TOSS_API_BASE.to_owned()),
             idempotency_lease_seconds: parse_num("IDEMPOTENCY_LEASE_SECONDS", 30, |v| {
                 (1..=900).contains(v)
             })?,

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod fault;
 pub mod ports;
+pub mod price_cache;
 pub mod retry;
 pub mod services;
 pub mod telemetry;

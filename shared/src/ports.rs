@@ -14,12 +14,12 @@ use chrono::NaiveDate;
 use thiserror::Error;
 
 use crate::domain::cart::{CartLine, LineWrite};
+use crate::domain::events::{DeadLetter, OrderPlaced};
 use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
-use crate::events::{DeadLetter, OrderPlaced};
 
 /// Why a call definitely did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

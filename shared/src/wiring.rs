@@ -23,7 +23,7 @@ use crate::ports::{
     CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
     PaymentGateway, ProductStore, SalesStore, UserStore,
 };
-use crate::services::price_cache::PriceCache;
+use crate::price_cache::PriceCache;
 
 /// A function that cannot be wired: it refuses to start.
 #[derive(Debug, Error)]

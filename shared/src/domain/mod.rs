@@ -2,6 +2,7 @@
 
 pub mod cart;
 pub mod charge;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod input;

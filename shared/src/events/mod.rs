@@ -2,54 +2,11 @@
 //!
 //! The order item written by the order transaction IS the outbox record. The orders table's
 //! stream feeds the relay ([`relay`]), which publishes `OrderPlaced` to EventBridge
-//! ([`publisher`]); a rule delivers it to the consumer ([`consumer`]), which forwards it to the
+//! (`adapters::eventbridge`); a rule delivers it to the consumer ([`consumer`]), which forwards it to the
 //! data platform once per `eventId`. The ports they use (publisher, dead letters, data platform)
 //! are in [`crate::ports`], their implementations in [`crate::adapters`].
 
 pub mod consumer;
 pub mod relay;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::domain::order::Order;
-
-pub const SOURCE: &str = "shop.orders";
-pub const DETAIL_TYPE: &str = "OrderPlaced";
-
-/// The `detail` of an `OrderPlaced` event: the order plus its stable `eventId`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderPlaced {
-    pub event_id: String,
-    #[serde(flatten)]
-    pub order: Order,
-}
-
-/// A dead letter, as its queue message body holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum DeadLetter {
-    /// An event that could not be published: its whole content.
-    #[serde(rename_all = "camelCase")]
-    OrderPlaced { event: OrderPlaced, reason: String },
-    /// A stream record that could not be read, raw (its new image as DynamoDB JSON).
-    #[serde(rename_all = "camelCase")]
-    Unreadable {
-        sequence_number: String,
-        image: Value,
-        reason: String,
-    },
-}
-
-impl DeadLetter {
-    /// A stable id (for de-duplication in the dead-letter store and in logs).
-    pub fn id(&self) -> String {
-        match self {
-            DeadLetter::OrderPlaced { event, .. } => event.event_id.clone(),
-            DeadLetter::Unreadable {
-                sequence_number, ..
-            } => format!("seq_{sequence_number}"),
-        }
-    }
-}
+pub use crate::domain::events::{DeadLetter, OrderPlaced, DETAIL_TYPE, SOURCE};

@@ -9,7 +9,6 @@ pub mod charges;
 pub mod idempotency;
 pub mod orders;
 pub mod popular;
-pub mod price_cache;
 pub mod reconciler;
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ use crate::ports::{
     CartStore, FenceOutcome, IdempotencyStore, NotApplied, OrderPlacement, OrderStore, Owned,
     Owner, PlaceOutcome, ProductStore, StoreError,
 };
+use crate::price_cache::{CachedPrice, PriceCache};
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
-use crate::services::price_cache::{CachedPrice, PriceCache};
 use crate::telemetry;
 use crate::wiring::{Env, Ports};
 

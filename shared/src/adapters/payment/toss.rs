@@ -20,7 +20,6 @@ use serde_json::json;
 use crate::adapters::https::{Answer as Reply, CallError, HttpsClient};
 use crate::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
 
-pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
 /// Each call is cut off after this long (well inside the request budget; docs/TRANSACTIONS.md).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
