@@ -1,10 +1,11 @@
-//! The route table: the single list of endpoints. The local gateway routes with it, the
-//! `$default` route answers 404/405 from it, and tests check that `infra/template.yaml`, the
+//! Routing: the shape of the route table (its rows are in `handlers/mod.rs`, the single list of
+//! endpoints), API Gateway's matching, and the 404/405 answers. The local gateway routes with the
+//! table, the `$default` route answers from it, and tests check that `infra/template.yaml`, the
 //! OpenAPI document, the binaries and `cargo lambda watch` declare the same set.
 //!
 //! Each Lambda binary calls its own handler directly: it links its endpoint and nothing else.
-//! [`TABLE`] is plain data (what the `$default` route links); [`endpoint`] maps a function to
-//! its wiring (what the local gateway and the tests use).
+//! `handlers::TABLE` is plain data (what the `$default` route links); `handlers::endpoint` maps a
+//! function to its wiring (what the local gateway and the tests use).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -87,13 +88,6 @@ macro_rules! routes {
     };
 }
 pub(crate) use routes;
-
-pub use crate::handlers::{endpoint, TABLE};
-
-/// Looks a route up by its binary name.
-pub fn by_function(function: &str) -> Option<&'static Route> {
-    TABLE.iter().find(|r| r.function == function)
-}
 
 /// The outcome of matching a request path and method.
 #[derive(Debug)]
@@ -229,14 +223,17 @@ mod tests {
 
     #[test]
     fn every_function_has_its_endpoint() {
-        for route in TABLE {
-            assert!(endpoint(route.function).is_some(), "{route:?}");
+        for route in crate::handlers::TABLE {
+            assert!(
+                crate::handlers::endpoint(route.function).is_some(),
+                "{route:?}"
+            );
         }
     }
 
     #[test]
     fn every_function_name_is_unique() {
-        let mut names: Vec<&str> = TABLE.iter().map(|r| r.function).collect();
+        let mut names: Vec<&str> = crate::handlers::TABLE.iter().map(|r| r.function).collect();
         names.sort_unstable();
         let before = names.len();
         names.dedup();

@@ -16,6 +16,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use shop_shared::wiring::{AllPorts, WireError};
 
+use shop_functions::handlers;
 use shop_functions::http::MAX_BODY_BYTES;
 use shop_functions::lambda;
 use shop_functions::routes::{self, Match, Route, Served};
@@ -33,9 +34,9 @@ impl Gateway {
     /// Wires every route from `source` the way its Lambda wires itself.
     pub async fn new(source: AllPorts) -> Result<Self, WireError> {
         let mut wired = HashMap::new();
-        for route in routes::TABLE {
+        for route in handlers::TABLE {
             // `routes` tests that every function of the table has its endpoint.
-            if let Some(endpoint) = routes::endpoint(route.function) {
+            if let Some(endpoint) = handlers::endpoint(route.function) {
                 wired.insert(route.function, (endpoint.wire)(&source).await?);
             }
         }
@@ -73,7 +74,7 @@ impl Gateway {
         body: Vec<u8>,
     ) -> lambda_http::Response<Body> {
         let path = parts.uri.path().to_owned();
-        let (route, params) = match routes::find(routes::TABLE, &parts.method, &path) {
+        let (route, params) = match routes::find(handlers::TABLE, &parts.method, &path) {
             Match::Found(route, params) => (route, params),
             unmatched => return routes::unmatched_response(&unmatched, &parts.method, &path),
         };

@@ -14,6 +14,6 @@ pub async fn wire(_: &impl Ports) -> Result<(), WireError> {
 
 pub async fn handle(_: &(), req: Request) -> HttpResult {
     let path = req.uri().path().to_owned();
-    let found = routes::find(routes::TABLE, req.method(), &path);
+    let found = routes::find(super::TABLE, req.method(), &path);
     Ok(routes::unmatched_response(&found, req.method(), &path))
 }

@@ -199,12 +199,12 @@ async fn routes_methods_sizes_and_health() {
 /// method, before auth and before the body is read.
 #[tokio::test]
 async fn every_lambda_refuses_an_oversized_body_on_any_method() {
-    use shop_functions::routes;
+    use shop_functions::handlers;
     use shop_tools::gateway::to_lambda_request;
     let app = TestApp::new().await;
     let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
-    for route in routes::TABLE {
-        let endpoint = routes::endpoint(route.function).expect("endpoint");
+    for route in handlers::TABLE {
+        let endpoint = handlers::endpoint(route.function).expect("endpoint");
         let served = (endpoint.wire)(app.ctx()).await.expect("wired");
         let path = route
             .path

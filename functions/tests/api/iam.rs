@@ -16,7 +16,7 @@ use crate::helpers::{test_config, Reply, TestApp};
 use axum::http::Method;
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
-use shop_functions::routes;
+use shop_functions::{handlers, routes};
 use shop_shared::clock::SystemClock;
 use shop_shared::events::OrderPlaced;
 use shop_shared::ports::{DataPlatform, DeliveryError};
@@ -37,7 +37,7 @@ impl Rig {
         body: Option<Value>,
     ) -> Reply {
         let path = uri.split('?').next().unwrap_or(uri);
-        let function = match routes::find(routes::TABLE, &method, path) {
+        let function = match routes::find(handlers::TABLE, &method, path) {
             routes::Match::Found(route, _) => route.function,
             other => panic!("no route for {method} {uri}: {other:?}"),
         };

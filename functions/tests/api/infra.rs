@@ -8,7 +8,7 @@ use crate::helpers::template::{
     template,
 };
 use serde_yaml_ng::Value;
-use shop_functions::routes;
+use shop_functions::{handlers, routes};
 use shop_shared::config::TableNames;
 use shop_tools::infra_tables::{table_logical_ids, TEMPLATE};
 
@@ -63,9 +63,9 @@ fn bins_on_disk() -> BTreeSet<String> {
         .collect()
 }
 
-/// `(METHOD, path, binary)` of every route in `routes::TABLE`.
+/// `(METHOD, path, binary)` of every route in `handlers::TABLE`.
 fn route_table() -> BTreeSet<(String, String, String)> {
-    routes::TABLE
+    handlers::TABLE
         .iter()
         .map(|r| {
             (
@@ -125,7 +125,7 @@ fn http_api_events_are_exactly_the_route_table() {
     let extra: Vec<_> = declared.difference(&expected).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "template HttpApi events differ from routes::TABLE: missing {missing:?}, not in the route table {extra:?}"
+        "template HttpApi events differ from handlers::TABLE: missing {missing:?}, not in the route table {extra:?}"
     );
 }
 
@@ -309,7 +309,7 @@ fn wired_ports(binary: &str) -> Option<std::collections::BTreeSet<&'static str>>
         let source = shop_shared::aws::all_ports_over(config, db)
             .await
             .expect("ports");
-        let asked = match (binary, routes::endpoint(binary)) {
+        let asked = match (binary, handlers::endpoint(binary)) {
             (_, Some(endpoint)) => (endpoint.asks)(&source).await,
             ("reconciler", None) => {
                 let noting = shop_shared::wiring::Noting::new(&source);
@@ -498,7 +498,7 @@ fn cargo_lambda_watch_router_is_the_route_table() {
     let expected = route_table();
     assert_eq!(
         declared, expected,
-        "cargo lambda watch router vs routes::TABLE"
+        "cargo lambda watch router vs handlers::TABLE"
     );
 }
 
@@ -514,7 +514,7 @@ fn example_event(name: &str) -> String {
 fn example_events_are_accepted() {
     use lambda_http::RequestExt;
 
-    let table = routes::TABLE;
+    let table = handlers::TABLE;
     for (file, function) in [
         ("apigw-health.json", "health"),
         ("apigw-get-product.json", "products-get"),
@@ -705,7 +705,7 @@ fn the_storefront_distribution_routes_every_api_path_to_the_api() {
         Some(prefix) => path.starts_with(prefix),
         None => pattern == path,
     };
-    for route in routes::TABLE {
+    for route in handlers::TABLE {
         // A concrete path of the route: its parameters filled in.
         let path = route
             .path

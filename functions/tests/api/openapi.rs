@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_yaml_ng::Value;
 use shop_functions::handlers::openapi::OPENAPI;
 use shop_functions::http::problem::ErrorCode;
-use shop_functions::routes;
+use shop_functions::handlers;
 
 fn doc() -> Value {
     serde_yaml_ng::from_str(OPENAPI).expect("openapi.yaml parses")
@@ -26,7 +26,7 @@ fn paths_and_methods_equal_the_gateway_routes() {
             }
         }
     }
-    let served: BTreeSet<(String, String)> = routes::TABLE
+    let served: BTreeSet<(String, String)> = handlers::TABLE
         .iter()
         .map(|r| (r.method.to_string(), r.path.to_owned()))
         .collect();
