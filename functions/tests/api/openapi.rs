@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
+use shop_functions::handlers;
 use shop_functions::handlers::openapi::OPENAPI;
 use shop_functions::http::problem::ErrorCode;
-use shop_functions::handlers;
 
 fn doc() -> Value {
     serde_yaml_ng::from_str(OPENAPI).expect("openapi.yaml parses")
