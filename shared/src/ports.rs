@@ -58,6 +58,17 @@ impl StoreError {
         matches!(self, StoreError::Unknown(_))
     }
 
+    /// This error after an earlier attempt of the same call whose outcome is unknown: whatever
+    /// this attempt says, the call may have applied.
+    pub fn in_doubt(self) -> StoreError {
+        match self {
+            StoreError::NotApplied(n) => StoreError::Unknown(format!(
+                "an earlier attempt may have applied; the last one: {n:?}"
+            )),
+            other => other,
+        }
+    }
+
     /// A fault of ours, not an outage: the store refused the call for good (a missing table, a
     /// denied action, an invalid request) or holds data we cannot read. Retrying cannot help, so
     /// callers answer it as an internal error (500) and log it as one; every other store error

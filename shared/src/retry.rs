@@ -135,10 +135,15 @@ where
 {
     let mut attempts = Attempts::new(CALL_ATTEMPTS);
     let mut last = None;
+    // Once an attempt may have applied, a later "not applied" proves nothing about it: the call
+    // stays unknown, so the caller reads the truth before it answers.
+    let mut in_doubt = false;
     while attempts.next().await {
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) => {
+                let e = if in_doubt { e.in_doubt() } else { e };
+                in_doubt |= matches!(e, StoreError::Unknown(_));
                 let again = match (&e, safety) {
                     (StoreError::NotApplied(_), Safety::Resend) => false,
                     (StoreError::NotApplied(n), _) => n.is_transient(),
@@ -162,6 +167,26 @@ mod tests {
 
     use super::*;
     use crate::ports::NotApplied;
+
+    /// Once an attempt may have applied, a later refusal does not make the call "not applied".
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_attempt_keeps_the_call_unknown() {
+        for safety in [Safety::Idempotent, Safety::Resend] {
+            let calls = AtomicUsize::new(0);
+            let r: Result<(), _> = retry("t", safety, || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(StoreError::Unknown("answer lost".into()))
+                } else {
+                    Err(StoreError::NotApplied(NotApplied::Throttled))
+                }
+            })
+            .await;
+            assert!(
+                matches!(r, Err(StoreError::Unknown(_))),
+                "{safety:?}: {r:?}"
+            );
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn retries_only_what_is_safe() {

@@ -480,6 +480,29 @@ async fn an_order_whose_commit_answer_was_lost_is_never_refused() {
     assert_eq!(replay, Ok(order));
 }
 
+/// A keyless cart order's commit applies and its answer is lost; every resend then comes back
+/// "not applied" (throttled). The order stays in doubt, so the service reads the truth and answers
+/// the order: never `CART_EMPTY` for a paid order.
+#[tokio::test(start_paused = true)]
+async fn an_unknown_commit_stays_unknown_when_its_resends_are_refused() {
+    for key in [None, Some("k")] {
+        let w = world();
+        seed_cart(&w).await;
+        w.store.faults.clear();
+        w.store
+            .faults
+            .set_named("place_order", 1, Fault::LoseAnswer);
+        w.store
+            .faults
+            .set_named("place_order", 1000, Fault::Throttle);
+        let answer = place(&w, OrderCase::FromCart, key).await.expect("answered");
+        w.store.faults.clear();
+        let placed = w.store.orders_now(USER);
+        assert_eq!(placed.len(), 1, "{key:?}: the first attempt committed");
+        assert_eq!(answer, Ok(placed[0].clone()), "{key:?}");
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Charges
 // ------------------------------------------------------------------------------------------------
