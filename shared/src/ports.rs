@@ -433,8 +433,9 @@ pub trait ChargeStore: Send + Sync {
     ) -> StoreResult<Owned>;
     /// The approval `payment_id` was voided at the gateway.
     async fn voided(&self, pk: &RecordKey, payment_id: &str) -> StoreResult<()>;
-    /// Stores the answer of a `COMPLETED` charge that has none yet.
-    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()>;
+    /// Stores the answer of a `COMPLETED` charge that has none yet: `false` when it has one
+    /// already (the first answer stands; it may be this very one, written by a lost attempt).
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool>;
 }
 
 /// For `GET /health`.

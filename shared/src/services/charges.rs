@@ -169,21 +169,33 @@ fn unavailable(e: StoreError, maybe_applied: bool) -> ChargeError {
     }
 }
 
+/// The answer a finished charge's record stores, if it stores one.
+fn stored_answer(record: &IdemRecord) -> Option<Result<ChargeReceipt, ChargeError>> {
+    let json = record.outcome.as_deref()?;
+    if !matches!(
+        record.status,
+        RecordStatus::Completed | RecordStatus::Failed
+    ) {
+        return None;
+    }
+    Some(match serde_json::from_str::<ChargeOutcome>(json) {
+        Ok(ChargeOutcome::Credited { receipt }) => Ok(receipt),
+        Ok(ChargeOutcome::Refused { refusal }) => Err(refusal_error(refusal)),
+        Err(e) => Err(ChargeError::Internal(format!(
+            "stored outcome unreadable: {e}"
+        ))),
+    })
+}
+
 /// The stored final answer of a finished charge. A credited charge whose answer was not stored
-/// (the process died right after the credit) is answered from the ledger and the balance now,
-/// and that answer is stored, so every later replay is the same.
+/// (the process died right after the credit) is answered from the balance now, once that answer
+/// is stored: every success of a charge, the first one and every replay, is the stored one.
 pub async fn replay(ctx: &ChargePorts, record: &IdemRecord) -> Result<ChargeReceipt, ChargeError> {
-    match (record.status, record.outcome.as_deref()) {
-        (RecordStatus::Completed | RecordStatus::Failed, Some(json)) => {
-            match serde_json::from_str::<ChargeOutcome>(json) {
-                Ok(ChargeOutcome::Credited { receipt }) => Ok(receipt),
-                Ok(ChargeOutcome::Refused { refusal }) => Err(refusal_error(refusal)),
-                Err(e) => Err(ChargeError::Internal(format!(
-                    "stored outcome unreadable: {e}"
-                ))),
-            }
-        }
-        (RecordStatus::Completed, None) => {
+    if let Some(answer) = stored_answer(record) {
+        return answer;
+    }
+    match record.status {
+        RecordStatus::Completed => {
             let (Some(user_id), Some(amount)) = (&record.user_id, record.amount) else {
                 return Err(ChargeError::Internal(
                     "charge record without user or amount".into(),
@@ -201,23 +213,36 @@ pub async fn replay(ctx: &ChargePorts, record: &IdemRecord) -> Result<ChargeRece
                 amount,
                 balance,
             };
-            store_answer(ctx, &record.pk, &receipt).await;
-            Ok(receipt)
+            answer_once(ctx, &record.pk, receipt).await
         }
         _ => Err(ChargeError::InProgress),
     }
 }
 
-async fn store_answer(ctx: &ChargePorts, pk: &RecordKey, receipt: &ChargeReceipt) {
+/// Stores `receipt` as a credited charge's answer and answers what the record then holds: the
+/// first stored answer stands. Unstored (the store failed), the client is told to retry with its
+/// key (the charge is credited; the replay stores and answers it), never a success that a replay
+/// could contradict.
+async fn answer_once(
+    ctx: &ChargePorts,
+    pk: &RecordKey,
+    receipt: ChargeReceipt,
+) -> Result<ChargeReceipt, ChargeError> {
     let outcome = ChargeOutcome::Credited {
         receipt: receipt.clone(),
     };
-    let stored = match serde_json::to_string(&outcome) {
-        Ok(json) => ctx.charges.store_answer(pk, &json).await,
-        Err(e) => Err(StoreError::Corrupt(e.to_string())),
-    };
-    if let Err(e) = stored {
-        tracing::warn!(error = %e, "charge: could not store the answer; a replay rebuilds it");
+    let json = serde_json::to_string(&outcome).map_err(|e| ChargeError::Internal(e.to_string()))?;
+    match ctx.charges.store_answer(pk, &json).await {
+        Ok(true) => Ok(receipt),
+        Ok(false) => match ctx.idempotency.get(pk).await {
+            Ok(Some(record)) => stored_answer(&record).unwrap_or(Err(ChargeError::InProgress)),
+            Ok(None) => Err(ChargeError::Internal("charge record vanished".into())),
+            Err(e) => Err(unavailable(e, true)),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "charge: credited, answer not stored; a replay stores it");
+            Err(unavailable(e, true))
+        }
     }
 }
 
@@ -457,8 +482,7 @@ impl<'a> ChargeRun<'a> {
             amount: self.amount,
             balance,
         };
-        store_answer(self.ctx, self.pk(), &receipt).await;
-        Ok(receipt)
+        answer_once(self.ctx, self.pk(), receipt).await
     }
 
     /// A final refusal. With `void`, the approval is first made uncreditable (the record turns

@@ -673,6 +673,48 @@ async fn declined_charges_settle_at_every_fault() {
 
 /// Sets the balance right before the credit call, as a concurrent charge would: the pre-check
 /// passed, the gateway approved, and the credit no longer fits under the limit.
+/// The credit lands and storing its answer fails: the first answer is no success that a later
+/// replay could contradict (the balance moves in between), and the replay's success is stored.
+#[tokio::test(start_paused = true)]
+async fn a_credited_charge_is_answered_once_the_same_way() {
+    for fault in [Fault::FailBefore, Fault::LoseAnswer, Fault::Throttle] {
+        let w = world();
+        w.store.faults.clear();
+        w.store.faults.set_named("store_answer", 1000, fault);
+        let first = charge(&w, Some("k"), "tok_sandbox")
+            .await
+            .expect("answered");
+        w.store.faults.clear();
+        let credited = w.store.balance_now(USER).expect("user");
+        assert_eq!(credited, START_BALANCE + AMOUNT, "{fault:?}: credited once");
+        // Another payment moves the balance before the client asks again.
+        w.store.set_balance(USER, credited + 1);
+        let replay = charge(&w, Some("k"), "tok_sandbox")
+            .await
+            .expect("answered");
+        match &first {
+            Ok(receipt) => assert_eq!(replay.as_ref(), Ok(receipt), "{fault:?}"),
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    ChargeError::Unavailable {
+                        maybe_applied: true
+                    }
+                ),
+                "{fault:?}: {e:?}"
+            ),
+        }
+        let again = charge(&w, Some("k"), "tok_sandbox")
+            .await
+            .expect("answered");
+        assert!(replay.is_ok(), "{fault:?}: {replay:?}");
+        assert_eq!(
+            again, replay,
+            "{fault:?}: every replay is the stored answer"
+        );
+    }
+}
+
 async fn crowd_the_balance_before_credit(w: &World, key: Option<&str>) {
     let calls = {
         let t = world();

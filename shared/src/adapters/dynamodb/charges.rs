@@ -203,7 +203,7 @@ impl ChargeStore for Db {
     }
 
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.store_answer"))]
-    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()> {
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool> {
         retry("UpdateItem(store answer)", Safety::Idempotent, || async {
             let result = self
                 .client
@@ -218,10 +218,10 @@ impl ChargeStore for Db {
                 .send()
                 .await;
             match result {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(true),
                 // The first answer stands.
                 Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
-                    .map(|_| ()),
+                    .map(|_| false),
             }
         })
         .await

@@ -188,16 +188,17 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
-    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<()> {
+    async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool> {
         self.call("store_answer", Safety::Idempotent, |st| {
-            if let Some(r) = st
+            let Some(r) = st
                 .records
                 .get_mut(pk)
                 .filter(|r| r.status == RecordStatus::Completed && r.outcome.is_none())
-            {
-                r.outcome = Some(outcome.to_owned());
-            }
-            Ok(())
+            else {
+                return Ok(false);
+            };
+            r.outcome = Some(outcome.to_owned());
+            Ok(true)
         })
         .await
     }
