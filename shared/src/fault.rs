@@ -23,6 +23,9 @@ pub enum Fault {
     /// the credit are held; other calls go through. (At the SDK boundary a stalled server is
     /// DynamoDB Local frozen: functions/tests/stall.rs.)
     Delayed(usize),
+    /// No answer, ever (a dead connection): nothing is applied and the call never returns; only
+    /// the request's deadline ends the wait. (At the SDK boundary: DynamoDB Local frozen.)
+    Hang,
 }
 
 impl Fault {

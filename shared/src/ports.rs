@@ -31,6 +31,9 @@ pub enum NotApplied {
     /// Refused for good (validation, access, missing table): retrying cannot help.
     #[error("refused ({code}): {message}")]
     Rejected { code: String, message: String },
+    /// Not started: the request's time was up.
+    #[error("not started: the request's time is up")]
+    OutOfTime,
 }
 
 impl NotApplied {

@@ -28,6 +28,7 @@ use crate::ports::{
     ApprovalRequest, ChargeStore, Credit, CreditOutcome, GatewayError, IdempotencyStore, Owned,
     PaymentGateway, PaymentStatus, StoreError, UserStore,
 };
+use crate::retry::{bounded, Cut};
 use crate::services::idempotency::{self, BeginError, Begun};
 use crate::telemetry;
 use crate::wiring::{Env, Ports, WireError};
@@ -246,6 +247,19 @@ async fn answer_once(
     }
 }
 
+/// A gateway call under the request's deadline: not started for lack of time, it did nothing;
+/// without an answer in time, its outcome is unknown.
+async fn gateway<T>(
+    call: impl std::future::Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    bounded(call).await.unwrap_or_else(|cut| {
+        Err(match cut {
+            Cut::NotStarted => GatewayError::Failed("not started: the request's time is up".into()),
+            Cut::NoAnswer => GatewayError::Unknown("no answer within the request's time".into()),
+        })
+    })
+}
+
 /// Where the approval step ended.
 enum Approval {
     Approved(String),
@@ -327,7 +341,7 @@ impl<'a> ChargeRun<'a> {
         inherited: bool,
     ) -> Result<Approval, ChargeError> {
         if inherited || method.is_none() {
-            match self.ctx.payment.status(&self.gateway_key()).await {
+            match gateway(self.ctx.payment.status(&self.gateway_key())).await {
                 Ok(PaymentStatus::Approved { payment_id, amount }) if amount == self.amount => {
                     self.record_approval(&payment_id).await?;
                     return Ok(Approval::Approved(payment_id));
@@ -379,7 +393,7 @@ impl<'a> ChargeRun<'a> {
             amount: self.amount,
             payment_method: method.to_owned(),
         };
-        let payment_id = match self.ctx.payment.approve(&request).await {
+        let payment_id = match gateway(self.ctx.payment.approve(&request)).await {
             Ok(a) => a.payment_id,
             Err(GatewayError::Declined) => {
                 return Ok(Approval::Ended(
@@ -580,7 +594,7 @@ pub(crate) async fn void_payment(
     gateway_key: &str,
     payment_id: &str,
 ) -> bool {
-    match ctx.payment.void(gateway_key, payment_id).await {
+    match gateway(ctx.payment.void(gateway_key, payment_id)).await {
         Ok(()) => {
             if let Err(e) = ctx.charges.voided(pk, payment_id).await {
                 tracing::warn!(error = %e, "charge: void not recorded; the reconciler records it");

@@ -27,6 +27,7 @@ use crate::domain::idempotency::RecordStatus;
 use crate::domain::order::{Order, OrderRefusal, OrderRequest, RequestedLine};
 use crate::domain::product::Product;
 use crate::domain::user::{Role, UserProfile};
+use crate::retry::{with_deadline, LAMBDA_TIMEOUT, REQUEST_BUDGET};
 use crate::services::charges::{self, ChargeError, ChargeInput, ChargePorts};
 use crate::services::orders::{self, OrderError, OrderPorts};
 use crate::services::reconciler;
@@ -41,7 +42,9 @@ const START_STOCK: i64 = 10;
 /// Every kind of fault, with how many consecutive calls it hits. Held requests (`Delayed`) land
 /// a few calls later: in between the service's resends, its read of the truth, its re-reads and
 /// its fence, wherever they fall.
-const FAULTS: [(Fault, usize); 16] = [
+const FAULTS: [(Fault, usize); 18] = [
+    (Fault::Hang, 1),
+    (Fault::Hang, 1000),
     (Fault::Throttle, 1),
     (Fault::FailBefore, 1),
     (Fault::FailBefore, 1000),
@@ -251,7 +254,21 @@ async fn place(w: &World, case: OrderCase, key: Option<&str>) -> Option<Result<O
         format!("hash-{case:?}"),
         order_request(case),
     );
-    unless_crashed(&w.store.faults, fut).await
+    as_a_lambda(unless_crashed(&w.store.faults, fut)).await
+}
+
+/// Runs a request as its Lambda does, under the request's deadline, and checks that it ends
+/// inside the Lambda's timeout with a second to answer, whatever hangs (time is paused: a hung
+/// call costs no real time).
+async fn as_a_lambda<F: std::future::Future>(request: F) -> F::Output {
+    let started = tokio::time::Instant::now();
+    let out = with_deadline(REQUEST_BUDGET, request).await;
+    let took = started.elapsed();
+    assert!(
+        took + std::time::Duration::from_secs(1) <= LAMBDA_TIMEOUT,
+        "the request took {took:?}"
+    );
+    out
 }
 
 /// Checks one answer of `case` against the truth.
@@ -520,7 +537,7 @@ async fn charge(
     };
     let user = USER.into();
     let fut = charges::charge(&w.charges, &user, key, format!("charge-{token}"), input);
-    unless_crashed(&w.store.faults, fut).await
+    as_a_lambda(unless_crashed(&w.store.faults, fut)).await
 }
 
 /// Money after settlement: every approval at the gateway is credited exactly once or voided,

@@ -169,6 +169,7 @@ impl FaultPlan {
                 None => apply(),
             },
             None => apply(),
+            Some(Fault::Hang) => std::future::pending().await,
             Some(fault) => {
                 if fault.applies() {
                     let _ = apply();
