@@ -372,12 +372,14 @@ pub trait IdempotencyStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<Owned>;
     /// Records needing settlement in `shard` whose lease ended before `before_ms` (an index
-    /// query, oldest first, at most `limit`).
+    /// query, oldest first, at most `limit`), after the record `after` (the last of the page
+    /// before).
     async fn in_doubt(
         &self,
         shard: &str,
         before_ms: i64,
         limit: usize,
+        after: Option<&IdemRecord>,
     ) -> StoreResult<Vec<IdemRecord>>;
 }
 
@@ -436,6 +438,9 @@ pub trait ChargeStore: Send + Sync {
     ) -> StoreResult<Owned>;
     /// The approval `payment_id` was voided at the gateway.
     async fn voided(&self, pk: &RecordKey, payment_id: &str) -> StoreResult<()>;
+    /// Voiding `payment_id` failed again: it is due next at `next_ms` (its place in the in-doubt
+    /// index moves there, behind the records that are due now), and one more attempt is counted.
+    async fn void_later(&self, pk: &RecordKey, payment_id: &str, next_ms: i64) -> StoreResult<()>;
     /// Stores the answer of a `COMPLETED` charge that has none yet: `false` when it has one
     /// already (the first answer stands; it may be this very one, written by a lost attempt).
     async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool>;

@@ -144,6 +144,9 @@ pub struct IdemRecord {
     /// Charges: an approval that must be voided (never credited) and is not voided yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_payment_id: Option<String>,
+    /// Charges: the void attempts that failed so far (they space out the next ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void_attempts: Option<u32>,
 }
 
 impl IdemRecord {
@@ -172,6 +175,7 @@ impl IdemRecord {
             gateway_attempt: None,
             payment_id: None,
             void_payment_id: None,
+            void_attempts: None,
         }
     }
 

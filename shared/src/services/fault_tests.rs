@@ -839,6 +839,72 @@ async fn a_failed_void_is_retried_by_the_reconciler() {
 }
 
 /// Two reconcilers at once over the same in-doubt charges: each settled exactly once.
+/// A thousand voids the gateway keeps refusing stand first in one in-doubt partition, before one
+/// approved, uncredited charge: one reconciler run still credits it (it reads the partition to
+/// its end and tries a bounded number of voids), and each refused void is re-timed (tried later,
+/// each time later) instead of standing first again.
+#[tokio::test(start_paused = true)]
+async fn stuck_voids_cannot_starve_a_partition() {
+    let w = world();
+    // An approval recorded, then the process died before the credit.
+    let calls = {
+        let t = world();
+        t.store.faults.clear();
+        let _ = charge(&t, Some("k"), "tok_sandbox").await;
+        t.store.faults.trace()
+    };
+    let credit = calls.iter().position(|c| *c == "credit").expect("credit");
+    w.store.faults.set(credit, 1, Fault::CrashBefore);
+    assert!(
+        charge(&w, Some("k"), "tok_sandbox").await.is_none(),
+        "crashed"
+    );
+    w.store.faults.clear();
+    let approved = w.store.records_now().into_iter().next().expect("record");
+    let shard = approved.settle_shard.clone().expect("in the index");
+    for i in 0..1_000 {
+        let mut stuck = approved.clone();
+        stuck.pk = format!("CHARGE#{USER}#stuck-{i}").into();
+        stuck.resource_id = format!("chg_stuck_{i}");
+        stuck.status = RecordStatus::Failed;
+        stuck.void_payment_id = Some(format!("pay_stuck_{i}"));
+        stuck.lease_until = 0;
+        stuck.settle_shard = Some(shard.clone());
+        w.store.put_record(stuck);
+    }
+    w.later();
+    w.store
+        .faults
+        .set_named("gateway_void", usize::MAX, Fault::FailBefore);
+    let report = reconciler::run(&w.charges).await;
+    w.store.faults.clear();
+    assert_eq!(report.credited, 1, "{report:?}");
+    assert_eq!(report.deferred, 1_000, "{report:?}");
+    assert_eq!(w.store.balance_now(USER), Some(START_BALANCE + AMOUNT));
+    let now_ms = w.clock.now_plus(Duration::zero()).timestamp_millis();
+    let retimed = |w: &World| {
+        w.store
+            .records_now()
+            .into_iter()
+            .filter(|r| r.void_payment_id.is_some() && r.lease_until > now_ms)
+            .inspect(|r| assert_eq!(r.void_attempts, Some(1), "{}", r.pk))
+            .count()
+    };
+    assert_eq!(
+        retimed(&w),
+        reconciler::VOIDS_PER_RUN,
+        "each tried void waits"
+    );
+    // The next run tries the next voids, not the same ones again.
+    w.store
+        .faults
+        .set_named("gateway_void", usize::MAX, Fault::FailBefore);
+    let again = reconciler::run(&w.charges).await;
+    w.store.faults.clear();
+    assert_eq!(again.credited, 0, "{again:?}");
+    assert_eq!(retimed(&w), 2 * reconciler::VOIDS_PER_RUN, "{again:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn two_reconcilers_settle_each_charge_once() {
     let w = world();

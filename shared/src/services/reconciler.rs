@@ -18,8 +18,14 @@ use crate::retry::{with_deadline, REQUEST_BUDGET};
 use crate::services::charges::{self, ChargeError, ChargePorts, ChargeRun};
 use crate::telemetry;
 
-/// Records read per index partition and run.
+/// Records read per index query (a run reads a partition page after page).
 pub const BATCH: usize = 100;
+/// Voids tried per run: a run reaches every record due, however many voids the gateway refuses.
+pub const VOIDS_PER_RUN: usize = 50;
+/// The first retry of a failed void comes this long after it, each next one twice as long...
+pub const VOID_RETRY_MIN_MS: i64 = 60_000;
+/// ...up to this.
+pub const VOID_RETRY_MAX_MS: i64 = 60 * 60_000;
 /// A run starts no new record after this long (the Lambda's timeout is 60 s; what is left waits
 /// for the next run, a minute later).
 pub const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
@@ -50,23 +56,38 @@ pub async fn run(ctx: &ChargePorts) -> Report {
     let mut report = Report::default();
     let now_ms = ctx.env.clock.now().timestamp_millis();
     let started = tokio::time::Instant::now();
+    let mut voids = 0;
     for scope in [Scope::Charge, Scope::Order] {
         for shard in settle_shards(scope) {
-            let records = match ctx.idempotency.in_doubt(&shard, now_ms, BATCH).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, %shard, "reconciler: index query failed");
-                    report.deferred += 1;
-                    continue;
+            // Page after page, to the end of what is due.
+            let mut after: Option<IdemRecord> = None;
+            while started.elapsed() <= RUN_BUDGET {
+                let records = match ctx
+                    .idempotency
+                    .in_doubt(&shard, now_ms, BATCH, after.as_ref())
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %shard, "reconciler: index query failed");
+                        report.deferred += 1;
+                        break;
+                    }
+                };
+                let full = records.len() >= BATCH;
+                after = records.last().cloned();
+                for record in records {
+                    if started.elapsed() > RUN_BUDGET {
+                        report.deferred += 1;
+                        continue;
+                    }
+                    report.examined += 1;
+                    with_deadline(REQUEST_BUDGET, settle(ctx, record, &mut report, &mut voids))
+                        .await;
                 }
-            };
-            for record in records {
-                if started.elapsed() > RUN_BUDGET {
-                    report.deferred += 1;
-                    continue;
+                if !full {
+                    break;
                 }
-                report.examined += 1;
-                with_deadline(REQUEST_BUDGET, settle(ctx, record, &mut report)).await;
             }
         }
     }
@@ -92,15 +113,19 @@ pub async fn run(ctx: &ChargePorts) -> Report {
     report
 }
 
-async fn settle(ctx: &ChargePorts, record: IdemRecord, report: &mut Report) {
+async fn settle(ctx: &ChargePorts, record: IdemRecord, report: &mut Report, voids: &mut usize) {
     match (record.scope(), record.status) {
         (Some(Scope::Charge), RecordStatus::Failed) => match record.void_payment_id.clone() {
+            // This run's voids are used up: left for the next run, where it stands.
+            Some(_) if *voids >= VOIDS_PER_RUN => report.deferred += 1,
             Some(payment_id) => {
+                *voids += 1;
                 if charges::void_payment(ctx, &record.pk, &record.gateway_key(), &payment_id).await
                 {
                     report.voided += 1;
                 } else {
                     report.deferred += 1;
+                    void_later(ctx, &record, &payment_id).await;
                 }
             }
             None => report.skipped += 1,
@@ -117,6 +142,19 @@ async fn settle(ctx: &ChargePorts, record: IdemRecord, report: &mut Report) {
         }
         // The index lags the table: already settled.
         _ => report.skipped += 1,
+    }
+}
+
+/// A void that failed again is tried later, each time later (so a void the gateway keeps refusing
+/// never stands before the records that can be settled now).
+async fn void_later(ctx: &ChargePorts, record: &IdemRecord, payment_id: &str) {
+    let failures = record.void_attempts.unwrap_or(0).min(16);
+    let wait = VOID_RETRY_MIN_MS
+        .saturating_mul(1 << failures)
+        .min(VOID_RETRY_MAX_MS);
+    let next = ctx.env.clock.now().timestamp_millis().saturating_add(wait);
+    if let Err(e) = ctx.charges.void_later(&record.pk, payment_id, next).await {
+        tracing::warn!(error = %e, pk = %record.pk, "reconciler: could not re-time a void");
     }
 }
 

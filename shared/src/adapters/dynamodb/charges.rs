@@ -202,6 +202,31 @@ impl ChargeStore for Db {
         .await
     }
 
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.void_later"))]
+    async fn void_later(&self, pk: &RecordKey, payment_id: &str, next_ms: i64) -> StoreResult<()> {
+        retry("UpdateItem(void later)", Safety::Idempotent, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.idempotency)
+                .key("pk", s(pk))
+                .update_expression("SET leaseUntil = :next ADD voidAttempts :one")
+                .condition_expression("voidPaymentId = :v")
+                .expression_attribute_values(":v", s(payment_id))
+                .expression_attribute_values(":next", n(next_ms))
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Voided meanwhile.
+                Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                    .map(|_| ()),
+            }
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.store_answer"))]
     async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool> {
         retry("UpdateItem(store answer)", Safety::Idempotent, || async {

@@ -238,7 +238,16 @@ impl IdempotencyStore for Db {
         shard: &str,
         before_ms: i64,
         limit: usize,
+        after: Option<&IdemRecord>,
     ) -> StoreResult<Vec<IdemRecord>> {
+        // The index's key (and the table's) of the last record of the page before.
+        let start = after.map(|r| {
+            Item::from([
+                ("pk".to_owned(), s(&r.pk)),
+                ("settleShard".to_owned(), s(shard)),
+                ("leaseUntil".to_owned(), n(r.lease_until)),
+            ])
+        });
         let out = retry("Query(settle index)", Safety::Idempotent, || async {
             self.client
                 .query()
@@ -248,6 +257,7 @@ impl IdempotencyStore for Db {
                 .expression_attribute_values(":sh", s(shard))
                 .expression_attribute_values(":before", n(before_ms))
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.clone())
                 .send()
                 .await
                 .map_err(map_sdk)

@@ -188,6 +188,21 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
+    async fn void_later(&self, pk: &RecordKey, payment_id: &str, next_ms: i64) -> StoreResult<()> {
+        self.call("void_later", Safety::Idempotent, |st| {
+            if let Some(r) = st
+                .records
+                .get_mut(pk)
+                .filter(|r| r.void_payment_id.as_deref() == Some(payment_id))
+            {
+                r.lease_until = next_ms;
+                r.void_attempts = Some(r.void_attempts.unwrap_or(0) + 1);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool> {
         self.call("store_answer", Safety::Idempotent, |st| {
             let Some(r) = st

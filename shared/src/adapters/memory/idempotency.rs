@@ -132,15 +132,22 @@ impl IdempotencyStore for MemoryStore {
         shard: &str,
         before_ms: i64,
         limit: usize,
+        after: Option<&IdemRecord>,
     ) -> StoreResult<Vec<IdemRecord>> {
+        let after = after.map(|r| (r.lease_until, r.pk.clone()));
         self.call("in_doubt", Safety::Idempotent, |st| {
             let mut found: Vec<IdemRecord> = st
                 .records
                 .values()
                 .filter(|r| r.settle_shard.as_deref() == Some(shard) && r.lease_until < before_ms)
+                .filter(|r| {
+                    after
+                        .as_ref()
+                        .is_none_or(|a| (r.lease_until, &r.pk) > (a.0, &a.1))
+                })
                 .cloned()
                 .collect();
-            found.sort_by_key(|r| r.lease_until);
+            found.sort_by(|a, b| (a.lease_until, &a.pk).cmp(&(b.lease_until, &b.pk)));
             found.truncate(limit);
             Ok(found)
         })

@@ -180,6 +180,10 @@ impl MemoryStore {
             p.balance = balance;
         }
     }
+    /// Sets up an idempotency record without going through the fault plan.
+    pub fn put_record(&self, record: IdemRecord) {
+        self.state().records.insert(record.pk.clone(), record);
+    }
     /// Sets up a user without going through the fault plan.
     pub fn put_user(&self, profile: UserProfile) {
         self.state()
