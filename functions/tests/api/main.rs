@@ -17,6 +17,7 @@ mod cart;
 mod catalog;
 mod contract;
 mod events;
+mod fences;
 mod iam;
 mod infra;
 mod invariants;
