@@ -457,3 +457,42 @@ async fn a_credit_of_another_approval_is_refused() {
     let entry = rig.ledger_entry(&t).await.expect("the ledger entry");
     assert_eq!((entry.amount, entry.payment_id.as_str()), (AMOUNT, "pay-1"));
 }
+
+/// An unsettled record carries no TTL attribute: past its 24 hours a new claim of its key finds it
+/// (nothing overwrites it, so an approval on it is never orphaned); once it is settled it gets its
+/// expiry, and a later claim may then reuse the key.
+#[tokio::test]
+async fn an_unsettled_record_is_never_expired_nor_overwritten() {
+    let rig = rig().await;
+    let t = rig.taken_over().await;
+    let stored = rig.db().get(&t.pk).await.expect("read").expect("record");
+    assert_eq!(stored.expires_at, None, "no TTL while in doubt");
+    let retain_until = stored.retain_until.expect("retention");
+
+    let day_later = chrono::Utc::now().timestamp() + 2 * 24 * 60 * 60;
+    let mut fresh = stored.clone();
+    fresh.lease_token = LeaseToken::new("another-claim");
+    fresh.resource_id = ids::new_charge_id();
+    match rig.db().claim(&fresh, day_later).await.expect("claim") {
+        ClaimOutcome::Existing(old) => assert_eq!(old.resource_id, t.charge_id),
+        other => panic!("an unsettled record was overwritten: {other:?}"),
+    }
+
+    assert_eq!(
+        rig.db()
+            .finish(&t.pk, &t.holder, RecordStatus::Failed, OUTCOME)
+            .await
+            .expect("finish"),
+        Owned::Done
+    );
+    let settled = rig.db().get(&t.pk).await.expect("read").expect("record");
+    assert_eq!(
+        settled.expires_at,
+        Some(retain_until),
+        "kept 24 h once settled"
+    );
+    assert!(matches!(
+        rig.db().claim(&fresh, day_later).await.expect("claim"),
+        ClaimOutcome::Acquired
+    ));
+}

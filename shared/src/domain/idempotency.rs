@@ -119,8 +119,14 @@ pub struct IdemRecord {
     pub lease_token: LeaseToken,
     /// Epoch milliseconds until which the token's holder owns a `PENDING` record.
     pub lease_until: i64,
-    /// Epoch seconds (TTL).
-    pub expires_at: i64,
+    /// Epoch seconds (the TTL attribute): absent while the record may need settling (it is in the
+    /// in-doubt index), so that TTL never deletes, and no claim overwrites, an unsettled record;
+    /// `retain_until` once it is settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Epoch seconds: how long the record is kept once settled (24 h after its request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<i64>,
     /// The final answer (JSON of the service's outcome type), once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
@@ -167,7 +173,8 @@ impl IdemRecord {
             resource_id,
             lease_token: lease.token.clone(),
             lease_until: lease.until_ms,
-            expires_at: now_epoch + RETENTION_SECONDS,
+            expires_at: (!scope.is_settled()).then_some(now_epoch + RETENTION_SECONDS),
+            retain_until: Some(now_epoch + RETENTION_SECONDS),
             outcome: None,
             user_id: None,
             amount: None,

@@ -70,7 +70,8 @@ async fn consume_once(
         &lease,
         now.timestamp(),
     );
-    record.expires_at = now.timestamp() + DEDUP_RETENTION_SECONDS;
+    record.expires_at = Some(now.timestamp() + DEDUP_RETENTION_SECONDS);
+    record.retain_until = record.expires_at;
     let token = match idempotency.claim(&record, now.timestamp()).await? {
         ClaimOutcome::Acquired => lease.token,
         ClaimOutcome::Existing(old) if old.status == RecordStatus::Completed => {

@@ -582,6 +582,11 @@ fn check_settled(w: &World, what: &str) {
         credited.len() <= 1,
         "{what}: one charge, at most one credit: {credited:?}"
     );
+    assert_eq!(
+        w.ledger.captured_now(),
+        credited.len(),
+        "{what}: every payment the gateway holds is credited, none more"
+    );
 }
 
 fn check_charge_answer(
@@ -903,6 +908,42 @@ async fn stuck_voids_cannot_starve_a_partition() {
     w.store.faults.clear();
     assert_eq!(again.credited, 0, "{again:?}");
     assert_eq!(retimed(&w), 2 * reconciler::VOIDS_PER_RUN, "{again:?}");
+}
+
+/// A charge approved and never credited is still there a day later (no TTL, no claim overwrites
+/// it): the client's retry with its key finds it, credits the approval once, and takes no second
+/// payment.
+#[tokio::test(start_paused = true)]
+async fn an_unsettled_charge_outlives_its_retention() {
+    let w = world();
+    let calls = {
+        let t = world();
+        t.store.faults.clear();
+        let _ = charge(&t, Some("k"), "tok_sandbox").await;
+        t.store.faults.trace()
+    };
+    let credit = calls.iter().position(|c| *c == "credit").expect("credit");
+    w.store.faults.set(credit, 1, Fault::CrashBefore);
+    assert!(
+        charge(&w, Some("k"), "tok_sandbox").await.is_none(),
+        "crashed"
+    );
+    w.store.faults.clear();
+    let record = w.store.records_now().into_iter().next().expect("record");
+    assert_eq!(record.expires_at, None, "no TTL while in doubt");
+    w.clock.set(w.clock.now_plus(Duration::hours(25)));
+    let retry = charge(&w, Some("k"), "tok_sandbox")
+        .await
+        .expect("answered");
+    assert!(retry.is_ok(), "{retry:?}");
+    assert_eq!(w.store.ledger_now(USER).len(), 1, "credited once");
+    assert_eq!(w.store.balance_now(USER), Some(START_BALANCE + AMOUNT));
+    check_settled(&w, "a day later");
+    let record = w.store.records_now().into_iter().next().expect("record");
+    assert_eq!(
+        record.expires_at, record.retain_until,
+        "kept 24 h once settled"
+    );
 }
 
 #[tokio::test(start_paused = true)]

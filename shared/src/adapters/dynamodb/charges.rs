@@ -38,7 +38,7 @@ impl Db {
             Update::builder()
                 .table_name(&self.tables.idempotency)
                 .key("pk", s(c.pk))
-                .update_expression("SET #st = :done REMOVE settleShard")
+                .update_expression("SET #st = :done, expiresAt = retainUntil REMOVE settleShard")
                 .condition_expression("#st = :pending AND leaseToken = :t AND paymentId = :pay")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":done", s("COMPLETED"))
@@ -162,7 +162,7 @@ impl ChargeStore for Db {
                 values.push((":now", n(now_ms)));
                 "SET #st = :failed, outcome = :o, voidPaymentId = :v, leaseUntil = :now"
             }
-            None => "SET #st = :failed, outcome = :o REMOVE settleShard",
+            None => "SET #st = :failed, outcome = :o, expiresAt = retainUntil REMOVE settleShard",
         };
         let resent = |r: &IdemRecord| {
             r.status == RecordStatus::Failed && r.outcome.as_deref() == Some(outcome)
@@ -187,7 +187,7 @@ impl ChargeStore for Db {
                 .update_item()
                 .table_name(&self.tables.idempotency)
                 .key("pk", s(pk))
-                .update_expression("REMOVE voidPaymentId, settleShard")
+                .update_expression("SET expiresAt = retainUntil REMOVE voidPaymentId, settleShard")
                 .condition_expression("voidPaymentId = :v")
                 .expression_attribute_values(":v", s(payment_id))
                 .send()

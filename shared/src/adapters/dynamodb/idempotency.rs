@@ -158,7 +158,7 @@ impl IdempotencyStore for Db {
             }
             update = match &shard {
                 Some(sh) => update
-                    .update_expression("SET #st = :pending, leaseToken = :new, leaseUntil = :until, settleShard = :sh")
+                    .update_expression("SET #st = :pending, leaseToken = :new, leaseUntil = :until, settleShard = :sh REMOVE expiresAt")
                     .expression_attribute_values(":sh", s(sh)),
                 None => update.update_expression("SET #st = :pending, leaseToken = :new, leaseUntil = :until"),
             };
@@ -190,7 +190,7 @@ impl IdempotencyStore for Db {
             "UpdateItem(finish)",
             pk,
             token,
-            "SET #st = :st, outcome = :o REMOVE settleShard",
+            "SET #st = :st, outcome = :o, expiresAt = retainUntil REMOVE settleShard",
             "",
             &[(":st", s(status.as_str())), (":o", s(outcome))],
             Some(&resent),
@@ -205,7 +205,7 @@ impl IdempotencyStore for Db {
             "UpdateItem(release)",
             pk,
             token,
-            "SET #st = :released, leaseUntil = :zero REMOVE settleShard",
+            "SET #st = :released, leaseUntil = :zero, expiresAt = retainUntil REMOVE settleShard",
             "",
             &[(":released", s("RELEASED")), (":zero", n(0))],
             Some(&resent),

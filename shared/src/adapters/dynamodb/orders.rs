@@ -142,7 +142,9 @@ impl Db {
                 Update::builder()
                     .table_name(&self.tables.idempotency)
                     .key("pk", s(owner.pk))
-                    .update_expression("SET #st = :done, outcome = :o REMOVE settleShard")
+                    .update_expression(
+                        "SET #st = :done, outcome = :o, expiresAt = retainUntil REMOVE settleShard",
+                    )
                     .condition_expression("#st = :pending AND leaseToken = :token")
                     .expression_attribute_names("#st", "status")
                     .expression_attribute_values(":done", s("COMPLETED"))

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{owner_holds, Deferred, MemoryStore, State};
+use super::{owner_holds, settled, Deferred, MemoryStore, State};
 use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::UserId;
 use crate::domain::money::MAX_BALANCE;
@@ -77,7 +77,7 @@ fn credit_in(st: &mut State, c: &Credit<'_>) -> StoreResult<CreditOutcome> {
     );
     if let Some(r) = st.records.get_mut(c.pk) {
         r.status = RecordStatus::Completed;
-        r.settle_shard = None;
+        settled(r);
     }
     Ok(CreditOutcome::Credited)
 }
@@ -166,7 +166,7 @@ impl ChargeStore for MemoryStore {
                     r.void_payment_id = Some(p.to_owned());
                     r.lease_until = now_ms;
                 }
-                None => r.settle_shard = None,
+                None => settled(r),
             }
             Ok(Owned::Done)
         })
@@ -181,7 +181,7 @@ impl ChargeStore for MemoryStore {
                 .filter(|r| r.void_payment_id.as_deref() == Some(payment_id))
             {
                 r.void_payment_id = None;
-                r.settle_shard = None;
+                settled(r);
             }
             Ok(())
         })

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{owner_holds, MemoryStore};
+use super::{owner_holds, settled, MemoryStore};
 use crate::domain::idempotency::{
     settle_shard, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
 };
@@ -15,7 +15,7 @@ impl IdempotencyStore for MemoryStore {
         self.call("claim", Safety::Idempotent, |st| {
             match st.records.get(&record.pk) {
                 Some(old) if old.lease_token == record.lease_token => Ok(ClaimOutcome::Acquired),
-                Some(old) if old.expires_at > now_epoch => {
+                Some(old) if old.expires_at.is_none_or(|e| e > now_epoch) => {
                     Ok(ClaimOutcome::Existing(Box::new(old.clone())))
                 }
                 _ => {
@@ -59,6 +59,9 @@ impl IdempotencyStore for MemoryStore {
             r.settle_shard = Scope::of_key(pk)
                 .filter(|s| s.is_settled())
                 .map(|s| settle_shard(s, pk));
+            if r.settle_shard.is_some() {
+                r.expires_at = None;
+            }
             Ok(Owned::Done)
         })
         .await
@@ -84,7 +87,7 @@ impl IdempotencyStore for MemoryStore {
             }
             r.status = status;
             r.outcome = Some(outcome.to_owned());
-            r.settle_shard = None;
+            settled(r);
             Ok(Owned::Done)
         })
         .await
@@ -103,7 +106,7 @@ impl IdempotencyStore for MemoryStore {
             }
             r.status = RecordStatus::Released;
             r.lease_until = 0;
-            r.settle_shard = None;
+            settled(r);
             Ok(Owned::Done)
         })
         .await

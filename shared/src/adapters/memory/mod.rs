@@ -192,6 +192,12 @@ impl MemoryStore {
     }
 }
 
+/// The record needs no settling any more: out of the in-doubt index, and kept until its time.
+fn settled(r: &mut IdemRecord) {
+    r.settle_shard = None;
+    r.expires_at = r.retain_until;
+}
+
 fn owner_holds(r: &IdemRecord, token: &LeaseToken) -> bool {
     r.status == RecordStatus::Pending && r.lease_token == *token
 }

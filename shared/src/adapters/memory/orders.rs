@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
-use super::{owner_holds, Deferred, MemoryStore, OrderSlot, State};
+use super::{owner_holds, settled, Deferred, MemoryStore, OrderSlot, State};
 use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
@@ -141,7 +141,7 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
         if let Some(r) = st.records.get_mut(owner.pk) {
             r.status = RecordStatus::Completed;
             r.outcome = Some(p.stored_outcome.to_owned());
-            r.settle_shard = None;
+            settled(r);
         }
     }
     if let Some(cart_lines) = p.cart_lines {

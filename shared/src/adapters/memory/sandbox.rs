@@ -24,6 +24,16 @@ impl MemorySandboxLedger {
     pub fn status_now(&self, key: &str) -> Option<SandboxStatus> {
         self.store.state().sandbox.get(key).map(|p| p.status)
     }
+
+    /// How many payments the gateway holds captured (approved and not voided).
+    pub fn captured_now(&self) -> usize {
+        self.store
+            .state()
+            .sandbox
+            .values()
+            .filter(|p| p.status == SandboxStatus::Approved)
+            .count()
+    }
 }
 
 #[async_trait]
