@@ -476,6 +476,9 @@ pub struct Approval {
 pub enum PaymentStatus {
     /// Never approved (no payment under this key).
     NotFound,
+    /// Not final yet (e.g. Toss `READY`, `IN_PROGRESS`, `WAITING_FOR_DEPOSIT`): it may still be
+    /// approved, so it is never taken for "never approved".
+    InProgress,
     Approved {
         payment_id: String,
         amount: i64,

@@ -363,6 +363,10 @@ impl<'a> ChargeRun<'a> {
                     self.next_attempt().await?;
                 }
                 Ok(PaymentStatus::NotFound) => {}
+                // Not final at the gateway: neither approved nor "never approved" yet.
+                Ok(PaymentStatus::InProgress) => {
+                    return Err(self.stay_in_doubt(ChargeError::GatewayUnknown).await);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "charge: gateway status unknown");
                     return Err(self.stay_in_doubt(ChargeError::GatewayUnknown).await);

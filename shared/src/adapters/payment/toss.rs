@@ -148,6 +148,17 @@ impl TossGateway {
     }
 }
 
+/// Whether a payment status (Toss's `status`) is final: `Some(true)` captured (`DONE`),
+/// `Some(false)` never captured (`ABORTED`, `EXPIRED`, `CANCELED`), `None` not final yet
+/// (`READY`, `IN_PROGRESS`, `WAITING_FOR_DEPOSIT`, or one this adapter does not know).
+fn final_state(status: &str) -> Option<bool> {
+    match status {
+        "DONE" => Some(true),
+        "ABORTED" | "EXPIRED" | "CANCELED" => Some(false),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl PaymentGateway for TossGateway {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
@@ -161,17 +172,22 @@ impl PaymentGateway for TossGateway {
             .post::<Payment>("/v1/payments/confirm", &key, &body)
             .await?
         {
-            Answer::Ok(p) if p.status == "DONE" => Ok(Approval {
-                payment_id: p.payment_key,
-            }),
-            Answer::Ok(p) => Err(GatewayError::Failed(format!(
-                "payment is {}, not DONE",
-                p.status
-            ))),
+            Answer::Ok(p) => match final_state(&p.status) {
+                Some(true) => Ok(Approval {
+                    payment_id: p.payment_key,
+                }),
+                // Failed for good: nothing was captured.
+                Some(false) => Err(GatewayError::Failed(format!("payment is {}", p.status))),
+                // Not final: it may still be captured, so the outcome is unknown.
+                None => Err(GatewayError::Unknown(format!("payment is {}", p.status))),
+            },
             // Confirmed before (by an attempt whose answer was lost): what is true now.
             Answer::Refused { code, .. } if code == "ALREADY_PROCESSED_PAYMENT" => {
                 match self.status(&request.key).await? {
                     PaymentStatus::Approved { payment_id, .. } => Ok(Approval { payment_id }),
+                    PaymentStatus::InProgress => Err(GatewayError::Unknown(
+                        "already processed, still in progress".into(),
+                    )),
                     other => Err(GatewayError::Failed(format!(
                         "already processed, now {other:?}"
                     ))),
@@ -224,8 +240,9 @@ impl PaymentGateway for TossGateway {
                     payment_id: p.payment_key,
                 },
                 "ABORTED" | "EXPIRED" => PaymentStatus::Declined,
-                // READY, IN_PROGRESS, WAITING_FOR_DEPOSIT: not confirmed, so never approved.
-                _ => PaymentStatus::NotFound,
+                // READY, IN_PROGRESS, WAITING_FOR_DEPOSIT, or a state this adapter does not know:
+                // not final, it may still be captured.
+                _ => PaymentStatus::InProgress,
             }),
             Answer::Refused { code, .. } if code == "NOT_FOUND_PAYMENT" => {
                 Ok(PaymentStatus::NotFound)
