@@ -22,7 +22,8 @@ use crate::adapters::payment::toss::TossGateway;
 use crate::adapters::sqs::SqsDeadLetters;
 use crate::auth::JwtKeys;
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{self as shop_config, Config};
+use crate::cursor::CursorKey;
 use crate::ports::{
     CartStore, ChargeStore, DataPlatform, DeadLetterStore, EventPublisher, HealthCheck,
     IdempotencyStore, LoginThrottle, OrderStore, PaymentGateway, ProductStore, SalesStore,
@@ -143,6 +144,38 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The SSM parameter the cursors' secret is read from: its own (`CURSOR_SECRET_PARAMETER`), else
+/// the JWT secret's (`JWT_SECRET_PARAMETER`; cursor keys are derived per purpose, never the token
+/// key itself). `None`: the configured secret (local).
+fn cursor_secret_parameter(var: impl Fn(&str) -> Option<String>) -> Option<(&'static str, String)> {
+    ["CURSOR_SECRET_PARAMETER", "JWT_SECRET_PARAMETER"]
+        .into_iter()
+        .find_map(|name| Some((name, var(name).filter(|v| !v.is_empty())?)))
+}
+
+/// A secret that signs tokens or cursors (from SSM, or configured; `source` names where from):
+/// outside the local stages never the public development constant.
+fn signing_secret(
+    config: &Config,
+    source: &'static str,
+    secret: String,
+) -> Result<String, WireError> {
+    shop_config::check_not_dev_secret(config.stage, source, &secret)?;
+    Ok(secret)
+}
+
+/// Toss Payments over `secret` (read from `source`): refused unless the stage takes that key
+/// (production: a live key only) and, in production, unless its API base is `https://`.
+pub fn toss_gateway(
+    config: &Config,
+    source: &'static str,
+    secret: &str,
+) -> Result<TossGateway, WireError> {
+    shop_config::check_toss_secret_key(config.stage, source, secret)?;
+    shop_config::check_https(config.stage, "TOSS_API_BASE", &config.toss_api_base)?;
+    TossGateway::new(&config.toss_api_base, secret).map_err(|e| WireError::Gateway(e.to_string()))
+}
+
 macro_rules! aws_source {
     ($($port:ident: $trait:ident,)*) => {
         #[async_trait::async_trait]
@@ -158,33 +191,53 @@ macro_rules! aws_source {
                 self.db()
             })*
 
-            /// `JWT_SECRET_PARAMETER` (SSM, on AWS) or the configured secret (local).
+            /// `JWT_SECRET_PARAMETER` (SSM, on AWS) or the configured secret (local stages only
+            /// with the development default).
             async fn jwt(&self) -> Result<JwtKeys, WireError> {
                 let config = &self.env.config;
                 let secret = match env_var("JWT_SECRET_PARAMETER") {
-                    Some(name) => read_secret(&self.sdk, &name, 32).await?,
-                    None => config.jwt_secret.clone(),
+                    Some(name) => signing_secret(
+                        config,
+                        "JWT_SECRET_PARAMETER",
+                        read_secret(&self.sdk, &name, 32).await?,
+                    )?,
+                    None => signing_secret(config, "JWT_SECRET", config.jwt_secret.clone())?,
                 };
                 Ok(JwtKeys::new(&secret, config.jwt_ttl_seconds))
             }
 
-            /// The sandbox (over DynamoDB), or Toss with its secret key from SSM.
+            /// The sandbox (over DynamoDB), or Toss with its secret key from SSM (or
+            /// `TOSS_SECRET_KEY`), checked against the stage: production takes a live key only.
             async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError> {
                 let config = &self.env.config;
-                crate::config::check_gateway(&config.stage, &config.payment_gateway)?;
+                shop_config::check_gateway(config.stage, &config.payment_gateway)?;
                 match config.payment_gateway.as_str() {
                     "sandbox" => Ok(Arc::new(SandboxGateway::new(Db::clone(&self.db())))),
                     "toss" => {
-                        let secret = match env_var("TOSS_SECRET_KEY_PARAMETER") {
-                            Some(name) => read_secret(&self.sdk, &name, 8).await?,
-                            None => env_var("TOSS_SECRET_KEY").ok_or(WireError::MissingGatewaySecret)?,
+                        let (source, secret) = match env_var("TOSS_SECRET_KEY_PARAMETER") {
+                            Some(name) => ("TOSS_SECRET_KEY_PARAMETER", read_secret(&self.sdk, &name, 8).await?),
+                            None => (
+                                "TOSS_SECRET_KEY",
+                                env_var("TOSS_SECRET_KEY").ok_or(WireError::MissingGatewaySecret)?,
+                            ),
                         };
-                        let toss = TossGateway::new(&config.toss_api_base, &secret)
-                            .map_err(|e| WireError::Gateway(e.to_string()))?;
-                        Ok(Arc::new(toss))
+                        Ok(Arc::new(toss_gateway(config, source, &secret)?))
                     }
                     other => Err(WireError::UnknownPaymentGateway(other.to_owned())),
                 }
+            }
+
+            /// `CURSOR_SECRET_PARAMETER` (SSM), else `JWT_SECRET_PARAMETER` (SSM), else the
+            /// configured secret (local stages only with the development default).
+            async fn cursor_key(&self) -> Result<CursorKey, WireError> {
+                let config = &self.env.config;
+                let secret = match cursor_secret_parameter(env_var) {
+                    Some((source, name)) => {
+                        signing_secret(config, source, read_secret(&self.sdk, &name, 32).await?)?
+                    }
+                    None => signing_secret(config, "JWT_SECRET", config.jwt_secret.clone())?,
+                };
+                Ok(CursorKey::new(&secret))
             }
         }
     };
@@ -289,6 +342,7 @@ impl AwsPorts {
             .data_platform_url
             .clone()
             .ok_or(WireError::MissingSetting("DATA_PLATFORM_URL"))?;
+        shop_config::check_https(self.env.config.stage, "DATA_PLATFORM_URL", &url)?;
         let platform = HttpDataPlatform::new(url).map_err(|e| WireError::Adapter(e.to_string()))?;
         Ok(Arc::new(platform))
     }
@@ -337,4 +391,164 @@ pub async fn all_ports_from_env() -> Result<AllPorts, WireError> {
     let config = Config::from_env()?;
     let sdk = sdk_config(&config).await;
     AllPorts::from_source(&AwsPorts::with_sdk(config, sdk)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::{Stage, LOCAL_DEV_JWT_SECRET};
+
+    fn lookup(vars: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        move |name: &str| vars.get(name).map(|v| (*v).to_owned())
+    }
+
+    fn config(vars: &[(&'static str, &'static str)]) -> Config {
+        Config::from_vars(lookup(vars)).expect("config")
+    }
+
+    /// This process reads no SSM parameter (what the tests below rely on).
+    fn no_parameters_set() {
+        for name in [
+            "CURSOR_SECRET_PARAMETER",
+            "JWT_SECRET_PARAMETER",
+            "TOSS_SECRET_KEY_PARAMETER",
+        ] {
+            assert!(env_var(name).is_none(), "unit tests run without {name}");
+        }
+    }
+
+    #[test]
+    fn cursors_read_their_own_parameter_else_the_jwt_one() {
+        let both = lookup(&[
+            ("CURSOR_SECRET_PARAMETER", "/shop/cursor-secret"),
+            ("JWT_SECRET_PARAMETER", "/shop/jwt-secret"),
+        ]);
+        assert_eq!(
+            cursor_secret_parameter(both),
+            Some(("CURSOR_SECRET_PARAMETER", "/shop/cursor-secret".to_owned()))
+        );
+        let jwt_only = lookup(&[
+            ("CURSOR_SECRET_PARAMETER", ""),
+            ("JWT_SECRET_PARAMETER", "/shop/jwt-secret"),
+        ]);
+        assert_eq!(
+            cursor_secret_parameter(jwt_only),
+            Some(("JWT_SECRET_PARAMETER", "/shop/jwt-secret".to_owned()))
+        );
+        assert_eq!(
+            cursor_secret_parameter(lookup(&[("JWT_SECRET_PARAMETER", "")])),
+            None
+        );
+        assert_eq!(cursor_secret_parameter(lookup(&[])), None);
+    }
+
+    #[tokio::test]
+    async fn the_development_secret_signs_nothing_outside_the_local_stages() {
+        no_parameters_set();
+        for stage in ["dev", "staging"] {
+            let ports = AwsPorts::new(config(&[("SHOP_STAGE", stage)]));
+            let err = ports.cursor_key().await.expect_err("the public constant");
+            assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+            let err = ports.jwt().await.expect_err("the public constant");
+            assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+        }
+        let ports = AwsPorts::new(config(&[
+            ("SHOP_STAGE", "prod"),
+            ("PAYMENT_GATEWAY", "toss"),
+        ]));
+        assert!(ports.cursor_key().await.is_err());
+        assert!(ports.jwt().await.is_err());
+
+        // Another configured secret is taken; locally, the development default too.
+        let ports = AwsPorts::new(config(&[
+            ("SHOP_STAGE", "dev"),
+            ("JWT_SECRET", "a-configured-secret-of-32-characters"),
+        ]));
+        assert!(ports.cursor_key().await.is_ok());
+        assert!(ports.jwt().await.is_ok());
+        for stage in ["local", "test"] {
+            let local = config(&[("SHOP_STAGE", stage)]);
+            assert_eq!(local.jwt_secret, LOCAL_DEV_JWT_SECRET);
+            let ports = AwsPorts::new(local);
+            let key = ports.cursor_key().await.expect("local");
+            // Signed as before: with the configured secret.
+            let token = key.codec("products").encode("prd_1");
+            assert_eq!(
+                crate::cursor::CursorCodec::new(LOCAL_DEV_JWT_SECRET, "products").decode(&token),
+                Ok("prd_1".to_owned())
+            );
+            assert!(ports.jwt().await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn production_never_wires_the_sandbox() {
+        no_parameters_set();
+        let mut prod = config(&[("SHOP_STAGE", "prod"), ("PAYMENT_GATEWAY", "toss")]);
+        prod.payment_gateway = "sandbox".into();
+        let err = AwsPorts::new(prod)
+            .payment()
+            .await
+            .err()
+            .expect("the sandbox in prod");
+        assert!(err.to_string().contains("PAYMENT_GATEWAY"), "{err}");
+        let dev = config(&[("SHOP_STAGE", "dev"), ("PAYMENT_GATEWAY", "sandbox")]);
+        assert!(AwsPorts::new(dev).payment().await.is_ok());
+    }
+
+    #[test]
+    fn production_takes_a_live_toss_key_over_https_only() {
+        const TEST_KEY: &str = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R";
+        const LIVE_KEY: &str = "live_sk_0123456789abcdefghij";
+        let mut prod = config(&[("SHOP_STAGE", "prod"), ("PAYMENT_GATEWAY", "toss")]);
+        for source in ["TOSS_SECRET_KEY_PARAMETER", "TOSS_SECRET_KEY"] {
+            let err = toss_gateway(&prod, source, TEST_KEY).expect_err("a test key in prod");
+            let text = err.to_string();
+            assert!(text.contains(source) && text.contains("test key"), "{text}");
+            assert!(!text.contains(TEST_KEY), "the key never shows: {text}");
+            assert!(toss_gateway(&prod, source, "not-a-toss-key").is_err());
+        }
+        assert!(toss_gateway(&prod, "TOSS_SECRET_KEY_PARAMETER", LIVE_KEY).is_ok());
+        prod.toss_api_base = "http://api.tosspayments.com".into();
+        let err = toss_gateway(&prod, "TOSS_SECRET_KEY_PARAMETER", LIVE_KEY)
+            .expect_err("plain http in prod");
+        assert!(err.to_string().contains("TOSS_API_BASE"), "{err}");
+
+        for stage in ["local", "test", "dev", "staging"] {
+            let c = config(&[
+                ("SHOP_STAGE", stage),
+                ("PAYMENT_GATEWAY", "toss"),
+                ("TOSS_API_BASE", "http://127.0.0.1:4010"),
+            ]);
+            assert!(!c.stage.is_production());
+            for key in [TEST_KEY, LIVE_KEY] {
+                assert!(toss_gateway(&c, "TOSS_SECRET_KEY", key).is_ok(), "{stage}");
+            }
+        }
+    }
+
+    #[test]
+    fn production_forwards_orders_over_https_only() {
+        let mut prod = config(&[
+            ("SHOP_STAGE", "prod"),
+            ("PAYMENT_GATEWAY", "toss"),
+            ("DATA_PLATFORM_URL", "https://platform.example.com/events"),
+        ]);
+        assert_eq!(prod.stage, Stage::Prod);
+        assert!(AwsPorts::new(prod.clone()).data_platform().is_ok());
+        prod.data_platform_url = Some("http://platform.example.com/events".into());
+        let err = AwsPorts::new(prod)
+            .data_platform()
+            .err()
+            .expect("plain http in prod");
+        assert!(err.to_string().contains("DATA_PLATFORM_URL"), "{err}");
+        let dev = config(&[
+            ("SHOP_STAGE", "dev"),
+            ("DATA_PLATFORM_URL", "http://127.0.0.1:4000/events"),
+        ]);
+        assert!(AwsPorts::new(dev).data_platform().is_ok());
+    }
 }

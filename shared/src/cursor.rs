@@ -12,6 +12,28 @@ type HmacSha256 = Hmac<Sha256>;
 #[error("the cursor is not one this service issued")]
 pub struct BadCursor;
 
+/// The secret pagination cursors are signed with: on AWS from SSM (`CURSOR_SECRET_PARAMETER`),
+/// locally the configured secret (see `Ports::cursor_key`). Never shown.
+#[derive(Clone)]
+pub struct CursorKey(std::sync::Arc<str>);
+
+impl CursorKey {
+    pub fn new(secret: &str) -> Self {
+        Self(secret.into())
+    }
+
+    /// The codec for one kind of cursor (`purpose`: `products`, `orders`).
+    pub fn codec(&self, purpose: &str) -> CursorCodec {
+        CursorCodec::new(&self.0, purpose)
+    }
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(<redacted>)")
+    }
+}
+
 /// Signs cursors with a key derived from the service secret (`purpose` keeps cursor kinds apart).
 #[derive(Clone)]
 pub struct CursorCodec {
@@ -94,5 +116,20 @@ mod tests {
         ] {
             assert_eq!(c.decode(bad), Err(BadCursor), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_signs_as_its_secret_did_and_never_shows() {
+        let key = CursorKey::new("secret");
+        let token = key.codec("products").encode("prd_123");
+        assert_eq!(
+            CursorCodec::new("secret", "products").decode(&token),
+            Ok("prd_123".to_owned())
+        );
+        assert_eq!(
+            CursorKey::new("other").codec("products").decode(&token),
+            Err(BadCursor)
+        );
+        assert!(!format!("{key:?}").contains("secret"));
     }
 }

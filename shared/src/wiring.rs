@@ -19,6 +19,7 @@ use thiserror::Error;
 use crate::auth::JwtKeys;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::cursor::CursorKey;
 use crate::ports::{
     CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
     PaymentGateway, ProductStore, SalesStore, UserStore,
@@ -83,6 +84,8 @@ macro_rules! source {
             async fn jwt(&self) -> Result<JwtKeys, WireError>;
             /// The payment gateway the configuration names.
             async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError>;
+            /// The key pagination cursors are signed with (on AWS the secret is read from SSM).
+            async fn cursor_key(&self) -> Result<CursorKey, WireError>;
         }
 
         /// Every port, as one complete set: what the local gateway wires its routes from, what
@@ -95,15 +98,18 @@ macro_rules! source {
             $(pub $port: Arc<dyn $trait>,)*
             pub jwt: JwtKeys,
             pub payment: Arc<dyn PaymentGateway>,
+            pub cursor_key: CursorKey,
         }
 
         impl AllPorts {
-            /// Every store port over one store that implements them all (DynamoDB, memory).
+            /// Every store port over one store that implements them all (DynamoDB, memory);
+            /// cursors signed with the configured secret, as locally.
             pub fn over<S>(env: Env, store: Arc<S>, payment: Arc<dyn PaymentGateway>, jwt: JwtKeys) -> Self
             where
                 S: $($trait +)* 'static,
             {
                 Self {
+                    cursor_key: CursorKey::new(&env.config.jwt_secret),
                     env,
                     prices: Arc::new(PriceCache::default()),
                     $($port: store.clone(),)*
@@ -120,6 +126,7 @@ macro_rules! source {
                     $($port: source.$port(),)*
                     jwt: source.jwt().await?,
                     payment: source.payment().await?,
+                    cursor_key: source.cursor_key().await?,
                 })
             }
         }
@@ -144,6 +151,10 @@ macro_rules! source {
                 self.note("payment");
                 self.inner.payment().await
             }
+            async fn cursor_key(&self) -> Result<CursorKey, WireError> {
+                self.note("cursor_key");
+                self.inner.cursor_key().await
+            }
         }
 
         #[async_trait]
@@ -162,6 +173,9 @@ macro_rules! source {
             }
             async fn payment(&self) -> Result<Arc<dyn PaymentGateway>, WireError> {
                 Ok(self.payment.clone())
+            }
+            async fn cursor_key(&self) -> Result<CursorKey, WireError> {
+                Ok(self.cursor_key.clone())
             }
         }
     };
@@ -189,7 +203,7 @@ impl<'a, P> Noting<'a, P> {
         }
     }
 
-    /// The ports asked for so far, by name (`users`, ..., `jwt`, `payment`).
+    /// The ports asked for so far, by name (`users`, ..., `jwt`, `payment`, `cursor_key`).
     pub fn asked(&self) -> BTreeSet<&'static str> {
         self.asked.lock().map(|a| a.clone()).unwrap_or_default()
     }

@@ -1,18 +1,18 @@
 //! `GET /orders?limit=&cursor=` (auth): newest first.
 
 use lambda_http::Request;
-use shop_shared::services::orders::{self, OrderHistoryPorts};
+use shop_shared::services::orders::{self, OrderListPorts};
 use shop_shared::wiring::{Ports, WireError};
 
 use crate::handlers::Authed;
 use crate::http::{self, HttpResult};
 
-/// The ports its Lambda is built with.
-pub async fn wire(p: &impl Ports) -> Result<Authed<OrderHistoryPorts>, WireError> {
-    Authed::wire(p, OrderHistoryPorts::wire(p)).await
+/// The ports its Lambda is built with (on AWS the cursor key is read from SSM).
+pub async fn wire(p: &impl Ports) -> Result<Authed<OrderListPorts>, WireError> {
+    Authed::wire(p, OrderListPorts::wire(p).await?).await
 }
 
-pub async fn handle(ctx: &Authed<OrderHistoryPorts>, req: Request) -> HttpResult {
+pub async fn handle(ctx: &Authed<OrderListPorts>, req: Request) -> HttpResult {
     let caller = http::authenticate(&ctx.keys, &req)?;
     let limit = http::page_limit(&req)?;
     let cursor = http::query_param(&req, "cursor");

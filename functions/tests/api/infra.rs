@@ -270,6 +270,13 @@ fn every_function_is_arm64_al2023_128mb() {
     }
 }
 
+/// The template parameters naming the SSM secrets functions read.
+const SECRET_PARAMETERS: [&str; 3] = [
+    "JwtSecretParameterName",
+    "TossSecretKeyParameterName",
+    "CursorSecretParameterName",
+];
+
 /// The SSM parameters a function's resource list grants (`${JwtSecretParameterName}`, ...).
 fn granted_parameters(function: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -285,7 +292,7 @@ fn granted_parameters(function: &Value) -> BTreeSet<String> {
         }
         for r in s.get("Resource").map(as_list).unwrap_or_default() {
             let text = tagged(r).and_then(|(_, v)| v.as_str()).unwrap_or_default();
-            for p in ["JwtSecretParameterName", "TossSecretKeyParameterName"] {
+            for p in SECRET_PARAMETERS {
                 if text.contains(&format!("${{{p}}}")) {
                     out.insert(p.to_owned());
                 }
@@ -324,8 +331,8 @@ fn wired_ports(binary: &str) -> Option<std::collections::BTreeSet<&'static str>>
 }
 
 /// A function that reads a secret from SSM at cold start (the JWT secret where its wiring asks for
-/// the token keys; the Toss key where it asks for the payment gateway) must be allowed exactly
-/// that parameter, and nothing else.
+/// the token keys; the Toss key where it asks for the payment gateway; the cursor secret where it
+/// asks for the cursor key) must be allowed exactly that parameter, and nothing else.
 #[test]
 fn ssm_access_matches_the_secrets_each_function_reads() {
     let doc = template();
@@ -337,6 +344,15 @@ fn ssm_access_matches_the_secrets_each_function_reads() {
         }
         if env_var(&doc, f, "TOSS_SECRET_KEY_PARAMETER").is_some() {
             reads.insert("TossSecretKeyParameterName".to_owned());
+        }
+        let cursor_parameter = env_var(&doc, f, "CURSOR_SECRET_PARAMETER");
+        if let Some(value) = cursor_parameter.filter(|v| v.as_str() != Some("")) {
+            assert!(
+                tagged(value).is_some_and(|(t, v)| t == "Ref"
+                    && v.as_str() == Some("CursorSecretParameterName")),
+                "{id}: CURSOR_SECRET_PARAMETER must be !Ref CursorSecretParameterName, found {value:?}"
+            );
+            reads.insert("CursorSecretParameterName".to_owned());
         }
         assert_eq!(
             granted_parameters(f),
@@ -356,7 +372,77 @@ fn ssm_access_matches_the_secrets_each_function_reads() {
             talks_to_gateway,
             "{id}: only the functions wired with the payment gateway read its secret"
         );
+        // Without CURSOR_SECRET_PARAMETER the cursor key would fall back to the JWT secret's
+        // parameter (or refuse to start): every function that signs cursors names its own.
+        let signs_cursors = wired.as_ref().is_some_and(|p| p.contains("cursor_key"));
+        assert_eq!(
+            reads.contains("CursorSecretParameterName"),
+            signs_cursors,
+            "{id}: the functions wired with the cursor key read the cursor secret, nothing else does"
+        );
     }
+}
+
+/// The cursor secret is a parameter of its own, read only by the functions that list (and sign
+/// cursors): products-list and orders-list.
+#[test]
+fn cursor_keys_come_from_their_own_parameter() {
+    let doc = template();
+    let param = &doc["Parameters"]["CursorSecretParameterName"];
+    assert_eq!(param["Type"].as_str(), Some("String"));
+    assert_eq!(
+        param["AllowedPattern"], doc["Parameters"]["JwtSecretParameterName"]["AllowedPattern"],
+        "an SSM parameter name, like the JWT secret's"
+    );
+    assert_ne!(
+        param["Default"], doc["Parameters"]["JwtSecretParameterName"]["Default"],
+        "a secret of its own"
+    );
+    let globals = &doc["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(
+        globals.get("CURSOR_SECRET_PARAMETER").is_none(),
+        "not every function signs cursors"
+    );
+    let readers: BTreeSet<String> = functions(&doc)
+        .into_iter()
+        .filter(|(_, f)| env_var(&doc, f, "CURSOR_SECRET_PARAMETER").is_some())
+        .map(|(id, f)| binary_of(&id, f))
+        .collect();
+    let expected: BTreeSet<String> = ["products-list", "orders-list"].map(str::to_owned).into();
+    assert_eq!(readers, expected);
+    for (id, f) in functions(&doc) {
+        let binary = binary_of(&id, f);
+        if expected.contains(&binary) {
+            assert!(
+                granted_parameters(f).contains("CursorSecretParameterName"),
+                "{id}: ssm:GetParameter on ${{CursorSecretParameterName}}"
+            );
+        }
+    }
+}
+
+/// The template's stages are exactly the configuration's deployed (non-local) stages, and the
+/// configuration accepts each of them on Lambda.
+#[test]
+fn the_templates_stages_are_the_deployed_stages() {
+    use shop_shared::config::Stage;
+    let doc = template();
+    let allowed: BTreeSet<String> = as_list(&doc["Parameters"]["Stage"]["AllowedValues"])
+        .iter()
+        .map(|v| v.as_str().expect("a stage name").to_owned())
+        .collect();
+    let deployed: BTreeSet<String> = Stage::ALL
+        .into_iter()
+        .filter(|s| !s.is_local())
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    assert_eq!(allowed, deployed, "Stage.AllowedValues vs config::Stage");
+    for name in &allowed {
+        let stage = Stage::resolve(Some(name), true, false).expect("accepted on Lambda");
+        assert_eq!(stage.as_str(), name);
+    }
+    let default = doc["Parameters"]["Stage"]["Default"].as_str();
+    assert!(default.is_some_and(|d| allowed.contains(d)), "{default:?}");
 }
 
 #[test]

@@ -12,9 +12,9 @@ use crate::domain::product::Product;
 use std::sync::Arc;
 
 use crate::ports::{ProductStore, StoreError};
-use crate::wiring::{Env, Ports};
+use crate::wiring::{Env, Ports, WireError};
 
-/// What the catalog uses.
+/// What the catalog uses (reading, creating and restocking one product).
 #[derive(Clone)]
 pub struct CatalogPorts {
     pub env: Env,
@@ -27,6 +27,22 @@ impl CatalogPorts {
             env: p.env(),
             products: p.products(),
         }
+    }
+}
+
+/// What listing the catalog uses: the products and the codec its cursors are signed with.
+#[derive(Clone)]
+pub struct ProductListPorts {
+    pub products: Arc<dyn ProductStore>,
+    pub cursors: CursorCodec,
+}
+
+impl ProductListPorts {
+    pub async fn wire(p: &impl Ports) -> Result<Self, WireError> {
+        Ok(Self {
+            products: p.products(),
+            cursors: p.cursor_key().await?.codec("products"),
+        })
     }
 }
 
@@ -71,23 +87,19 @@ pub enum CatalogError {
     Store(#[from] StoreError),
 }
 
-fn cursor_codec(ctx: &CatalogPorts) -> CursorCodec {
-    CursorCodec::new(&ctx.env.config.jwt_secret, "products")
-}
-
 pub async fn list(
-    ctx: &CatalogPorts,
+    ctx: &ProductListPorts,
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<ProductList, CatalogError> {
     let start = cursor
-        .map(|c| cursor_codec(ctx).decode(c))
+        .map(|c| ctx.cursors.decode(c))
         .transpose()
         .map_err(|_| CatalogError::BadCursor)?;
     let page = ctx.products.list(limit, start.as_deref()).await?;
     Ok(ProductList {
         items: page.items,
-        next_cursor: page.last_key.map(|k| cursor_codec(ctx).encode(&k)),
+        next_cursor: page.last_key.map(|k| ctx.cursors.encode(&k)),
     })
 }
 

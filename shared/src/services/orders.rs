@@ -16,6 +16,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::clock::rfc3339;
+use crate::cursor::CursorCodec;
 use crate::domain::idempotency::{
     record_key, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
 };
@@ -34,7 +35,7 @@ use crate::price_cache::{CachedPrice, PriceCache};
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
 use crate::telemetry;
-use crate::wiring::{Env, Ports};
+use crate::wiring::{Env, Ports, WireError};
 
 /// What placing an order uses.
 #[derive(Clone)]
@@ -61,7 +62,7 @@ impl OrderPorts {
     }
 }
 
-/// What reading orders uses.
+/// What reading one order uses.
 #[derive(Clone)]
 pub struct OrderHistoryPorts {
     pub env: Env,
@@ -74,6 +75,22 @@ impl OrderHistoryPorts {
             env: p.env(),
             orders: p.orders(),
         }
+    }
+}
+
+/// What listing a user's orders uses: the orders and the codec its cursors are signed with.
+#[derive(Clone)]
+pub struct OrderListPorts {
+    pub orders: Arc<dyn OrderStore>,
+    pub cursors: CursorCodec,
+}
+
+impl OrderListPorts {
+    pub async fn wire(p: &impl Ports) -> Result<Self, WireError> {
+        Ok(Self {
+            orders: p.orders(),
+            cursors: p.cursor_key().await?.codec("orders"),
+        })
     }
 }
 
@@ -621,13 +638,9 @@ pub async fn get(
         .ok_or(OrderError::NotFound)
 }
 
-fn cursor_codec(ctx: &OrderHistoryPorts) -> crate::cursor::CursorCodec {
-    crate::cursor::CursorCodec::new(&ctx.env.config.jwt_secret, "orders")
-}
-
 /// The caller's orders, newest first. The cursor is bound to the caller.
 pub async fn list(
-    ctx: &OrderHistoryPorts,
+    ctx: &OrderListPorts,
     user_id: &UserId,
     limit: usize,
     cursor: Option<&str>,
@@ -635,9 +648,7 @@ pub async fn list(
     let start = match cursor {
         None => None,
         Some(c) => {
-            let payload = cursor_codec(ctx)
-                .decode(c)
-                .map_err(|_| OrderError::BadCursor)?;
+            let payload = ctx.cursors.decode(c).map_err(|_| OrderError::BadCursor)?;
             let (owner, sk) = payload.split_once('|').ok_or(OrderError::BadCursor)?;
             if owner != user_id.as_str() {
                 return Err(OrderError::BadCursor);
@@ -650,6 +661,6 @@ pub async fn list(
         items: page.items,
         next_cursor: page
             .last_key
-            .map(|sk| cursor_codec(ctx).encode(&format!("{user_id}|{sk}"))),
+            .map(|sk| ctx.cursors.encode(&format!("{user_id}|{sk}"))),
     })
 }
