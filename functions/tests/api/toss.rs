@@ -84,6 +84,12 @@ async fn confirm(
                 500,
                 json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "stub"}),
             ),
+            // Not final at confirm: the card company has not answered yet.
+            "pk_late" => {
+                let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "IN_PROGRESS", "totalAmount": amount, "method": "CARD"});
+                s.payments.insert(order_id, payment.clone());
+                (200, payment)
+            }
             _ => {
                 let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
                 s.payments
@@ -212,6 +218,45 @@ async fn the_adapter_maps_every_documented_answer() {
         toss.status("chg_d-1").await,
         Ok(PaymentStatus::Approved { .. })
     ));
+
+    // In progress at confirm: unknown, never "failed"; the inquiry says in progress until the
+    // payment is final, then the truth (captured late, or aborted).
+    for (key, last, then) in [
+        (
+            "chg_f-1",
+            "DONE",
+            PaymentStatus::Approved {
+                payment_id: "pk_late".into(),
+                amount: 5_000,
+            },
+        ),
+        ("chg_g-1", "ABORTED", PaymentStatus::Declined),
+    ] {
+        assert!(matches!(
+            toss.approve(&approval(key, "pk_late")).await,
+            Err(GatewayError::Unknown(_))
+        ));
+        for not_final in ["READY", "IN_PROGRESS", "WAITING_FOR_DEPOSIT"] {
+            state
+                .lock()
+                .expect("stub")
+                .payments
+                .get_mut(key)
+                .expect("payment")["status"] = json!(not_final);
+            assert_eq!(
+                toss.status(key).await,
+                Ok(PaymentStatus::InProgress),
+                "{not_final}"
+            );
+        }
+        state
+            .lock()
+            .expect("stub")
+            .payments
+            .get_mut(key)
+            .expect("payment")["status"] = json!(last);
+        assert_eq!(toss.status(key).await, Ok(then), "{key}");
+    }
 
     toss.void("chg_a-1", "pk_ok_a").await.expect("voided");
     toss.void("chg_a-1", "pk_ok_a")
