@@ -409,6 +409,14 @@ pub enum CreditOutcome {
 
 #[async_trait]
 pub trait ChargeStore: Send + Sync {
+    /// Notes on the owner's `PENDING` record that the approval of `attempt` is about to be sent.
+    async fn approving(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+        at_ms: i64,
+    ) -> StoreResult<Owned>;
     /// Records an approval on the owner's `PENDING` record, before any credit.
     async fn record_approval(
         &self,
@@ -509,6 +517,11 @@ pub trait PaymentGateway: Send + Sync {
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError>;
     /// What the gateway knows of `key`.
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError>;
+    /// How long after an approval was sent the gateway may still take it (a request held on the
+    /// way, a payment window still open): until then its "no such payment" is not final.
+    fn final_after(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

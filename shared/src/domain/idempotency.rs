@@ -150,6 +150,9 @@ pub struct IdemRecord {
     /// Charges: an approval that must be voided (never credited) and is not voided yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_payment_id: Option<String>,
+    /// Charges: when the approval of the current attempt was last sent (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_sent_ms: Option<i64>,
     /// Charges: the void attempts that failed so far (they space out the next ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_attempts: Option<u32>,
@@ -183,6 +186,7 @@ impl IdemRecord {
             payment_id: None,
             void_payment_id: None,
             void_attempts: None,
+            approve_sent_ms: None,
         }
     }
 

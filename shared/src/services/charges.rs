@@ -314,6 +314,14 @@ impl<'a> ChargeRun<'a> {
         self.ctx.env.clock.now().timestamp_millis()
     }
 
+    /// Whether an approval of this attempt was sent so lately that the gateway may still take it.
+    fn approval_may_land(&self) -> bool {
+        let window = i64::try_from(self.ctx.payment.final_after().as_millis()).unwrap_or(i64::MAX);
+        self.record
+            .approve_sent_ms
+            .is_some_and(|sent| self.now_ms() < sent.saturating_add(window))
+    }
+
     /// Drives the charge to its end. `method`: the client's payment token (a request); `None`
     /// for the reconciler, which never starts a payment. `inherited`: earlier owners' steps may
     /// have happened, so the gateway is asked what it knows before anything else.
@@ -362,6 +370,11 @@ impl<'a> ChargeRun<'a> {
                 Ok(PaymentStatus::Voided { .. }) => {
                     self.next_attempt().await?;
                 }
+                // An approval sent lately may still land: not "never approved" yet (a request
+                // resends it under the same key below; the reconciler waits).
+                Ok(PaymentStatus::NotFound) if method.is_none() && self.approval_may_land() => {
+                    return Err(self.stay_in_doubt(ChargeError::GatewayUnknown).await);
+                }
                 Ok(PaymentStatus::NotFound) => {}
                 // Not final at the gateway: neither approved nor "never approved" yet.
                 Ok(PaymentStatus::InProgress) => {
@@ -397,6 +410,16 @@ impl<'a> ChargeRun<'a> {
             amount: self.amount,
             payment_method: method.to_owned(),
         };
+        match self
+            .ctx
+            .charges
+            .approving(self.pk(), self.token(), self.attempt, self.now_ms())
+            .await
+        {
+            Ok(Owned::Done) => {}
+            Ok(Owned::NotOwner) => return Err(self.after_lost_lease().await),
+            Err(e) => return Err(self.release(unavailable(e, false)).await),
+        }
         let payment_id = match gateway(self.ctx.payment.approve(&request)).await {
             Ok(a) => a.payment_id,
             Err(GatewayError::Declined) => {

@@ -1045,6 +1045,97 @@ async fn a_payment_in_progress_settles_with_the_gateways_final_answer() {
     }
 }
 
+/// A gateway whose approval requests are held on the way: the confirm times out (unknown) and
+/// reaches the gateway only when the test lands it. It takes late approvals for 10 minutes.
+struct Held {
+    inner: Arc<dyn crate::ports::PaymentGateway>,
+    held: std::sync::Mutex<Vec<crate::ports::ApprovalRequest>>,
+}
+
+impl Held {
+    async fn land(&self) {
+        let held: Vec<_> = self.held.lock().expect("held").drain(..).collect();
+        for request in held {
+            let _ = self.inner.approve(&request).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::PaymentGateway for Held {
+    async fn approve(
+        &self,
+        request: &crate::ports::ApprovalRequest,
+    ) -> Result<crate::ports::Approval, crate::ports::GatewayError> {
+        self.held.lock().expect("held").push(request.clone());
+        Err(crate::ports::GatewayError::Unknown("timed out".into()))
+    }
+    async fn void(&self, key: &str, payment_id: &str) -> Result<(), crate::ports::GatewayError> {
+        self.inner.void(key, payment_id).await
+    }
+    async fn status(
+        &self,
+        key: &str,
+    ) -> Result<crate::ports::PaymentStatus, crate::ports::GatewayError> {
+        self.inner.status(key).await
+    }
+    fn final_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(10 * 60)
+    }
+}
+
+/// An approval held on the way lands after the reconciler's first look ("no such payment"): the
+/// charge was not given up at that look, so the late approval is credited once. One that never
+/// lands is given up only once the gateway could no longer take it.
+#[tokio::test(start_paused = true)]
+async fn an_approval_landing_after_the_first_look_is_credited() {
+    for (lands, key) in [
+        (true, Some("k")),
+        (true, None),
+        (false, Some("k")),
+        (false, None),
+    ] {
+        let what = format!("lands={lands} key={key:?}");
+        let mut w = world();
+        w.store.faults.clear();
+        let held = Arc::new(Held {
+            inner: w.charges.payment.clone(),
+            held: std::sync::Mutex::new(Vec::new()),
+        });
+        w.charges.payment = held.clone();
+        let first = charge(&w, key, "tok_sandbox").await.expect("answered");
+        assert!(
+            matches!(first, Err(ChargeError::GatewayUnknown)),
+            "{what}: {first:?}"
+        );
+        w.later();
+        let look = reconciler::run(&w.charges).await;
+        assert_eq!(
+            (look.credited, look.failed, look.released),
+            (0, 0, 0),
+            "{what}: not given up while the approval may land: {look:?}"
+        );
+        if lands {
+            held.land().await;
+            w.later();
+            let report = reconciler::run(&w.charges).await;
+            assert_eq!(report.credited, 1, "{what}: {report:?}");
+            assert_eq!(
+                w.store.balance_now(USER),
+                Some(START_BALANCE + AMOUNT),
+                "{what}"
+            );
+        } else {
+            w.clock.set(w.clock.now_plus(Duration::minutes(11)));
+            let report = reconciler::run(&w.charges).await;
+            assert_eq!(report.credited, 0, "{what}: {report:?}");
+            assert_eq!(report.failed + report.released, 1, "{what}: {report:?}");
+            assert_eq!(w.store.balance_now(USER), Some(START_BALANCE), "{what}");
+        }
+        check_settled(&w, &what);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn two_reconcilers_settle_each_charge_once() {
     let w = world();

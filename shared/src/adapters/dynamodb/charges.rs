@@ -69,6 +69,26 @@ impl Db {
 
 #[async_trait]
 impl ChargeStore for Db {
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.approving"))]
+    async fn approving(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+        at_ms: i64,
+    ) -> StoreResult<Owned> {
+        self.owner_update(
+            "UpdateItem(approving)",
+            pk,
+            token,
+            "SET approveSentMs = :at",
+            " AND gatewayAttempt = :a",
+            &[(":a", n(i64::from(attempt))), (":at", n(at_ms))],
+            None,
+        )
+        .await
+    }
+
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "charges.record_approval"))]
     async fn record_approval(
         &self,

@@ -107,6 +107,29 @@ impl ChargeStore for MemoryStore {
         .await
     }
 
+    async fn approving(
+        &self,
+        pk: &RecordKey,
+        token: &LeaseToken,
+        attempt: u32,
+        at_ms: i64,
+    ) -> StoreResult<Owned> {
+        self.call("approving", Safety::Idempotent, |st| {
+            match st
+                .records
+                .get_mut(pk)
+                .filter(|r| owner_holds(r, token) && r.gateway_attempt == Some(attempt))
+            {
+                Some(r) => {
+                    r.approve_sent_ms = Some(at_ms);
+                    Ok(Owned::Done)
+                }
+                None => Ok(Owned::NotOwner),
+            }
+        })
+        .await
+    }
+
     async fn next_attempt(
         &self,
         pk: &RecordKey,

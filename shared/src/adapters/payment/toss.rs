@@ -226,6 +226,13 @@ impl PaymentGateway for TossGateway {
         }
     }
 
+    /// A confirm that arrives late can still succeed while the payment's authentication is valid:
+    /// Toss asks for the confirm within 10 minutes of it; 15 leaves a margin for a request held
+    /// on the way.
+    fn final_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(15 * 60)
+    }
+
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
         match self
             .get::<Payment>(&format!("/v1/payments/orders/{key}"))
