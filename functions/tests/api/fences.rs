@@ -183,6 +183,7 @@ async fn a_stale_finish_is_refused() {
             status: RecordStatus::Completed,
             outcome: Some(OUTCOME.into()),
             settle_shard: None,
+            expires_at: before.retain_until,
             ..before
         }
     );
@@ -225,6 +226,7 @@ async fn a_stale_release_is_refused() {
             status: RecordStatus::Released,
             lease_until: 0,
             settle_shard: None,
+            expires_at: before.retain_until,
             ..before
         }
     );
@@ -370,6 +372,7 @@ async fn a_stale_fail_is_refused() {
             status: RecordStatus::Failed,
             outcome: Some(OUTCOME.into()),
             settle_shard: None,
+            expires_at: before.retain_until,
             ..before
         }
     );
@@ -403,6 +406,7 @@ async fn a_stale_credit_is_refused() {
         IdemRecord {
             status: RecordStatus::Completed,
             settle_shard: None,
+            expires_at: before.retain_until,
             ..before
         }
     );
