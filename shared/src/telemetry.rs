@@ -33,6 +33,8 @@ pub const CHARGES_DECLINED: &str = "ChargesDeclined";
 pub const GATEWAY_ERRORS: &str = "GatewayErrors";
 pub const CHARGES_RECONCILED: &str = "ChargesReconciled";
 pub const CHARGES_IN_DOUBT: &str = "ChargesInDoubt";
+/// The age of the oldest record a reconciler run found in doubt (seconds since its request).
+pub const OLDEST_IN_DOUBT: &str = "OldestInDoubtSeconds";
 pub const RELAY_PUBLISHED: &str = "RelayPublished";
 pub const RELAY_FAILED_ENTRIES: &str = "RelayFailedEntries";
 pub const RELAY_DEAD_LETTERED: &str = "RelayDeadLettered";
@@ -42,7 +44,7 @@ pub const CONSUMER_DUPLICATES: &str = "ConsumerDuplicates";
 pub const CONSUMER_FAILED: &str = "ConsumerFailed";
 
 /// Every metric with its unit, for [`describe`] and the tests.
-pub const ALL: [(&str, Unit); 23] = [
+pub const ALL: [(&str, Unit); 24] = [
     (COLD_START, Unit::Count),
     (REQUEST_LATENCY, Unit::Milliseconds),
     (PROBLEMS, Unit::Count),
@@ -59,6 +61,7 @@ pub const ALL: [(&str, Unit); 23] = [
     (GATEWAY_ERRORS, Unit::Count),
     (CHARGES_RECONCILED, Unit::Count),
     (CHARGES_IN_DOUBT, Unit::Count),
+    (OLDEST_IN_DOUBT, Unit::Seconds),
     (RELAY_PUBLISHED, Unit::Count),
     (RELAY_FAILED_ENTRIES, Unit::Count),
     (RELAY_DEAD_LETTERED, Unit::Count),
@@ -72,7 +75,7 @@ pub const ALL: [(&str, Unit); 23] = [
 /// for: they are plain counts of won).
 pub fn describe() {
     for (name, unit) in ALL {
-        if unit == Unit::Milliseconds {
+        if matches!(unit, Unit::Milliseconds | Unit::Seconds) {
             describe_histogram!(name, unit, name);
         } else {
             describe_counter!(name, unit, name);
@@ -158,6 +161,11 @@ pub fn charges_reconciled(outcome: &'static str, count: usize) {
 
 pub fn charges_in_doubt(count: usize) {
     counter!(CHARGES_IN_DOUBT).increment(count as u64);
+}
+
+/// Once per reconciler run (one value per run: no sampling budget needed).
+pub fn oldest_in_doubt(age_seconds: i64) {
+    histogram!(OLDEST_IN_DOUBT).record(age_seconds.max(0) as f64);
 }
 
 pub fn relay_batch(published: usize, failed_entries: usize, dead_lettered: usize) {

@@ -12,7 +12,9 @@
 
 use serde::Serialize;
 
-use crate::domain::idempotency::{settle_shards, IdemRecord, Lease, RecordStatus, Scope};
+use crate::domain::idempotency::{
+    settle_shards, IdemRecord, Lease, RecordStatus, Scope, RETENTION_SECONDS,
+};
 use crate::ports::Owned;
 use crate::retry::{with_deadline, REQUEST_BUDGET};
 use crate::services::charges::{self, ChargeError, ChargePorts, ChargeRun};
@@ -57,6 +59,8 @@ pub async fn run(ctx: &ChargePorts) -> Report {
     let now_ms = ctx.env.clock.now().timestamp_millis();
     let started = tokio::time::Instant::now();
     let mut voids = 0;
+    // When the oldest request still in doubt was made (epoch seconds).
+    let mut oldest: Option<i64> = None;
     for scope in [Scope::Charge, Scope::Order] {
         for shard in settle_shards(scope) {
             // Page after page, to the end of what is due.
@@ -82,6 +86,9 @@ pub async fn run(ctx: &ChargePorts) -> Report {
                         continue;
                     }
                     report.examined += 1;
+                    if let Some(made) = record.retain_until.map(|r| r - RETENTION_SECONDS) {
+                        oldest = Some(oldest.map_or(made, |o| o.min(made)));
+                    }
                     with_deadline(REQUEST_BUDGET, settle(ctx, record, &mut report, &mut voids))
                         .await;
                 }
@@ -96,6 +103,9 @@ pub async fn run(ctx: &ChargePorts) -> Report {
     telemetry::charges_reconciled("voided", report.voided);
     telemetry::charges_reconciled("released", report.released);
     telemetry::charges_in_doubt(report.deferred);
+    if let Some(made) = oldest {
+        telemetry::oldest_in_doubt(now_ms / 1000 - made);
+    }
     if report == Report::default() {
         tracing::debug!("reconciler run: nothing in doubt");
         return report;
