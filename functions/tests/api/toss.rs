@@ -349,12 +349,25 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
     );
     assert_eq!(app.balance(&token).await, 5_000, "not credited yet");
 
-    // The reconciler asks Toss by key: the timed-out payment is credited, the failed one is not.
+    // The reconciler asks Toss by key: the timed-out payment is credited. The one Toss answered
+    // 500 has no payment yet, but its confirm was sent two minutes ago: Toss could still take
+    // it, so it is not given up...
     clock.set(clock.now() + chrono::Duration::minutes(2));
     let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
         .await
         .expect("reconciler wiring");
-    assert_eq!((report.credited, report.deferred), (1, 0), "{report:?}");
+    assert_eq!((report.credited, report.deferred), (1, 1), "{report:?}");
+    assert_eq!(app.balance(&token).await, 10_000);
+    // ...until Toss's window for it has passed.
+    clock.set(clock.now() + chrono::Duration::minutes(16));
+    let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
+        .await
+        .expect("reconciler wiring");
+    assert_eq!(
+        (report.credited, report.failed, report.deferred),
+        (0, 1, 0),
+        "{report:?}"
+    );
     assert_eq!(app.balance(&token).await, 10_000);
     let r = app
         .post_with_key(
