@@ -8,7 +8,7 @@
 //! - a charge is credited exactly once or not at all, and a credited payment is never voided.
 //!
 //! The same flows, with more fault kinds, are unit-tested on in-memory ports
-//! (shared/src/services/fault_tests.rs).
+//! (shared/src/services/fault_tests/).
 
 use std::sync::Arc;
 use std::time::Duration;
