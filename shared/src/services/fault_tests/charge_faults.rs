@@ -325,15 +325,8 @@ async fn a_failed_void_is_retried_by_the_reconciler() {
     }
 }
 
-/// Two reconcilers at once over the same in-doubt charges: each settled exactly once.
-/// A thousand voids the gateway keeps refusing stand first in one in-doubt partition, before one
-/// approved, uncredited charge: one reconciler run still credits it (it reads the partition to
-/// its end and tries a bounded number of voids), and each refused void is re-timed (tried later,
-/// each time later) instead of standing first again.
-#[tokio::test(start_paused = true)]
-async fn stuck_voids_cannot_starve_a_partition() {
-    let w = world();
-    // An approval recorded, then the process died before the credit.
+/// A keyed charge (key "k") whose approval is recorded, and whose process died before the credit.
+pub(super) async fn approved_then_crashed(w: &World) {
     let calls = {
         let t = world();
         t.store.faults.clear();
@@ -343,10 +336,20 @@ async fn stuck_voids_cannot_starve_a_partition() {
     let credit = calls.iter().position(|c| *c == "credit").expect("credit");
     w.store.faults.set(credit, 1, Fault::CrashBefore);
     assert!(
-        charge(&w, Some("k"), "tok_sandbox").await.is_none(),
+        charge(w, Some("k"), "tok_sandbox").await.is_none(),
         "crashed"
     );
     w.store.faults.clear();
+}
+
+/// A thousand voids the gateway keeps refusing stand first in one in-doubt partition, before one
+/// approved, uncredited charge: one reconciler run still credits it (it reads the partition to
+/// its end and tries a bounded number of voids), and each refused void is re-timed (tried later,
+/// each time later) instead of standing first again.
+#[tokio::test(start_paused = true)]
+async fn stuck_voids_cannot_starve_a_partition() {
+    let w = world();
+    approved_then_crashed(&w).await;
     let approved = w.store.records_now().into_iter().next().expect("record");
     let shard = approved.settle_shard.clone().expect("in the index");
     for i in 0..1_000 {
@@ -398,19 +401,7 @@ async fn stuck_voids_cannot_starve_a_partition() {
 #[tokio::test(start_paused = true)]
 async fn an_unsettled_charge_outlives_its_retention() {
     let w = world();
-    let calls = {
-        let t = world();
-        t.store.faults.clear();
-        let _ = charge(&t, Some("k"), "tok_sandbox").await;
-        t.store.faults.trace()
-    };
-    let credit = calls.iter().position(|c| *c == "credit").expect("credit");
-    w.store.faults.set(credit, 1, Fault::CrashBefore);
-    assert!(
-        charge(&w, Some("k"), "tok_sandbox").await.is_none(),
-        "crashed"
-    );
-    w.store.faults.clear();
+    approved_then_crashed(&w).await;
     let record = w.store.records_now().into_iter().next().expect("record");
     assert_eq!(record.expires_at, None, "no TTL while in doubt");
     w.clock.set(w.clock.now_plus(Duration::hours(25)));
@@ -428,8 +419,7 @@ async fn an_unsettled_charge_outlives_its_retention() {
     );
 }
 
-/// A gateway whose payments stay in progress for a while (Toss's `IN_PROGRESS`): its confirm
-
+/// Two reconcilers at once over the same in-doubt charges: each settled exactly once.
 #[tokio::test(start_paused = true)]
 async fn two_reconcilers_settle_each_charge_once() {
     let w = world();

@@ -3,6 +3,7 @@
 use super::charge_faults::{charge, check_settled, AMOUNT};
 use super::*;
 
+/// A gateway whose payments stay in progress for a while (Toss's `IN_PROGRESS`): its confirm
 /// answers "in progress" (unknown), its inquiry `InProgress` a few times, then the truth:
 /// captured (`DONE`), or, when `aborts`, never captured (`ABORTED`).
 struct Late {
