@@ -21,7 +21,7 @@ pub enum Fault {
     /// Not applied now, and the caller gets no answer: the request is held (a stalled server)
     /// and lands `n` calls later, after its client gave up on it. Only the order commit and
     /// the credit are held; other calls go through. (At the SDK boundary a stalled server is
-    /// DynamoDB Local frozen: functions/tests/stall.rs.)
+    /// DynamoDB Local frozen: functions/tests/api/stall.rs.)
     Delayed(usize),
     /// No answer, ever (a dead connection): nothing is applied and the call never returns; only
     /// the request's deadline ends the wait. (At the SDK boundary: DynamoDB Local frozen.)

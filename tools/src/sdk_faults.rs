@@ -35,7 +35,7 @@ impl Rule {
     fn new(fault: Fault, respond: Responder) -> Self {
         assert!(
             !matches!(fault, Fault::Delayed(_) | Fault::Hang),
-            "requests are not held at the SDK boundary: functions/tests/stall.rs freezes DynamoDB Local"
+            "requests are not held at the SDK boundary: functions/tests/api/stall.rs freezes DynamoDB Local"
         );
         Self { fault, respond }
     }
