@@ -102,6 +102,7 @@ fn world() -> World {
         users: ports.users.clone(),
         idempotency: ports.idempotency.clone(),
         charges: ports.charges.clone(),
+        methods: ports.payment_methods.clone(),
         payment: ports.payment.clone(),
     };
     store.put_user(UserProfile {
