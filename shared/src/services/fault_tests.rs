@@ -38,6 +38,8 @@ const P1: &str = "prd_00000000000000000000000000000001";
 const P2: &str = "prd_00000000000000000000000000000002";
 const START_BALANCE: i64 = 100_000;
 const START_STOCK: i64 = 10;
+/// The user's saved card (sandbox billing key).
+const SAVED_CARD: &str = "pm_saved_card";
 
 /// Every kind of fault, with how many consecutive calls it hits. Held requests (`Delayed`) land
 /// a few calls later: in between the service's resends, its read of the truth, its re-reads and
@@ -112,6 +114,16 @@ fn world() -> World {
         role: Role::User,
         balance: START_BALANCE,
         created_at: "2026-11-24T00:00:00Z".into(),
+    });
+    store.put_payment_method(crate::ports::PaymentMethod {
+        payment_method_id: SAVED_CARD.into(),
+        user_id: USER.into(),
+        label: "Sandbox card ****0001".into(),
+        billing_key: "bk_sandbox_fault_tests".into(),
+        customer_key: crate::services::payment_methods::customer_key(&USER.into()),
+        created_at: "2026-11-24T00:00:00Z".into(),
+        request_hash: "h".into(),
+        deleted: false,
     });
     for (id, price) in [(P1, 1_000), (P2, 2_500)] {
         store.put_product(Product {
@@ -664,7 +676,7 @@ async fn charge_faults(keyed: bool, token: &str) {
                     }
                     _ => {}
                 }
-                if token == "tok_sandbox" {
+                if token == "tok_sandbox" || token == SAVED_CARD {
                     assert!(
                         second.is_ok(),
                         "{what}: the retry completes the charge: {second:?}"
@@ -686,6 +698,51 @@ async fn keyed_charges_settle_exactly_once_at_every_fault() {
 #[tokio::test(start_paused = true)]
 async fn keyless_charges_settle_exactly_once_at_every_fault() {
     charge_faults(false, "tok_sandbox").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn saved_card_charges_settle_exactly_once_at_every_fault() {
+    charge_faults(true, SAVED_CARD).await;
+    charge_faults(false, SAVED_CARD).await;
+}
+
+/// A charge made with a saved card that is deleted before its outcome is known: a retry settles
+/// it from the gateway's truth (credited once), never answers "no such payment method" for
+/// money taken; a charge with a deleted card that never reached the gateway is a 404.
+#[tokio::test(start_paused = true)]
+async fn a_card_deleted_while_its_charge_is_in_doubt_is_settled_from_the_truth() {
+    // The gateway approves and its answer is lost.
+    let w = world();
+    w.store.faults.clear();
+    w.store
+        .faults
+        .set_named("gateway_approve", 100, Fault::LoseAnswer);
+    let first = charge(&w, Some("k"), SAVED_CARD).await;
+    w.store.faults.clear();
+    assert!(
+        !matches!(first, Some(Ok(_))),
+        "the answer was lost: {first:?}"
+    );
+    w.store.delete_payment_method_now(USER, SAVED_CARD);
+    w.later();
+    let retry = charge(&w, Some("k"), SAVED_CARD).await.expect("no crash");
+    let receipt = retry.expect("the approved charge is credited, not refused");
+    assert_eq!(receipt.balance, START_BALANCE + AMOUNT);
+    check_settled(&w, "deleted while in doubt");
+
+    // Never sent to the gateway: 404, nothing charged, and the key is free again.
+    let w = world();
+    w.store.delete_payment_method_now(USER, SAVED_CARD);
+    assert_eq!(
+        charge(&w, Some("k2"), SAVED_CARD).await,
+        Some(Err(ChargeError::PaymentMethodNotFound))
+    );
+    assert_eq!(
+        charge(&w, Some("k2"), SAVED_CARD).await,
+        Some(Err(ChargeError::PaymentMethodNotFound))
+    );
+    assert!(w.store.ledger_now(USER).is_empty());
+    assert_eq!(w.ledger.captured_now(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -229,3 +229,129 @@ pub async fn resolve(
             customer_key: m.customer_key,
         }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemorySandboxLedger, MemoryStore};
+    use crate::adapters::payment::sandbox::SandboxGateway;
+    use crate::clock::SystemClock;
+    use crate::config::Config;
+
+    fn ports() -> (MethodRegisterPorts, MemoryStore) {
+        let store = MemoryStore::default();
+        let ledger = MemorySandboxLedger::sharing(&store);
+        let env = Env {
+            config: Arc::new(Config::from_env().expect("config")),
+            clock: Arc::new(SystemClock),
+        };
+        let ports = MethodRegisterPorts {
+            env,
+            methods: Arc::new(store.clone()),
+            payment: Arc::new(SandboxGateway::new(ledger)),
+        };
+        (ports, store)
+    }
+
+    fn input(auth_key: &str) -> RegisterInput {
+        RegisterInput {
+            auth_key: auth_key.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn registering_is_idempotent_by_key_and_refusals_store_nothing() {
+        let (p, store) = ports();
+        let user: UserId = "usr_1".into();
+        let first = register(&p, &user, Some("k"), "h1".into(), input("auth_a"))
+            .await
+            .expect("saved");
+        assert!(first.payment_method_id.starts_with(METHOD_ID_PREFIX));
+        assert_eq!(
+            register(&p, &user, Some("k"), "h1".into(), input("auth_a")).await,
+            Ok(first.clone())
+        );
+        assert_eq!(
+            register(&p, &user, Some("k"), "h2".into(), input("auth_b")).await,
+            Err(MethodError::KeyReused)
+        );
+        // Another user's key of the same name is theirs alone.
+        let other: UserId = "usr_2".into();
+        let theirs = register(&p, &other, Some("k"), "h1".into(), input("auth_a"))
+            .await
+            .expect("saved");
+        assert_ne!(theirs.payment_method_id, first.payment_method_id);
+        assert_eq!(
+            register(&p, &user, None, "h3".into(), input("auth_declined")).await,
+            Err(MethodError::Declined)
+        );
+        let mine = MethodStorePorts {
+            methods: Arc::new(store.clone()),
+        };
+        assert_eq!(list(&mine, &user).await.expect("list").items.len(), 1);
+
+        // Resolving: my card is its billing key; another user's, a deleted one or none is `None`;
+        // anything else is a one-off token.
+        let resolved = resolve(&store, &user, &first.payment_method_id)
+            .await
+            .expect("read");
+        assert!(matches!(
+            resolved,
+            Some(MethodToken::Billing { customer_key: ref ck, .. }) if *ck == customer_key(&user)
+        ));
+        assert_eq!(
+            resolve(&store, &other, &first.payment_method_id).await,
+            Ok(None)
+        );
+        assert_eq!(
+            resolve(&store, &user, "tok_sandbox").await,
+            Ok(Some(MethodToken::OneOff("tok_sandbox".into())))
+        );
+        assert_eq!(
+            delete(&mine, &other, &first.payment_method_id).await,
+            Err(MethodError::NotFound)
+        );
+        delete(&mine, &user, &first.payment_method_id)
+            .await
+            .expect("deleted");
+        assert_eq!(
+            delete(&mine, &user, &first.payment_method_id).await,
+            Err(MethodError::NotFound)
+        );
+        assert_eq!(
+            resolve(&store, &user, &first.payment_method_id).await,
+            Ok(None)
+        );
+        assert!(list(&mine, &user).await.expect("list").items.is_empty());
+        // The key's replay still answers the first response.
+        assert_eq!(
+            register(&p, &user, Some("k"), "h1".into(), input("auth_a")).await,
+            Ok(first)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_registration_under_the_same_key_answers_the_winner() {
+        let (p, store) = ports();
+        let user: UserId = "usr_1".into();
+        // Another request with the same key stores its method between this one's read and write.
+        let winner = PaymentMethod {
+            payment_method_id: method_id(&user, Some("k")),
+            user_id: user.clone(),
+            label: "winner".into(),
+            billing_key: "bk_sandbox_w".into(),
+            customer_key: customer_key(&user),
+            created_at: "2026-12-03T00:00:00Z".into(),
+            request_hash: "h1".into(),
+            deleted: false,
+        };
+        let s = store.clone();
+        store.faults.hook_before("save_payment_method", move || {
+            s.put_payment_method(winner.clone())
+        });
+        let answer = register(&p, &user, Some("k"), "h1".into(), input("auth_a"))
+            .await
+            .expect("the winner's answer");
+        assert_eq!(answer.label, "winner");
+    }
+}

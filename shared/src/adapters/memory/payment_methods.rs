@@ -68,3 +68,25 @@ impl PaymentMethodStore for MemoryStore {
         .await
     }
 }
+
+impl MemoryStore {
+    /// Sets up a saved card without going through the fault plan.
+    pub fn put_payment_method(&self, method: PaymentMethod) {
+        self.state().methods.insert(
+            (method.user_id.clone(), method.payment_method_id.clone()),
+            method,
+        );
+    }
+
+    /// Deletes a saved card without going through the fault plan (another request's delete).
+    pub fn delete_payment_method_now(&self, user_id: &str, payment_method_id: &str) {
+        if let Some(m) = self
+            .state()
+            .methods
+            .get_mut(&(user_id.into(), payment_method_id.to_owned()))
+        {
+            m.deleted = true;
+            m.billing_key.clear();
+        }
+    }
+}
