@@ -26,8 +26,8 @@ use crate::config::{self as shop_config, Config};
 use crate::cursor::CursorKey;
 use crate::ports::{
     CartStore, ChargeStore, DataPlatform, DeadLetterStore, EventPublisher, HealthCheck,
-    IdempotencyStore, LoginThrottle, OrderStore, PaymentGateway, ProductStore, SalesStore,
-    UserStore,
+    IdempotencyStore, LoginThrottle, OrderStore, PaymentGateway, PaymentMethodStore, ProductStore,
+    SalesStore, UserStore,
 };
 use crate::price_cache::PriceCache;
 use crate::retry::ATTEMPT_TIMEOUT;
@@ -359,6 +359,10 @@ impl AwsPorts {
             ProductStore::get(db.as_ref(), &KEY.into()).await.map(drop)
         } else if has("users") {
             UserStore::profile(db.as_ref(), &KEY.into()).await.map(drop)
+        } else if has("payment_methods") {
+            PaymentMethodStore::find(db.as_ref(), &KEY.into(), KEY)
+                .await
+                .map(drop)
         } else if has("carts") {
             CartStore::get(db.as_ref(), &KEY.into(), 0).await.map(drop)
         } else if has("orders") {

@@ -454,6 +454,60 @@ pub trait ChargeStore: Send + Sync {
     async fn store_answer(&self, pk: &RecordKey, outcome: &str) -> StoreResult<bool>;
 }
 
+/// A saved card as stored (the billing key never leaves the service).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PaymentMethod {
+    pub payment_method_id: String,
+    pub user_id: UserId,
+    pub label: String,
+    pub billing_key: String,
+    pub customer_key: String,
+    pub created_at: String,
+    /// The hash of the request that registered it (an Idempotency-Key's replay is told apart
+    /// from a reuse with another body).
+    pub request_hash: String,
+    /// Deleted: a tombstone (empty billing key).
+    pub deleted: bool,
+}
+
+impl std::fmt::Debug for PaymentMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentMethod")
+            .field("payment_method_id", &self.payment_method_id)
+            .field("user_id", &self.user_id)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .field("deleted", &self.deleted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What storing a payment method did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveMethodOutcome {
+    Saved,
+    /// A method (live or deleted) already has this id: here it is.
+    Exists(PaymentMethod),
+}
+
+/// The users' saved cards (`USER#<id>`/`METHOD#<id>` in the users table). A deleted method is
+/// kept as a tombstone without its billing key, so an Idempotency-Key's replay still finds it.
+#[async_trait]
+pub trait PaymentMethodStore: Send + Sync {
+    /// Stores `method` unless its id exists.
+    async fn save(&self, method: &PaymentMethod) -> StoreResult<SaveMethodOutcome>;
+    /// The method with this id, live or deleted, if it is `user_id`'s.
+    async fn find(
+        &self,
+        user_id: &UserId,
+        payment_method_id: &str,
+    ) -> StoreResult<Option<PaymentMethod>>;
+    /// The user's live methods, oldest first.
+    async fn list(&self, user_id: &UserId) -> StoreResult<Vec<PaymentMethod>>;
+    /// Deletes a live method (forgets its billing key); `false` when the user has no such live method.
+    async fn delete(&self, user_id: &UserId, payment_method_id: &str) -> StoreResult<bool>;
+}
+
 /// For `GET /health`.
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
@@ -464,14 +518,60 @@ pub trait HealthCheck: Send + Sync {
 // Payment gateway
 // ------------------------------------------------------------------------------------------------
 
+/// What a payment is taken from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MethodToken {
+    /// A one-off token of the gateway (Toss: the payment window's `paymentKey`; the sandbox's
+    /// `tok_...` tokens).
+    OneOff(String),
+    /// A saved card: the billing key the gateway issued to `customer_key`.
+    Billing {
+        billing_key: String,
+        customer_key: String,
+    },
+}
+
+impl From<&str> for MethodToken {
+    fn from(token: &str) -> Self {
+        MethodToken::OneOff(token.to_owned())
+    }
+}
+
+impl std::fmt::Debug for MethodToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token or the billing key.
+        match self {
+            MethodToken::OneOff(_) => f.write_str("OneOff(..)"),
+            MethodToken::Billing { .. } => f.write_str("Billing(..)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRequest {
     /// The gateway's idempotency key: one per payment attempt, never reused after a void.
     pub key: String,
     pub user_id: UserId,
     pub amount: i64,
-    /// The gateway's opaque token for the payment method (never logged).
-    pub payment_method: String,
+    /// What is charged (never logged).
+    pub payment_method: MethodToken,
+}
+
+/// A card the gateway saved for automatic payments.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    /// The gateway's billing key (kept by the service only: never logged, never answered).
+    pub billing_key: String,
+    /// What the gateway says of the card (company and last digits).
+    pub label: String,
+}
+
+impl std::fmt::Debug for SavedCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedCard")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -517,6 +617,19 @@ pub trait PaymentGateway: Send + Sync {
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError>;
     /// What the gateway knows of `key`.
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError>;
+    /// Issues a billing key for the card the gateway's card-registration window authorised
+    /// (`auth_key`), for `customer_key`. `idempotency_key`: the same for a resend of one request.
+    /// `Declined` when the gateway refuses the authKey.
+    async fn issue_billing_key(
+        &self,
+        _auth_key: &str,
+        _customer_key: &str,
+        _idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError> {
+        Err(GatewayError::Failed(
+            "this gateway does not save cards".into(),
+        ))
+    }
     /// How long after an approval was sent the gateway may still take it (a request held on the
     /// way, a payment window still open): until then its "no such payment" is not final.
     fn final_after(&self) -> std::time::Duration {

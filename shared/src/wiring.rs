@@ -22,7 +22,7 @@ use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
 use crate::ports::{
     CartStore, ChargeStore, HealthCheck, IdempotencyStore, LoginThrottle, OrderStore,
-    PaymentGateway, ProductStore, SalesStore, UserStore,
+    PaymentGateway, PaymentMethodStore, ProductStore, SalesStore, UserStore,
 };
 use crate::price_cache::PriceCache;
 
@@ -64,6 +64,7 @@ macro_rules! for_each_store_port {
             sales: SalesStore,
             idempotency: IdempotencyStore,
             charges: ChargeStore,
+            payment_methods: PaymentMethodStore,
             health: HealthCheck,
         }
     };

@@ -22,6 +22,9 @@ crate::routes::routes! {
     GET "/orders" => "orders-list", orders_list;
     POST "/orders" => "orders-create", orders_create;
     GET "/orders/{orderId}" => "orders-get", orders_get;
+    GET "/payment-methods" => "payment-methods-list", payment_methods_list;
+    POST "/payment-methods" => "payment-methods-create", payment_methods_create;
+    DELETE "/payment-methods/{paymentMethodId}" => "payment-methods-delete", payment_methods_delete;
     GET "/products/popular" => "products-popular", products_popular;
     GET "/products" => "products-list", products_list;
     POST "/products" => "products-create", products_create;

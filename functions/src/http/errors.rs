@@ -13,6 +13,7 @@ use shop_shared::services::cart::CartError;
 use shop_shared::services::catalog::CatalogError;
 use shop_shared::services::charges::ChargeError;
 use shop_shared::services::orders::OrderError;
+use shop_shared::services::payment_methods::MethodError;
 
 /// A 503 the client should retry after a second.
 fn busy(code: ErrorCode, detail: &str) -> ApiError {
@@ -236,6 +237,7 @@ impl From<ChargeError> for ApiError {
             ),
             ChargeError::KeyReused => key_reused(),
             ChargeError::InProgress => in_progress(),
+            ChargeError::PaymentMethodNotFound => method_not_found(),
             ChargeError::CreditPending => busy(
                 ErrorCode::ServiceUnavailable,
                 "The payment was approved and the balance will be credited within 5 minutes, without any \
@@ -253,6 +255,31 @@ impl From<ChargeError> for ApiError {
                 tracing::error!(error = %m, "charge failure");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+fn method_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::PaymentMethodNotFound,
+        "No such payment method of yours.",
+    )
+}
+
+impl From<MethodError> for ApiError {
+    fn from(e: MethodError) -> Self {
+        match e {
+            MethodError::Declined => ApiError::new(
+                ErrorCode::PaymentDeclined,
+                "The payment gateway refused to register the card.",
+            ),
+            MethodError::GatewayFailed => ApiError::new(
+                ErrorCode::PaymentGatewayError,
+                "The payment gateway failed; no card was registered. Retry shortly.",
+            ),
+            MethodError::NotFound => method_not_found(),
+            MethodError::KeyReused => key_reused(),
+            MethodError::Store(e) => e.into(),
         }
     }
 }

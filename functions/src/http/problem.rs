@@ -63,6 +63,7 @@ error_codes! {
     CartEmpty => "CART_EMPTY", 409, "Cart empty";
     CartItemNotFound => "CART_ITEM_NOT_FOUND", 404, "Cart item not found";
     OrderNotFound => "ORDER_NOT_FOUND", 404, "Order not found";
+    PaymentMethodNotFound => "PAYMENT_METHOD_NOT_FOUND", 404, "Payment method not found";
     IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED", 422, "Idempotency key reused";
     RequestInProgress => "REQUEST_IN_PROGRESS", 409, "Request in progress";
     TryAgain => "TRY_AGAIN", 503, "Try again";

@@ -145,6 +145,63 @@ async fn exercise(rig: &Rig) {
     assert_eq!(get(format!("/products/{product}"), None).await.status, 200);
 
     assert_eq!(get("/balance".into(), token.clone()).await.status, 200);
+    // Saved cards: register (and its replay, and a refusal), list, charge, delete.
+    let card = json!({"authKey": "auth_iam"});
+    let pm = post(
+        "/payment-methods",
+        token.clone(),
+        Some("iam-card"),
+        card.clone(),
+    )
+    .await;
+    assert_eq!(pm.status, 201, "{pm:?}");
+    assert_eq!(
+        post("/payment-methods", token.clone(), Some("iam-card"), card)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        post(
+            "/payment-methods",
+            token.clone(),
+            None,
+            json!({"authKey": "auth_declined"})
+        )
+        .await
+        .status,
+        402
+    );
+    let pm_id = pm.body["paymentMethodId"].as_str().expect("id").to_owned();
+    assert_eq!(
+        get("/payment-methods".into(), token.clone()).await.status,
+        200
+    );
+    assert_eq!(
+        post(
+            "/balance/charge",
+            token.clone(),
+            None,
+            json!({"amount": 1_000, "paymentMethod": pm_id})
+        )
+        .await
+        .status,
+        200
+    );
+    for expected in [204, 404] {
+        assert_eq!(
+            rig.call(
+                Method::DELETE,
+                &format!("/payment-methods/{pm_id}"),
+                token.as_deref(),
+                None,
+                None
+            )
+            .await
+            .status,
+            expected
+        );
+    }
     let charge = json!({"amount": 50_000});
     assert_eq!(
         post(
@@ -414,6 +471,9 @@ async fn every_dynamodb_action_of_every_function_is_granted() {
     // The recording saw every API function and the event and reconciler paths.
     for f in [
         "balance-charge",
+        "payment-methods-create",
+        "payment-methods-list",
+        "payment-methods-delete",
         "orders-create",
         "reconciler",
         "order-consumer",

@@ -26,6 +26,7 @@ mod openapi;
 mod ops_page;
 mod order_faults;
 mod orders;
+mod payment_methods;
 mod popular;
 mod reconciler;
 mod stall;

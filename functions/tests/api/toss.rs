@@ -1,7 +1,8 @@
 //! The Toss Payments adapter against a local stub that follows the documented requests and
 //! answers (confirm, cancel, inquiry by orderId; Basic auth with the secret key; Idempotency-Key
-//! replays), and a charge through the shop with it: approval, decline, gateway error, timeout,
-//! replay.
+//! replays; billing: issue a billing key from an authKey and a customerKey, charge a billing key
+//! for its customerKey), and a charge through the shop with it: approval, decline, gateway error,
+//! timeout, replay, a saved card.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use shop_shared::adapters::payment::toss::TossGateway;
 use shop_shared::clock::{Clock, FixedClock};
-use shop_shared::ports::{ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+use shop_shared::ports::{
+    ApprovalRequest, GatewayError, MethodToken, PaymentGateway, PaymentMethodStore, PaymentStatus,
+};
 
 const SECRET: &str = "test_sk_stub_0123456789";
 
@@ -27,7 +30,13 @@ struct Stub {
     /// Idempotency-Key -> the first answer.
     replays: HashMap<String, (u16, Value)>,
     confirms: usize,
+    /// billingKey -> the customerKey it was issued to.
+    billing_keys: HashMap<String, String>,
+    billing_charges: usize,
 }
+
+/// The authKeys the stub's card-registration window handed out.
+const KNOWN_AUTH_KEYS: &[&str] = &["auth_toss_visa", "auth_toss_master"];
 
 type Shared = Arc<Mutex<Stub>>;
 
@@ -112,6 +121,136 @@ async fn confirm(
     (StatusCode::from_u16(status).expect("status"), Json(answer))
 }
 
+fn replay_of(stub: &Shared, headers: &HeaderMap) -> (Option<String>, Option<(u16, Value)>) {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let replay = key
+        .as_ref()
+        .and_then(|k| stub.lock().expect("stub").replays.get(k).cloned());
+    (key, replay)
+}
+
+fn answer(
+    stub: &Shared,
+    key: Option<String>,
+    status: u16,
+    body: Value,
+) -> (StatusCode, Json<Value>) {
+    if let Some(k) = key {
+        stub.lock()
+            .expect("stub")
+            .replays
+            .insert(k, (status, body.clone()));
+    }
+    (StatusCode::from_u16(status).expect("status"), Json(body))
+}
+
+/// `POST /v1/billing/authorizations/issue {authKey, customerKey}`: strict, as documented: both
+/// required, the authKey one the window handed out.
+async fn billing_issue(
+    State(stub): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return problem(401, "UNAUTHORIZED_KEY");
+    }
+    let (key, replay) = replay_of(&stub, &headers);
+    if let Some((status, body)) = replay {
+        return (StatusCode::from_u16(status).expect("status"), Json(body));
+    }
+    let (Some(auth_key), Some(customer_key)) =
+        (body["authKey"].as_str(), body["customerKey"].as_str())
+    else {
+        return answer(
+            &stub,
+            key,
+            400,
+            json!({"code": "INVALID_REQUEST", "message": "stub: authKey and customerKey are required"}),
+        );
+    };
+    if !KNOWN_AUTH_KEYS.contains(&auth_key) || customer_key.len() < 2 {
+        return answer(
+            &stub,
+            key,
+            404,
+            json!({"code": "NOT_FOUND_AUTH_KEY", "message": "stub: unknown authKey"}),
+        );
+    }
+    let billing_key = format!("bk_{}_{}", auth_key, uuid::Uuid::new_v4().simple());
+    stub.lock()
+        .expect("stub")
+        .billing_keys
+        .insert(billing_key.clone(), customer_key.to_owned());
+    let body = json!({
+        "mId": "tosspayments",
+        "customerKey": customer_key,
+        "authenticatedAt": "2026-12-03T10:00:00+09:00",
+        "method": "카드",
+        "billingKey": billing_key,
+        "cardCompany": "현대",
+        "cardNumber": "43301234****123*",
+        "card": {"issuerCode": "61", "acquirerCode": "61", "number": "43301234****123*", "cardType": "신용", "ownerType": "개인"},
+    });
+    answer(&stub, key, 200, body)
+}
+
+/// `POST /v1/billing/{billingKey} {customerKey, amount, orderId, orderName}`: only the billing
+/// key issued to that customerKey is charged.
+async fn billing_charge(
+    State(stub): State<Shared>,
+    headers: HeaderMap,
+    Path(billing_key): Path<String>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return problem(401, "UNAUTHORIZED_KEY");
+    }
+    let (key, replay) = replay_of(&stub, &headers);
+    if let Some((status, body)) = replay {
+        return (StatusCode::from_u16(status).expect("status"), Json(body));
+    }
+    let (Some(customer_key), Some(amount), Some(order_id), Some(_)) = (
+        body["customerKey"].as_str(),
+        body["amount"].as_i64(),
+        body["orderId"].as_str(),
+        body["orderName"].as_str(),
+    ) else {
+        return answer(
+            &stub,
+            key,
+            400,
+            json!({"code": "INVALID_REQUEST", "message": "stub: customerKey, amount, orderId and orderName are required"}),
+        );
+    };
+    let mut s = stub.lock().expect("stub");
+    if s.billing_keys.get(&billing_key).map(String::as_str) != Some(customer_key) {
+        drop(s);
+        return answer(
+            &stub,
+            key,
+            404,
+            json!({"code": "NOT_FOUND_BILLING", "message": "stub: no such billing key for this customer"}),
+        );
+    }
+    if s.payments.contains_key(order_id) {
+        drop(s);
+        return answer(
+            &stub,
+            key,
+            400,
+            json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "stub"}),
+        );
+    }
+    s.billing_charges += 1;
+    let payment = json!({"paymentKey": format!("pk_billing_{}", s.billing_charges), "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "카드"});
+    s.payments.insert(order_id.to_owned(), payment.clone());
+    drop(s);
+    answer(&stub, key, 200, payment)
+}
+
 async fn cancel(
     State(stub): State<Shared>,
     headers: HeaderMap,
@@ -155,6 +294,8 @@ async fn stub() -> (String, Shared) {
         .route("/v1/payments/confirm", post(confirm))
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .route("/v1/payments/orders/{order_id}", get(by_order))
+        .route("/v1/billing/authorizations/issue", post(billing_issue))
+        .route("/v1/billing/{billing_key}", post(billing_charge))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -386,5 +527,128 @@ async fn charges_go_through_toss_and_in_doubt_ones_are_settled() {
     assert_eq!(
         confirms, 4,
         "one confirm per charge attempted; replays went nowhere"
+    );
+}
+
+#[tokio::test]
+async fn the_adapter_issues_and_charges_billing_keys() {
+    let (base, state) = stub().await;
+    let toss = TossGateway::new(&base, SECRET).expect("gateway");
+
+    let card = toss
+        .issue_billing_key("auth_toss_visa", "cust_1", "pm_1")
+        .await
+        .expect("issued");
+    assert!(card.billing_key.starts_with("bk_auth_toss_visa_"));
+    assert_eq!(card.label, "현대 123*");
+    assert!(
+        !format!("{card:?}").contains(&card.billing_key),
+        "Debug never shows the billing key"
+    );
+    // A resend with the same key is the first answer, not a second billing key.
+    assert_eq!(
+        toss.issue_billing_key("auth_toss_visa", "cust_1", "pm_1")
+            .await,
+        Ok(card.clone())
+    );
+    assert_eq!(state.lock().expect("stub").billing_keys.len(), 1);
+    assert_eq!(
+        toss.issue_billing_key("auth_unknown", "cust_1", "pm_2")
+            .await,
+        Err(GatewayError::Declined)
+    );
+
+    let billed = |key: &str, billing_key: &str, customer_key: &str| ApprovalRequest {
+        payment_method: MethodToken::Billing {
+            billing_key: billing_key.into(),
+            customer_key: customer_key.into(),
+        },
+        ..approval(key, "")
+    };
+    let a = toss
+        .approve(&billed("chg_b1-1", &card.billing_key, "cust_1"))
+        .await
+        .expect("charged");
+    assert_eq!(
+        toss.approve(&billed("chg_b1-1", &card.billing_key, "cust_1"))
+            .await,
+        Ok(a.clone()),
+        "a resend is the first answer"
+    );
+    assert_eq!(
+        toss.status("chg_b1-1").await,
+        Ok(PaymentStatus::Approved {
+            payment_id: a.payment_id.clone(),
+            amount: 5_000
+        })
+    );
+    assert_eq!(state.lock().expect("stub").billing_charges, 1);
+    // Another customer's key, or a key never issued: refused, nothing charged.
+    for (key, bk, customer) in [
+        ("chg_b2-1", card.billing_key.as_str(), "cust_2"),
+        ("chg_b3-1", "bk_never_issued", "cust_1"),
+    ] {
+        assert!(matches!(
+            toss.approve(&billed(key, bk, customer)).await,
+            Err(GatewayError::Failed(_))
+        ));
+        assert_eq!(toss.status(key).await, Ok(PaymentStatus::NotFound));
+    }
+    toss.void("chg_b1-1", &a.payment_id).await.expect("voided");
+}
+
+#[tokio::test]
+async fn saved_cards_are_charged_through_toss() {
+    let (base, state) = stub().await;
+    let app = TestApp::with_context_tweak(test_config(), move |ctx| {
+        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+    })
+    .await;
+    let (user_id, token) = app.user().await;
+    let r = app
+        .post_with_key(
+            "/payment-methods",
+            &token,
+            "card-1",
+            json!({"authKey": "auth_toss_visa"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["label"], "현대 123*");
+    let id = r.body["paymentMethodId"].as_str().expect("id").to_owned();
+    let saved = PaymentMethodStore::find(&app.db, &user_id.clone().into(), &id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(!r.body.to_string().contains(&saved.billing_key));
+
+    let r = app
+        .post(
+            "/payment-methods",
+            Some(&token),
+            json!({"authKey": "auth_unknown"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (402, "PAYMENT_DECLINED"), "{r:?}");
+
+    let r = app
+        .post_with_key(
+            "/balance/charge",
+            &token,
+            "toss-billing-1",
+            json!({"amount": 7_000, "paymentMethod": id}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["balance"].clone()),
+        (200, json!(7_000)),
+        "{r:?}"
+    );
+    assert!(!r.body.to_string().contains(&saved.billing_key));
+    let s = state.lock().expect("stub");
+    assert_eq!((s.billing_charges, s.confirms), (1, 0));
+    assert_eq!(
+        s.billing_keys.get(&saved.billing_key),
+        Some(&saved.customer_key)
     );
 }

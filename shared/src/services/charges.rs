@@ -25,11 +25,12 @@ use crate::domain::ids::{self, UserId};
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::{credit_allowed, MAX_CHARGE};
 use crate::ports::{
-    ApprovalRequest, ChargeStore, Credit, CreditOutcome, GatewayError, IdempotencyStore, Owned,
-    PaymentGateway, PaymentStatus, StoreError, UserStore,
+    ApprovalRequest, ChargeStore, Credit, CreditOutcome, GatewayError, IdempotencyStore,
+    MethodToken, Owned, PaymentGateway, PaymentMethodStore, PaymentStatus, StoreError, UserStore,
 };
 use crate::retry::{bounded, Cut};
 use crate::services::idempotency::{self, BeginError, Begun};
+use crate::services::payment_methods;
 use crate::telemetry;
 use crate::wiring::{Env, Ports, WireError};
 
@@ -40,6 +41,8 @@ pub struct ChargePorts {
     pub users: Arc<dyn UserStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub charges: Arc<dyn ChargeStore>,
+    /// The saved cards a charge's `paymentMethod` may name.
+    pub methods: Arc<dyn PaymentMethodStore>,
     pub payment: Arc<dyn PaymentGateway>,
 }
 
@@ -50,6 +53,7 @@ impl ChargePorts {
             users: p.users(),
             idempotency: p.idempotency(),
             charges: p.charges(),
+            methods: p.payment_methods(),
             payment: p.payment().await?,
         })
     }
@@ -60,7 +64,7 @@ pub const DEFAULT_PAYMENT_METHOD: &str = "tok_sandbox";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeInput {
     pub amount: i64,
-    /// The gateway's token (never logged).
+    /// A saved card's id (`pm_...`) or the gateway's one-off token (never logged).
     pub payment_method: String,
 }
 
@@ -84,6 +88,9 @@ pub enum ChargeError {
     KeyReused,
     #[error("a request with this Idempotency-Key is in progress")]
     InProgress,
+    /// `paymentMethod` names no saved card of the caller's: nothing was charged.
+    #[error("no such payment method")]
+    PaymentMethodNotFound,
     /// The gateway said it failed: nothing was charged. Not final: a retry tries again.
     #[error("the payment gateway failed")]
     GatewayFailed,
@@ -143,7 +150,30 @@ pub async fn charge(
         Ok(Begun::Finished(record)) => replay(ctx, &record).await,
         Ok(Begun::Owner { record, inherited }) => {
             let mut run = ChargeRun::new(ctx, record)?;
-            counted(run.drive(Some(&input.payment_method), inherited).await)
+            // What is charged, before the gateway is asked anything.
+            let method = match payment_methods::resolve(
+                ctx.methods.as_ref(),
+                user_id,
+                &input.payment_method,
+            )
+            .await
+            {
+                Ok(Some(method)) => method,
+                // Nothing of this record was charged: the key may be used again.
+                Ok(None) if !inherited => {
+                    return Err(run.release(ChargeError::PaymentMethodNotFound).await)
+                }
+                // An earlier owner may have charged the card before it was deleted: settle from
+                // the gateway's truth without starting a payment.
+                Ok(None) => {
+                    return counted(match run.drive(None, true).await {
+                        Err(ChargeError::GatewayFailed) => Err(ChargeError::PaymentMethodNotFound),
+                        other => other,
+                    })
+                }
+                Err(e) => return Err(run.release(unavailable(e, false)).await),
+            };
+            counted(run.drive(Some(&method), inherited).await)
         }
     }
 }
@@ -322,12 +352,12 @@ impl<'a> ChargeRun<'a> {
             .is_some_and(|sent| self.now_ms() < sent.saturating_add(window))
     }
 
-    /// Drives the charge to its end. `method`: the client's payment token (a request); `None`
+    /// Drives the charge to its end. `method`: what the request charges (a one-off token or a saved card); `None`
     /// for the reconciler, which never starts a payment. `inherited`: earlier owners' steps may
     /// have happened, so the gateway is asked what it knows before anything else.
     pub(crate) async fn drive(
         &mut self,
-        method: Option<&str>,
+        method: Option<&MethodToken>,
         inherited: bool,
     ) -> Result<ChargeReceipt, ChargeError> {
         let payment_id = match self.record.payment_id.clone() {
@@ -345,7 +375,7 @@ impl<'a> ChargeRun<'a> {
     /// The approval of this charge: the gateway's record of an earlier attempt, or a new one.
     async fn approval(
         &mut self,
-        method: Option<&str>,
+        method: Option<&MethodToken>,
         inherited: bool,
     ) -> Result<Approval, ChargeError> {
         if inherited || method.is_none() {
@@ -408,7 +438,7 @@ impl<'a> ChargeRun<'a> {
             key: self.gateway_key(),
             user_id: self.user_id.clone(),
             amount: self.amount,
-            payment_method: method.to_owned(),
+            payment_method: method.clone(),
         };
         match self
             .ctx

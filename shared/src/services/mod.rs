@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod charges;
 pub mod idempotency;
 pub mod orders;
+pub mod payment_methods;
 pub mod popular;
 pub mod reconciler;
 

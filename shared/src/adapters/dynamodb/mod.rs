@@ -7,6 +7,7 @@ mod charges;
 mod idempotency;
 mod login_throttle;
 pub mod orders;
+mod payment_methods;
 pub use orders::{is_fence, OrderRecord};
 mod products;
 mod sales;

@@ -15,6 +15,7 @@ mod faults;
 mod idempotency;
 mod login_throttle;
 mod orders;
+mod payment_methods;
 mod products;
 mod sales;
 mod sandbox;
@@ -61,6 +62,7 @@ struct State {
     records: HashMap<RecordKey, IdemRecord>,
     sandbox: HashMap<String, SandboxPayment>,
     login_failures: HashMap<String, Vec<i64>>,
+    methods: HashMap<(UserId, String), crate::ports::PaymentMethod>,
 }
 
 /// Every store port over one in-memory state.

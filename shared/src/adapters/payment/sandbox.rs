@@ -10,17 +10,25 @@
 //! | `tok_gateway_error` | the gateway fails, nothing is approved (502 `PAYMENT_GATEWAY_ERROR`) |
 //! | `tok_gateway_timeout` | approved, but the answer is lost (502; the shop settles it itself) |
 //! | anything else | approved |
+//!
+//! Saved cards: any authKey starting with `auth_` registers a card, except `auth_declined`
+//! (declined); the billing key is derived from the customer key and the authKey, and every
+//! sandbox billing key (`bk_sandbox_...`) is approved.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use crate::ports::{
-    Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus, StoreError,
+    Approval, ApprovalRequest, GatewayError, MethodToken, PaymentGateway, PaymentStatus, SavedCard,
+    StoreError,
 };
 
 pub const DECLINED_TOKEN: &str = "tok_declined";
 pub const GATEWAY_ERROR_TOKEN: &str = "tok_gateway_error";
 pub const TIMEOUT_TOKEN: &str = "tok_gateway_timeout";
+pub const AUTH_KEY_PREFIX: &str = "auth_";
+pub const DECLINED_AUTH_KEY: &str = "auth_declined";
+const BILLING_KEY_PREFIX: &str = "bk_sandbox_";
 
 /// One payment as the sandbox keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -74,10 +82,21 @@ fn gateway_error(e: StoreError) -> GatewayError {
 #[async_trait]
 impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
-        if request.payment_method == GATEWAY_ERROR_TOKEN {
+        let token = match &request.payment_method {
+            MethodToken::OneOff(token) => token.as_str(),
+            MethodToken::Billing { billing_key, .. }
+                if billing_key.starts_with(BILLING_KEY_PREFIX) =>
+            {
+                "tok_sandbox"
+            }
+            MethodToken::Billing { .. } => {
+                return Err(GatewayError::Failed("not a sandbox billing key".into()))
+            }
+        };
+        if token == GATEWAY_ERROR_TOKEN {
             return Err(GatewayError::Failed("sandbox gateway error".into()));
         }
-        let status = if request.payment_method == DECLINED_TOKEN {
+        let status = if token == DECLINED_TOKEN {
             SandboxStatus::Declined
         } else {
             SandboxStatus::Approved
@@ -100,7 +119,7 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
         };
         match payment.status {
             SandboxStatus::Declined => Err(GatewayError::Declined),
-            _ if request.payment_method == TIMEOUT_TOKEN => Err(GatewayError::Unknown(
+            _ if token == TIMEOUT_TOKEN => Err(GatewayError::Unknown(
                 "sandbox: the approval's answer was lost".into(),
             )),
             _ => Ok(Approval {
@@ -122,6 +141,25 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
                 "no payment {payment_id} under this key"
             )))
         }
+    }
+
+    async fn issue_billing_key(
+        &self,
+        auth_key: &str,
+        customer_key: &str,
+        _idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError> {
+        if !auth_key.starts_with(AUTH_KEY_PREFIX) || auth_key == DECLINED_AUTH_KEY {
+            return Err(GatewayError::Declined);
+        }
+        let digest = hex::encode(Sha256::digest(
+            format!("{customer_key}\n{auth_key}").as_bytes(),
+        ));
+        let last = u32::from_str_radix(&digest[..6], 16).unwrap_or(0) % 10_000;
+        Ok(SavedCard {
+            billing_key: format!("{BILLING_KEY_PREFIX}{}", &digest[..32]),
+            label: format!("Sandbox card ****{last:04}"),
+        })
     }
 
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
@@ -195,6 +233,30 @@ mod tests {
             Err(GatewayError::Failed(_))
         ));
         assert_eq!(g.status("k4").await, Ok(PaymentStatus::NotFound));
+        let card = g
+            .issue_billing_key("auth_1", "cust_1", "i")
+            .await
+            .expect("saved");
+        assert_eq!(
+            g.issue_billing_key("auth_1", "cust_1", "j").await,
+            Ok(card.clone())
+        );
+        assert_eq!(
+            g.issue_billing_key(DECLINED_AUTH_KEY, "cust_1", "i").await,
+            Err(GatewayError::Declined)
+        );
+        assert_eq!(
+            g.issue_billing_key("nope", "cust_1", "i").await,
+            Err(GatewayError::Declined)
+        );
+        let billed = ApprovalRequest {
+            payment_method: MethodToken::Billing {
+                billing_key: card.billing_key,
+                customer_key: "cust_1".into(),
+            },
+            ..req("k6", "")
+        };
+        assert!(g.approve(&billed).await.is_ok());
         assert!(matches!(
             g.approve(&req("k5", TIMEOUT_TOKEN)).await,
             Err(GatewayError::Unknown(_))

@@ -3,7 +3,11 @@
 //!   widget produced `paymentKey` (our `payment_method` token); `orderId` is our gateway key
 //!   (`<chargeId>-<attempt>`, 6 to 64 of `[A-Za-z0-9_-]`);
 //! - void = `POST /v1/payments/{paymentKey}/cancel {cancelReason}`;
-//! - status by key = `GET /v1/payments/orders/{orderId}` (the inquiry API).
+//! - status by key = `GET /v1/payments/orders/{orderId}` (the inquiry API);
+//! - saved cards (automatic payment / billing): issue = `POST /v1/billing/authorizations/issue
+//!   {authKey, customerKey}` (answers the `billingKey` and the card), charge =
+//!   `POST /v1/billing/{billingKey} {customerKey, amount, orderId, orderName}` (answers a payment,
+//!   settled like a confirmed one). The billing key is never logged.
 //!
 //! Basic authorization with the secret key (`base64(secret + ":")`), read from SSM at cold start
 //! and never logged. Every POST carries an `Idempotency-Key` (Toss keeps them 15 days), so a
@@ -18,7 +22,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::adapters::https::{Answer as Reply, CallError, HttpsClient};
-use crate::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+use crate::ports::{
+    Approval, ApprovalRequest, GatewayError, MethodToken, PaymentGateway, PaymentStatus, SavedCard,
+};
 
 /// Each call is cut off after this long (well inside the request budget; docs/TRANSACTIONS.md).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -62,6 +68,47 @@ struct Payment {
     payment_key: String,
     status: String,
     total_amount: Option<i64>,
+}
+
+/// The answer of a billing-key issue (only what the shop keeps).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Billing {
+    billing_key: String,
+    card_company: Option<String>,
+    card_number: Option<String>,
+    card: Option<BillingCard>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BillingCard {
+    issuer_code: Option<String>,
+    number: Option<String>,
+}
+
+impl Billing {
+    /// The card's company (or issuer code) and the last digits of its masked number.
+    fn label(&self) -> String {
+        let card = self.card.as_ref();
+        let company = self
+            .card_company
+            .clone()
+            .or_else(|| card.and_then(|c| c.issuer_code.clone()))
+            .unwrap_or_else(|| "Card".to_owned());
+        let number = self
+            .card_number
+            .clone()
+            .or_else(|| card.and_then(|c| c.number.clone()))
+            .unwrap_or_default();
+        let chars: Vec<char> = number.chars().collect();
+        let last: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        if last.is_empty() {
+            company
+        } else {
+            format!("{company} {last}")
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,16 +209,31 @@ fn final_state(status: &str) -> Option<bool> {
 #[async_trait]
 impl PaymentGateway for TossGateway {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
-        let body = json!({
-            "paymentKey": request.payment_method,
-            "orderId": request.key,
-            "amount": request.amount,
-        });
-        let key = format!("confirm-{}", request.key);
-        match self
-            .post::<Payment>("/v1/payments/confirm", &key, &body)
-            .await?
-        {
+        let (path, body, key) = match &request.payment_method {
+            MethodToken::OneOff(payment_key) => (
+                "/v1/payments/confirm".to_owned(),
+                json!({
+                    "paymentKey": payment_key,
+                    "orderId": request.key,
+                    "amount": request.amount,
+                }),
+                format!("confirm-{}", request.key),
+            ),
+            MethodToken::Billing {
+                billing_key,
+                customer_key,
+            } => (
+                format!("/v1/billing/{billing_key}"),
+                json!({
+                    "customerKey": customer_key,
+                    "amount": request.amount,
+                    "orderId": request.key,
+                    "orderName": "Balance charge",
+                }),
+                format!("billing-{}", request.key),
+            ),
+        };
+        match self.post::<Payment>(&path, &key, &body).await? {
             Answer::Ok(p) => match final_state(&p.status) {
                 Some(true) => Ok(Approval {
                     payment_id: p.payment_key,
@@ -204,6 +266,40 @@ impl PaymentGateway for TossGateway {
             } => Err(GatewayError::Failed(format!(
                 "Toss refused ({status} {code}): {message}"
             ))),
+        }
+    }
+
+    async fn issue_billing_key(
+        &self,
+        auth_key: &str,
+        customer_key: &str,
+        idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError> {
+        let body = json!({"authKey": auth_key, "customerKey": customer_key});
+        match self
+            .post::<Billing>(
+                "/v1/billing/authorizations/issue",
+                &format!("issue-{idempotency_key}"),
+                &body,
+            )
+            .await?
+        {
+            Answer::Ok(b) => Ok(SavedCard {
+                label: b.label(),
+                billing_key: b.billing_key,
+            }),
+            // Our own key refused: a fault of ours, not the card's.
+            Answer::Refused {
+                status: 401,
+                code,
+                message,
+            } => Err(GatewayError::Failed(format!(
+                "billing issue refused (401 {code}): {message}"
+            ))),
+            Answer::Refused { code, message, .. } => {
+                tracing::info!(%code, %message, "Toss refused the card registration");
+                Err(GatewayError::Declined)
+            }
         }
     }
 

@@ -145,7 +145,7 @@ async fn charge_faults(keyed: bool, token: &str) {
                     }
                     _ => {}
                 }
-                if token == "tok_sandbox" {
+                if token == "tok_sandbox" || token == SAVED_CARD {
                     assert!(
                         second.is_ok(),
                         "{what}: the retry completes the charge: {second:?}"
@@ -167,6 +167,51 @@ async fn keyed_charges_settle_exactly_once_at_every_fault() {
 #[tokio::test(start_paused = true)]
 async fn keyless_charges_settle_exactly_once_at_every_fault() {
     charge_faults(false, "tok_sandbox").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn saved_card_charges_settle_exactly_once_at_every_fault() {
+    charge_faults(true, SAVED_CARD).await;
+    charge_faults(false, SAVED_CARD).await;
+}
+
+/// A charge made with a saved card that is deleted before its outcome is known: a retry settles
+/// it from the gateway's truth (credited once), never answers "no such payment method" for
+/// money taken; a charge with a deleted card that never reached the gateway is a 404.
+#[tokio::test(start_paused = true)]
+async fn a_card_deleted_while_its_charge_is_in_doubt_is_settled_from_the_truth() {
+    // The gateway approves and its answer is lost.
+    let w = world();
+    w.store.faults.clear();
+    w.store
+        .faults
+        .set_named("gateway_approve", 100, Fault::LoseAnswer);
+    let first = charge(&w, Some("k"), SAVED_CARD).await;
+    w.store.faults.clear();
+    assert!(
+        !matches!(first, Some(Ok(_))),
+        "the answer was lost: {first:?}"
+    );
+    w.store.delete_payment_method_now(USER, SAVED_CARD);
+    w.later();
+    let retry = charge(&w, Some("k"), SAVED_CARD).await.expect("no crash");
+    let receipt = retry.expect("the approved charge is credited, not refused");
+    assert_eq!(receipt.balance, START_BALANCE + AMOUNT);
+    check_settled(&w, "deleted while in doubt");
+
+    // Never sent to the gateway: 404, nothing charged, and the key is free again.
+    let w = world();
+    w.store.delete_payment_method_now(USER, SAVED_CARD);
+    assert_eq!(
+        charge(&w, Some("k2"), SAVED_CARD).await,
+        Some(Err(ChargeError::PaymentMethodNotFound))
+    );
+    assert_eq!(
+        charge(&w, Some("k2"), SAVED_CARD).await,
+        Some(Err(ChargeError::PaymentMethodNotFound))
+    );
+    assert!(w.store.ledger_now(USER).is_empty());
+    assert_eq!(w.ledger.captured_now(), 0);
 }
 
 #[tokio::test(start_paused = true)]

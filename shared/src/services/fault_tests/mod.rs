@@ -38,6 +38,8 @@ const P1: &str = "prd_00000000000000000000000000000001";
 const P2: &str = "prd_00000000000000000000000000000002";
 const START_BALANCE: i64 = 100_000;
 const START_STOCK: i64 = 10;
+/// The user's saved card (sandbox billing key).
+const SAVED_CARD: &str = "pm_saved_card";
 
 /// Every kind of fault, with how many consecutive calls it hits. Held requests (`Delayed`) land
 /// a few calls later: in between the service's resends, its read of the truth, its re-reads and
@@ -102,6 +104,7 @@ fn world() -> World {
         users: ports.users.clone(),
         idempotency: ports.idempotency.clone(),
         charges: ports.charges.clone(),
+        methods: ports.payment_methods.clone(),
         payment: ports.payment.clone(),
     };
     store.put_user(UserProfile {
@@ -111,6 +114,16 @@ fn world() -> World {
         role: Role::User,
         balance: START_BALANCE,
         created_at: "2026-11-24T00:00:00Z".into(),
+    });
+    store.put_payment_method(crate::ports::PaymentMethod {
+        payment_method_id: SAVED_CARD.into(),
+        user_id: USER.into(),
+        label: "Sandbox card ****0001".into(),
+        billing_key: "bk_sandbox_fault_tests".into(),
+        customer_key: crate::services::payment_methods::customer_key(&USER.into()),
+        created_at: "2026-11-24T00:00:00Z".into(),
+        request_hash: "h".into(),
+        deleted: false,
     });
     for (id, price) in [(P1, 1_000), (P2, 2_500)] {
         store.put_product(Product {
