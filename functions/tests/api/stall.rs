@@ -79,6 +79,8 @@ enum Op {
     Charge {
         user: usize,
         key: Option<String>,
+        /// The sandbox token: `tok_gateway_timeout` is captured with its answer lost.
+        token: &'static str,
     },
 }
 
@@ -98,6 +100,8 @@ struct Counts {
     keyless_orders_unknown: usize,
     keyless_orders_found: usize,
     reconciled: usize,
+    charges_told: usize,
+    credited: i64,
     disagreements: Vec<String>,
 }
 
@@ -133,7 +137,12 @@ fn next_op(rng: &mut rand::rngs::StdRng, w: &World) -> Op {
         .random_bool(0.6)
         .then(|| uuid::Uuid::new_v4().to_string());
     if rng.random_range(0..4) == 0 {
-        return Op::Charge { user, key };
+        let token = if rng.random_range(0..3) == 0 {
+            "tok_gateway_timeout"
+        } else {
+            "tok_sandbox"
+        };
+        return Op::Charge { user, key, token };
     }
     let first = rng.random_range(0..PRODUCTS);
     let mut items =
@@ -151,10 +160,52 @@ fn next_op(rng: &mut rand::rngs::StdRng, w: &World) -> Op {
 async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
     let (uri, user, key, body) = match op {
         Op::Order { user, key, body } => ("/orders", *user, key, body.clone()),
-        Op::Charge { user, key } => ("/balance/charge", *user, key, json!({"amount": CHARGE})),
+        Op::Charge { user, key, token } => (
+            "/balance/charge",
+            *user,
+            key,
+            json!({"amount": CHARGE, "paymentMethod": token}),
+        ),
     };
     app.post_with_optional_key(uri, &w.users[user].1, key.as_deref(), &body)
         .await
+}
+
+/// The sandbox gateway's payments: (KRW captured and not voided, payments voided).
+async fn sandbox_totals(app: &TestApp) -> (i64, usize) {
+    let mut captured = 0;
+    let mut voided = 0;
+    let mut start = None;
+    loop {
+        let page = app
+            .db
+            .client
+            .scan()
+            .table_name(&app.db.tables.sandbox_payments)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan sandbox payments");
+        for item in page.items.unwrap_or_default() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            match text("status").as_deref() {
+                Some("APPROVED") => {
+                    captured += item
+                        .get("amount")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .unwrap_or(0);
+                }
+                Some("VOIDED") => voided += 1,
+                _ => {}
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return (captured, voided);
+        }
+    }
 }
 
 async fn all_orders(app: &TestApp, token: &str) -> Vec<Value> {
@@ -302,7 +353,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
                     _ => {}
                 }
             }
-            Op::Charge { user, key } => {
+            Op::Charge { user, key, token } => {
                 let final_reply = match (r.status, key) {
                     (500..=599, Some(k)) => {
                         c.replays += 1;
@@ -311,7 +362,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
                                 "/balance/charge",
                                 &w.users[*user].1,
                                 k,
-                                json!({"amount": CHARGE}),
+                                json!({"amount": CHARGE, "paymentMethod": token}),
                             )
                             .await
                     }
@@ -322,12 +373,15 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
                     },
                 };
                 match final_reply.status {
-                    200 => charge_ids.entry(*user).or_default().push(
-                        final_reply.body["chargeId"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    ),
+                    200 => {
+                        c.charges_told += 1;
+                        charge_ids.entry(*user).or_default().push(
+                            final_reply.body["chargeId"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
                     500..=599 if key.is_none() && !says_nothing_changed(&final_reply) => {
                         *keyless_charges_unknown.entry(*user).or_default() += 1;
                     }
@@ -385,6 +439,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             .map(|o| o["totalAmount"].as_i64().unwrap_or(0))
             .sum();
         let charged: i64 = entries.iter().map(|(_, a, _)| a).sum();
+        c.credited += charged;
         let balance = w.app.balance(token).await;
         if balance != START_BALANCE + charged - paid || balance < 0 {
             c.disagreements.push(format!(
@@ -401,11 +456,21 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
         }
     }
 
+    // The gateway's side: what it holds captured (approved and not voided) is what was credited.
+    let (captured, voided) = sandbox_totals(&w.app).await;
+    if captured != c.credited {
+        c.disagreements.push(format!(
+            "the gateway holds {captured} KRW captured, {} KRW credited",
+            c.credited
+        ));
+    }
+
     let summary = format!(
         "stall scenario: {} requests by {WORKERS} clients over {seconds} s, {} freezes of DynamoDB Local \
          ({:.1} s frozen in all); answers by status {:?}; {} non-final answers replayed with their key; \
          {} keyless orders whose answer was not final ({} of them placed); {} records settled by the \
-         reconciler; answers that disagree with the truth: {}",
+         reconciler; charges: {} told 200, {} KRW credited, {voided} voided at the gateway, gateway \
+         captured minus voided {captured} KRW; answers that disagree with the truth: {}",
         c.requests,
         c.stalls,
         c.stalled_ms as f64 / 1000.0,
@@ -414,6 +479,8 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
         c.keyless_orders_unknown,
         c.keyless_orders_found,
         c.reconciled,
+        c.charges_told,
+        c.credited,
         c.disagreements.len()
     );
     println!("{summary}");
