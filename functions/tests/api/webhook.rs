@@ -3,7 +3,7 @@
 //! exactly once as the reconciler settles it, a charge whose owner still holds its lease is left
 //! to it, and unknown or forged events are answered 200 and change nothing.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::helpers::gateway::{FaultyGateway, GatewayFault};
@@ -11,7 +11,12 @@ use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
+use shop_shared::adapters::payment::toss::TossGateway;
 use shop_shared::clock::{Clock, FixedClock};
+use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
+
+/// The Toss stub's secret key (functions/tests/api/toss.rs).
+const TOSS_SECRET: &str = "test_sk_stub_0123456789";
 
 const AMOUNT: i64 = 3_000;
 
@@ -72,12 +77,15 @@ impl Rig {
 
     /// The gateway keys (`<chargeId>-<attempt>`) of the user's charge records.
     async fn gateway_keys(&self, user_id: &str) -> Vec<String> {
-        let out = self
-            .app
+        Self::keys_in(&self.app, user_id).await
+    }
+
+    async fn keys_in(app: &TestApp, user_id: &str) -> Vec<String> {
+        let out = app
             .db
             .client
             .scan()
-            .table_name(&self.app.db.tables.idempotency)
+            .table_name(&app.db.tables.idempotency)
             .filter_expression("userId = :u")
             .expression_attribute_values(":u", AttributeValue::S(user_id.to_owned()))
             .consistent_read(true)
@@ -238,4 +246,132 @@ async fn unknown_and_foreign_events_are_ignored() {
     let r = rig.app.post_raw("/payments/webhook", None, "[1]").await;
     assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"), "{r:?}");
     assert_eq!(rig.app.balance(&token).await, 0);
+}
+
+/// The sandbox, whose inquiries can be made to fail (the gateway down).
+struct DownGateway {
+    inner: Arc<dyn PaymentGateway>,
+    down: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for DownGateway {
+    async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
+        self.inner.approve(request).await
+    }
+    async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {
+        self.inner.void(key, payment_id).await
+    }
+    async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(GatewayError::Unknown("down".into()));
+        }
+        self.inner.status(key).await
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_settled_yet_is_answered_503_and_settled_on_the_retry() {
+    let rig = rig().await;
+    let (user_id, token) = rig.app.user().await;
+    let key = rig.lost_answer(&token, &user_id).await;
+    rig.later();
+    let gateway = Arc::new(DownGateway {
+        inner: rig.app.ctx().payment.clone(),
+        down: AtomicBool::new(true),
+    });
+    let (g, c) = (gateway.clone(), rig.clock.clone());
+    let config = rig.app.ctx().env.config.clone();
+    let app = TestApp::with_context_tweak((*config).clone(), move |ctx| {
+        ctx.payment = g;
+        ctx.env.clock = c;
+    })
+    .await;
+    let r = app
+        .post("/payments/webhook", None, event(&key, "DONE"))
+        .await;
+    assert_eq!((r.status, r.code()), (503, "SERVICE_UNAVAILABLE"), "{r:?}");
+    assert_eq!(
+        r.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("application/problem+json")
+    );
+    assert_eq!(rig.app.balance(&token).await, 0);
+    // The gateway sends it again once it is back.
+    gateway.down.store(false, Ordering::SeqCst);
+    let r = app
+        .post("/payments/webhook", None, event(&key, "DONE"))
+        .await;
+    assert_eq!(result(&r), "HANDLED");
+    assert_eq!(rig.app.balance(&token).await, AMOUNT);
+    assert_eq!(ledger(&rig.app, &user_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn toss_events_are_settled_from_tosss_inquiry() {
+    let (base, stub) = crate::toss::stub().await;
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let c = clock.clone();
+    let app = TestApp::with_context_tweak(test_config(), move |ctx| {
+        ctx.payment = Arc::new(TossGateway::new(&base, TOSS_SECRET).expect("gateway"));
+        ctx.env.clock = c;
+    })
+    .await;
+    let (user_id, token) = app.user().await;
+    let charge = |method: &str| json!({"amount": AMOUNT, "paymentMethod": method});
+    // Approved by Toss, the answer lost.
+    let r = app
+        .post_with_key("/balance/charge", &token, "t-lost", charge("pk_timeout"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{r:?}"
+    );
+    // Refused by Toss (500), nothing captured.
+    let r = app
+        .post_with_key("/balance/charge", &token, "t-error", charge("pk_error"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{r:?}"
+    );
+    let keys: Vec<String> = stub
+        .lock()
+        .expect("stub")
+        .payments
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys.len(), 1, "Toss holds the lost one only: {keys:?}");
+    clock.set(clock.now() + chrono::Duration::minutes(2));
+    let webhook = |order_id: String, status: &'static str| {
+        let app = &app;
+        async move {
+            app.post("/payments/webhook", None, event(&order_id, status))
+                .await
+        }
+    };
+    let r = webhook(keys[0].clone(), "DONE").await;
+    assert_eq!(result(&r), "HANDLED");
+    assert_eq!(app.balance(&token).await, AMOUNT);
+    // An out-of-order ABORTED after DONE: Toss's inquiry says DONE; nothing changes.
+    let r = webhook(keys[0].clone(), "ABORTED").await;
+    assert_eq!(result(&r), "HANDLED");
+    // The refused one, forged as DONE: Toss has no such payment.
+    let (charge_id, _) = keys[0].rsplit_once('-').expect("key");
+    let records = Rig::keys_in(&app, &user_id).await;
+    for key in records.iter().filter(|k| !k.starts_with(charge_id)) {
+        let r = webhook(key.clone(), "DONE").await;
+        assert_eq!(result(&r), "IGNORED", "{key}");
+    }
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(
+        app.balance(&token).await,
+        AMOUNT,
+        "credited once, nothing forged"
+    );
+    assert_eq!(ledger(&app, &user_id).await.len(), 1);
 }
