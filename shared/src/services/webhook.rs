@@ -132,3 +132,35 @@ fn ignored(why: &'static str) -> Handled {
     tracing::info!(why, "webhook: event ignored");
     Handled::Ignored(why)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_events_order_id_is_read() {
+        let toss = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-01-01T00:00:00.000000",
+            "data": {"paymentKey": "pk", "orderId": "ch_1-2", "status": "DONE"}});
+        assert_eq!(order_id(&toss), Some("ch_1-2"));
+        assert_eq!(order_id(&json!({"orderId": "ch_1-1"})), Some("ch_1-1"));
+        assert_eq!(order_id(&json!({"data": {"orderId": 7}})), None);
+        assert_eq!(order_id(&json!({"eventType": "DEPOSIT_CALLBACK"})), None);
+    }
+
+    #[test]
+    fn the_charge_id_is_the_gateway_keys_prefix() {
+        assert_eq!(charge_id("ch_01abc-1"), Some("ch_01abc"));
+        assert_eq!(charge_id("a-b-12"), Some("a-b"));
+        for not_a_key in [
+            "nodash",
+            "-1",
+            "ch_1-",
+            "ch_1-x",
+            "ch_1-+1",
+            "ch_1-99999999999",
+        ] {
+            assert_eq!(charge_id(not_a_key), None, "{not_a_key}");
+        }
+    }
+}
