@@ -381,6 +381,9 @@ pub trait IdempotencyStore: Send + Sync {
         limit: usize,
         after: Option<&IdemRecord>,
     ) -> StoreResult<Vec<IdemRecord>>;
+    /// The keys of the records that create `resource_id` (an order id, a charge id): an index
+    /// query, eventually consistent (read the record itself with `get`).
+    async fn by_resource(&self, resource_id: &str) -> StoreResult<Vec<RecordKey>>;
 }
 
 /// One credit: the balance, the record's completion and the ledger entry, in one atomic step.

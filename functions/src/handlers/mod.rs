@@ -25,6 +25,7 @@ crate::routes::routes! {
     GET "/payment-methods" => "payment-methods-list", payment_methods_list;
     POST "/payment-methods" => "payment-methods-create", payment_methods_create;
     DELETE "/payment-methods/{paymentMethodId}" => "payment-methods-delete", payment_methods_delete;
+    POST "/payments/webhook" => "payments-webhook", payments_webhook;
     GET "/products/popular" => "products-popular", products_popular;
     GET "/products" => "products-list", products_list;
     POST "/products" => "products-create", products_create;

@@ -14,6 +14,7 @@ use shop_shared::services::catalog::CatalogError;
 use shop_shared::services::charges::ChargeError;
 use shop_shared::services::orders::OrderError;
 use shop_shared::services::payment_methods::MethodError;
+use shop_shared::services::webhook::WebhookError;
 
 /// A 503 the client should retry after a second.
 fn busy(code: ErrorCode, detail: &str) -> ApiError {
@@ -296,6 +297,17 @@ pub fn in_progress() -> ApiError {
         ErrorCode::RequestInProgress,
         "A request with this Idempotency-Key is still in progress.",
     )
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotSettled => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The payment could not be settled yet; send the event again.",
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

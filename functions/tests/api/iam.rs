@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::helpers::recorder::Recorder;
 use crate::helpers::template::{binary_of, dynamodb_grants, functions, template};
 use crate::helpers::{test_config, Reply, TestApp};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
@@ -258,6 +259,18 @@ async fn exercise(rig: &Rig) {
         .status,
         502
     );
+    // Another one, settled by the gateway's webhook.
+    assert_eq!(
+        post(
+            "/balance/charge",
+            token.clone(),
+            Some("iam-webhook"),
+            json!({"amount": 1_000, "paymentMethod": "tok_gateway_timeout"})
+        )
+        .await
+        .status,
+        502
+    );
     assert_eq!(
         post(
             "/balance/charge",
@@ -371,8 +384,39 @@ async fn exercise(rig: &Rig) {
     );
     assert_eq!(get("/products/popular".into(), None).await.status, 200);
 
-    // The reconciler: the in-doubt charge (and nothing else) once the test lease (2 s) ran out.
+    // The webhook: the gateway's event for the second in-doubt charge, once the test lease (2 s)
+    // ran out; then the reconciler: the first one (and nothing else).
     tokio::time::sleep(Duration::from_millis(2_200)).await;
+    rig.recorder.now_running("set-up");
+    let pending = app
+        .db
+        .client
+        .scan()
+        .table_name(&app.db.tables.idempotency)
+        .filter_expression("#st = :p AND contains(pk, :k)")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_values(":p", AttributeValue::S("PENDING".into()))
+        .expression_attribute_values(":k", AttributeValue::S("#iam-webhook".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    let [record] = pending.items() else {
+        panic!("one in-doubt webhook charge: {pending:?}");
+    };
+    let charge_id = record["resourceId"].as_s().expect("resourceId").clone();
+    let w = post(
+        "/payments/webhook",
+        None,
+        None,
+        json!({"eventType": "PAYMENT_STATUS_CHANGED", "data": {"orderId": format!("{charge_id}-1"), "status": "DONE"}}),
+    )
+    .await;
+    assert_eq!(
+        (w.status, &w.body["result"]),
+        (200, &json!("HANDLED")),
+        "{w:?}"
+    );
     rig.recorder.now_running("reconciler");
     let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
         .await
@@ -474,6 +518,7 @@ async fn every_dynamodb_action_of_every_function_is_granted() {
         "payment-methods-create",
         "payment-methods-list",
         "payment-methods-delete",
+        "payments-webhook",
         "orders-create",
         "reconciler",
         "order-consumer",

@@ -33,3 +33,4 @@ mod stall;
 mod storefront;
 mod telemetry;
 mod toss;
+mod webhook;

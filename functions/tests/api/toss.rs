@@ -24,9 +24,9 @@ use shop_shared::ports::{
 const SECRET: &str = "test_sk_stub_0123456789";
 
 #[derive(Default)]
-struct Stub {
+pub(crate) struct Stub {
     /// orderId -> payment JSON.
-    payments: HashMap<String, Value>,
+    pub(crate) payments: HashMap<String, Value>,
     /// Idempotency-Key -> the first answer.
     replays: HashMap<String, (u16, Value)>,
     confirms: usize,
@@ -38,7 +38,7 @@ struct Stub {
 /// The authKeys the stub's card-registration window handed out.
 const KNOWN_AUTH_KEYS: &[&str] = &["auth_toss_visa", "auth_toss_master"];
 
-type Shared = Arc<Mutex<Stub>>;
+pub(crate) type Shared = Arc<Mutex<Stub>>;
 
 fn problem(status: u16, code: &str) -> (StatusCode, Json<Value>) {
     (
@@ -288,7 +288,7 @@ async fn by_order(
     }
 }
 
-async fn stub() -> (String, Shared) {
+pub(crate) async fn stub() -> (String, Shared) {
     let state: Shared = Arc::default();
     let app = axum::Router::new()
         .route("/v1/payments/confirm", post(confirm))

@@ -11,6 +11,7 @@ pub mod orders;
 pub mod payment_methods;
 pub mod popular;
 pub mod reconciler;
+pub mod webhook;
 
 #[cfg(test)]
 mod fault_tests;

@@ -123,7 +123,12 @@ pub async fn run(ctx: &ChargePorts) -> Report {
     report
 }
 
-async fn settle(ctx: &ChargePorts, record: IdemRecord, report: &mut Report, voids: &mut usize) {
+pub(crate) async fn settle(
+    ctx: &ChargePorts,
+    record: IdemRecord,
+    report: &mut Report,
+    voids: &mut usize,
+) {
     match (record.scope(), record.status) {
         (Some(Scope::Charge), RecordStatus::Failed) => match record.void_payment_id.clone() {
             // This run's voids are used up: left for the next run, where it stands.

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{condition_failed, map_sdk, n, s, Db, Item, SETTLE_INDEX};
+use super::{condition_failed, map_sdk, n, s, Db, Item, RESOURCE_INDEX, SETTLE_INDEX};
 use crate::domain::idempotency::{
     settle_shard, IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus, Scope,
 };
@@ -268,5 +268,31 @@ impl IdempotencyStore for Db {
             .into_iter()
             .map(record_from)
             .collect()
+    }
+
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "idempotency.by_resource"))]
+    async fn by_resource(&self, resource_id: &str) -> StoreResult<Vec<RecordKey>> {
+        let out = retry("Query(resource index)", Safety::Idempotent, || async {
+            self.client
+                .query()
+                .table_name(&self.tables.idempotency)
+                .index_name(RESOURCE_INDEX)
+                .key_condition_expression("resourceId = :r")
+                .expression_attribute_values(":r", s(resource_id))
+                .limit(10)
+                .send()
+                .await
+                .map_err(map_sdk)
+        })
+        .await?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match item.get("pk") {
+                Some(AttributeValue::S(pk)) => Some(RecordKey::new(pk.clone())),
+                _ => None,
+            })
+            .collect())
     }
 }

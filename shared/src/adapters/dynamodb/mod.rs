@@ -32,6 +32,9 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// The sparse index of records that may need settling (`settleShard`, `leaseUntil`).
 pub const SETTLE_INDEX: &str = "settle";
+/// The index of records by what they create (`resourceId`, keys only): the payment webhook finds
+/// a charge's record from its charge id.
+pub const RESOURCE_INDEX: &str = "resource";
 
 /// The DynamoDB client, table names and the few settings the item layout depends on.
 #[derive(Debug, Clone)]

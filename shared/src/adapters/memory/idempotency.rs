@@ -156,4 +156,16 @@ impl IdempotencyStore for MemoryStore {
         })
         .await
     }
+
+    async fn by_resource(&self, resource_id: &str) -> StoreResult<Vec<RecordKey>> {
+        self.call("by_resource", Safety::Idempotent, |st| {
+            Ok(st
+                .records
+                .values()
+                .filter(|r| r.resource_id == resource_id)
+                .map(|r| r.pk.clone())
+                .collect())
+        })
+        .await
+    }
 }
