@@ -313,3 +313,145 @@ pub async fn get(
         charge_id: record.resource_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::adapters::memory::{MemorySandboxLedger, MemoryStore};
+    use crate::adapters::payment::sandbox::{window_payment_key, SandboxGateway, SandboxLedger};
+    use crate::clock::{Clock, FixedClock};
+    use crate::config::Config;
+    use crate::domain::user::{Role, UserProfile};
+    use crate::services::reconciler;
+    use crate::wiring::Env;
+
+    const USER: &str = "usr_00000000000000000000000000000001";
+
+    fn world() -> (ChargePorts, MemoryStore, Arc<FixedClock>) {
+        let store = MemoryStore::default();
+        let ledger = MemorySandboxLedger::sharing(&store);
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let env = Env {
+            config: Arc::new(Config::from_env().expect("config")),
+            clock: clock.clone(),
+        };
+        store.put_user(UserProfile {
+            user_id: USER.into(),
+            email: "u@example.com".into(),
+            name: "U".into(),
+            role: Role::User,
+            balance: 0,
+            created_at: "2026-11-24T00:00:00Z".into(),
+        });
+        let ports = ChargePorts {
+            env,
+            users: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            charges: Arc::new(store.clone()),
+            methods: Arc::new(store.clone()),
+            payment: Arc::new(SandboxGateway::new(ledger)),
+        };
+        (ports, store, clock)
+    }
+
+    fn confirming(order_id: &str, amount: i64, card: &str) -> ConfirmInput {
+        ConfirmInput {
+            payment_key: window_payment_key(order_id, amount, card).expect("card"),
+            order_id: order_id.to_owned(),
+            amount,
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_charges_are_not_the_reconcilers_and_confirmed_ones_settle_once() {
+        let (p, store, _) = world();
+        let user: UserId = USER.into();
+        let ledger = MemorySandboxLedger::sharing(&store);
+        let a = open(&p, &user, Some("k"), "h".into(), OpenInput { amount: 10 })
+            .await
+            .expect("opened");
+        assert_eq!(
+            open(&p, &user, Some("k"), "h".into(), OpenInput { amount: 10 }).await,
+            Ok(a.clone()),
+            "replayed"
+        );
+        assert_eq!(
+            open(&p, &user, Some("k"), "h2".into(), OpenInput { amount: 11 }).await,
+            Err(ChargeError::KeyReused.into())
+        );
+        assert_eq!(a.order_id, format!("{}-1", a.charge_id));
+        // READY is nothing the reconciler settles.
+        assert_eq!(reconciler::run(&p).await.examined, 0);
+        assert_eq!(
+            confirm(&p, &user, &a.charge_id, confirming(&a.order_id, 11, "ok")).await,
+            Err(WindowError::Mismatch)
+        );
+        assert_eq!(ledger.get(&a.order_id).await.expect("read"), None);
+        let other: UserId = "usr_00000000000000000000000000000002".into();
+        assert_eq!(
+            get(&p, &other, &a.charge_id).await,
+            Err(WindowError::NotFound)
+        );
+        let done = confirm(&p, &user, &a.charge_id, confirming(&a.order_id, 10, "ok"))
+            .await
+            .expect("credited");
+        assert!(done.is_final());
+        assert_eq!(done.receipt.balance, 10);
+        // Again, even with another paymentKey: the same answer, credited once.
+        assert_eq!(
+            confirm(
+                &p,
+                &user,
+                &a.charge_id,
+                confirming(&a.order_id, 10, "declined")
+            )
+            .await,
+            Ok(done)
+        );
+        assert_eq!(
+            get(&p, &user, &a.charge_id).await.expect("view").status,
+            "CREDITED"
+        );
+        assert_eq!(reconciler::run(&p).await.examined, 0);
+    }
+
+    #[tokio::test]
+    async fn expiry_and_declines() {
+        let (p, _, clock) = world();
+        let user: UserId = USER.into();
+        let a = open(&p, &user, None, "h".into(), OpenInput { amount: 10 })
+            .await
+            .expect("opened");
+        let b = open(&p, &user, None, "h".into(), OpenInput { amount: 10 })
+            .await
+            .expect("opened");
+        assert_ne!(a.charge_id, b.charge_id, "keyless opens are distinct");
+        assert_eq!(
+            confirm(
+                &p,
+                &user,
+                &b.charge_id,
+                confirming(&b.order_id, 10, "declined")
+            )
+            .await,
+            Err(WindowError::Charge(ChargeError::Refused(
+                crate::domain::charge::ChargeRefusal::PaymentDeclined
+            )))
+        );
+        assert_eq!(
+            get(&p, &user, &b.charge_id).await.expect("view").status,
+            "FAILED"
+        );
+        clock.set(clock.now() + chrono::Duration::seconds(WINDOW_SECONDS));
+        assert_eq!(
+            confirm(&p, &user, &a.charge_id, confirming(&a.order_id, 10, "ok")).await,
+            Err(WindowError::Expired)
+        );
+        assert_eq!(
+            get(&p, &user, &a.charge_id).await.expect("view").status,
+            "READY"
+        );
+    }
+}
