@@ -2,7 +2,8 @@
 //! orderId and amount, the client pays in the gateway's window, and the charge is confirmed
 //! with the window's paymentKey.
 //!
-//! A window charge is a charge record like any other (`CHARGE#<user>#<window key>`), so that
+//! A window charge is a charge record like any other (`CHARGE#-#·window·<chargeId>`, naming its
+//! user in `userId`; found by its orderId alone, e.g. by a gateway event), so that
 //! the charge flow and the reconciler settle it the same way once it is confirmed:
 //! - opened, it is `RELEASED` (nothing taken, out of the in-doubt index: the reconciler ignores
 //!   it) with `windowExpires` set: that is `READY`;
@@ -28,12 +29,20 @@ use crate::services::charges::{self, ChargeError, ChargePorts, ChargeRun};
 
 /// How long an opened charge may be confirmed.
 pub const WINDOW_SECONDS: i64 = 30 * 60;
-/// Window charges' record keys: `CHARGE#<user>#` then this and the charge id. An
-/// Idempotency-Key is printable ASCII, so no `POST /balance/charge` key can name one.
+/// Window charges' record keys: `CHARGE#-#` then this and the charge id. An Idempotency-Key is
+/// printable ASCII and a user id is never `-`, so no `POST /balance/charge` key can name one.
 const WINDOW_KEY: &str = "\u{b7}window\u{b7}";
 
-fn window_pk(user_id: &UserId, charge_id: &str) -> RecordKey {
-    record_key(Scope::Charge, user_id, &format!("{WINDOW_KEY}{charge_id}"))
+/// The record of window charge `charge_id`, whoever's it is (the record names its user, which
+/// every read checks): a gateway event, which knows only the orderId, finds it too.
+pub fn window_pk(charge_id: &str) -> RecordKey {
+    record_key(Scope::Charge, "-", &format!("{WINDOW_KEY}{charge_id}"))
+}
+
+/// The record of the window charge whose orderId (gateway key) is `order_id`, if it is one.
+pub fn window_pk_of_order(order_id: &str) -> Option<RecordKey> {
+    let charge_id = order_id.strip_suffix("-1")?;
+    charge_id.starts_with("chg_").then(|| window_pk(charge_id))
 }
 
 /// The orderId of a window charge (its gateway key: the payment window's and the approval's).
@@ -153,7 +162,7 @@ pub async fn open(
         idempotency_key.map_or_else(ids::new_charge_id, |k| keyed_charge_id(user_id, k));
     let now = ctx.env.clock.now();
     let expires = now.timestamp() + WINDOW_SECONDS;
-    let pk = window_pk(user_id, &charge_id);
+    let pk = window_pk(&charge_id);
     let mut record = IdemRecord::pending(
         Scope::Charge,
         pk,
@@ -199,7 +208,7 @@ async fn window_record(
     if !charge_id.starts_with("chg_") || charge_id.len() > 64 {
         return Err(WindowError::NotFound);
     }
-    match ctx.idempotency.get(&window_pk(user_id, charge_id)).await {
+    match ctx.idempotency.get(&window_pk(charge_id)).await {
         Ok(Some(r)) if r.window_expires.is_some() && r.user_id.as_ref() == Some(user_id) => Ok(r),
         Ok(_) => Err(WindowError::NotFound),
         Err(e) => Err(store_error(e)),
@@ -382,6 +391,11 @@ mod tests {
             Err(ChargeError::KeyReused.into())
         );
         assert_eq!(a.order_id, format!("{}-1", a.charge_id));
+        assert_eq!(
+            window_pk_of_order(&a.order_id),
+            Some(window_pk(&a.charge_id))
+        );
+        assert_eq!(window_pk_of_order("chg_x-2"), None);
         // READY is nothing the reconciler settles.
         assert_eq!(reconciler::run(&p).await.examined, 0);
         assert_eq!(
