@@ -15,6 +15,9 @@ crate::routes::routes! {
     POST "/auth/login" => "auth-login", login;
     GET "/balance" => "balance-get", balance_get;
     POST "/balance/charge" => "balance-charge", balance_charge;
+    POST "/balance/charges" => "balance-charges-create", balance_charges_create;
+    GET "/balance/charges/{chargeId}" => "balance-charges-get", balance_charges_get;
+    POST "/balance/charges/{chargeId}/confirm" => "balance-charges-confirm", balance_charges_confirm;
     GET "/cart" => "cart-get", cart_get;
     POST "/cart/items" => "cart-add", cart_add;
     DELETE "/cart/items/{productId}" => "cart-remove", cart_remove;

@@ -11,6 +11,7 @@ use shop_shared::services::auth::AuthError;
 use shop_shared::services::balance::BalanceError;
 use shop_shared::services::cart::CartError;
 use shop_shared::services::catalog::CatalogError;
+use shop_shared::services::charge_window::WindowError;
 use shop_shared::services::charges::ChargeError;
 use shop_shared::services::orders::OrderError;
 use shop_shared::services::payment_methods::MethodError;
@@ -256,6 +257,25 @@ impl From<ChargeError> for ApiError {
                 tracing::error!(error = %m, "charge failure");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<WindowError> for ApiError {
+    fn from(e: WindowError) -> Self {
+        match e {
+            WindowError::NotFound => {
+                ApiError::new(ErrorCode::ChargeNotFound, "No such charge of yours.")
+            }
+            WindowError::Mismatch => ApiError::new(
+                ErrorCode::ChargeMismatch,
+                "The orderId or amount is not the charge's; nothing was captured.",
+            ),
+            WindowError::Expired => ApiError::new(
+                ErrorCode::ChargeExpired,
+                "The charge expired; open a new one.",
+            ),
+            WindowError::Charge(e) => e.into(),
         }
     }
 }

@@ -64,6 +64,9 @@ error_codes! {
     CartItemNotFound => "CART_ITEM_NOT_FOUND", 404, "Cart item not found";
     OrderNotFound => "ORDER_NOT_FOUND", 404, "Order not found";
     PaymentMethodNotFound => "PAYMENT_METHOD_NOT_FOUND", 404, "Payment method not found";
+    ChargeNotFound => "CHARGE_NOT_FOUND", 404, "Charge not found";
+    ChargeMismatch => "CHARGE_MISMATCH", 409, "Charge mismatch";
+    ChargeExpired => "CHARGE_EXPIRED", 409, "Charge expired";
     IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED", 422, "Idempotency key reused";
     RequestInProgress => "REQUEST_IN_PROGRESS", 409, "Request in progress";
     TryAgain => "TRY_AGAIN", 503, "Try again";

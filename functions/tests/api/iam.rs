@@ -203,6 +203,39 @@ async fn exercise(rig: &Rig) {
             expected
         );
     }
+    // A window charge: open (a replay in the second run), read, confirm (a replay in the second run).
+    let opened = post(
+        "/balance/charges",
+        token.clone(),
+        Some("iam-window"),
+        json!({"amount": 1_000}),
+    )
+    .await;
+    assert_eq!(opened.status, 201, "{opened:?}");
+    let charge_id = opened.body["chargeId"]
+        .as_str()
+        .expect("chargeId")
+        .to_owned();
+    let order_id = opened.body["orderId"].as_str().expect("orderId").to_owned();
+    assert_eq!(
+        get(format!("/balance/charges/{charge_id}"), token.clone())
+            .await
+            .status,
+        200
+    );
+    let payment_key =
+        shop_shared::adapters::payment::sandbox::window_payment_key(&order_id, 1_000, "ok")
+            .expect("key");
+    let confirmed = rig
+        .call(
+            Method::POST,
+            &format!("/balance/charges/{charge_id}/confirm"),
+            token.as_deref(),
+            None,
+            Some(json!({"paymentKey": payment_key, "orderId": order_id, "amount": 1_000})),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
     let charge = json!({"amount": 50_000});
     assert_eq!(
         post(
@@ -515,6 +548,9 @@ async fn every_dynamodb_action_of_every_function_is_granted() {
     // The recording saw every API function and the event and reconciler paths.
     for f in [
         "balance-charge",
+        "balance-charges-create",
+        "balance-charges-get",
+        "balance-charges-confirm",
         "payment-methods-create",
         "payment-methods-list",
         "payment-methods-delete",

@@ -27,6 +27,7 @@ mod ops_page;
 mod order_faults;
 mod orders;
 mod payment_methods;
+mod payment_window;
 mod popular;
 mod reconciler;
 mod stall;

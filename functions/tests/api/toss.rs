@@ -33,6 +33,20 @@ pub(crate) struct Stub {
     /// billingKey -> the customerKey it was issued to.
     billing_keys: HashMap<String, String>,
     billing_charges: usize,
+    /// paymentKey -> the orderId and amount the stub's payment window was opened with.
+    windows: HashMap<String, (String, i64)>,
+}
+
+/// The stub's payment window: the client opens it with an orderId and an amount and gets a
+/// paymentKey (`pkw_<card>_...`: `ok`, `late`, `decline`, `error`) that only a confirm with that
+/// very orderId and amount may use, as with Toss.
+fn open_window(stub: &Shared, order_id: &str, amount: i64, card: &str) -> String {
+    let key = format!("pkw_{card}_{}", uuid::Uuid::new_v4().simple());
+    stub.lock()
+        .expect("stub")
+        .windows
+        .insert(key.clone(), (order_id.to_owned(), amount));
+    key
 }
 
 /// The authKeys the stub's card-registration window handed out.
@@ -80,31 +94,48 @@ async fn confirm(
         let mut s = stub.lock().expect("stub");
         s.confirms += 1;
         let taken = s.payments.contains_key(&order_id);
-        match payment_key.as_str() {
-            _ if taken => (
-                400,
-                json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "stub"}),
-            ),
-            "pk_decline" => (
-                403,
-                json!({"code": "REJECT_CARD_PAYMENT", "message": "stub"}),
-            ),
-            "pk_error" => (
-                500,
-                json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "stub"}),
-            ),
-            // Not final at confirm: the card company has not answered yet.
-            "pk_late" => {
-                let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "IN_PROGRESS", "totalAmount": amount, "method": "CARD"});
-                s.payments.insert(order_id, payment.clone());
-                (200, payment)
+        // A window's paymentKey: only for the orderId and amount the window was opened with.
+        let window = payment_key.strip_prefix("pkw_").map(|rest| {
+            let card = rest.split('_').next().unwrap_or_default();
+            match s.windows.get(&payment_key) {
+                None => Err((404, "NOT_FOUND_PAYMENT_SESSION")),
+                Some((o, a)) if *o != order_id || *a != amount => Err((400, "INVALID_REQUEST")),
+                Some(_) => Ok(format!("pk_{card}")),
             }
-            _ => {
-                let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
-                s.payments
-                    .entry(order_id)
-                    .or_insert_with(|| payment.clone());
-                (200, payment)
+        });
+        let effective = match &window {
+            Some(Ok(kind)) => kind.clone(),
+            _ => payment_key.clone(),
+        };
+        if let Some(Err((status, code))) = window {
+            (status, json!({"code": code, "message": "stub"}))
+        } else {
+            match effective.as_str() {
+                _ if taken => (
+                    400,
+                    json!({"code": "ALREADY_PROCESSED_PAYMENT", "message": "stub"}),
+                ),
+                "pk_decline" => (
+                    403,
+                    json!({"code": "REJECT_CARD_PAYMENT", "message": "stub"}),
+                ),
+                "pk_error" => (
+                    500,
+                    json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "stub"}),
+                ),
+                // Not final at confirm: the card company has not answered yet.
+                "pk_late" => {
+                    let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "IN_PROGRESS", "totalAmount": amount, "method": "CARD"});
+                    s.payments.insert(order_id, payment.clone());
+                    (200, payment)
+                }
+                _ => {
+                    let payment = json!({"paymentKey": payment_key, "orderId": order_id, "status": "DONE", "totalAmount": amount, "method": "CARD"});
+                    s.payments
+                        .entry(order_id)
+                        .or_insert_with(|| payment.clone());
+                    (200, payment)
+                }
             }
         }
     };
@@ -651,4 +682,111 @@ async fn saved_cards_are_charged_through_toss() {
         s.billing_keys.get(&saved.billing_key),
         Some(&saved.customer_key)
     );
+}
+
+#[tokio::test]
+async fn window_charges_are_confirmed_through_toss() {
+    let (base, state) = stub().await;
+    let app = TestApp::with_context_tweak(test_config(), move |ctx| {
+        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+    })
+    .await;
+    let (_, token) = app.user().await;
+    let open = || async {
+        let r = app
+            .post("/balance/charges", Some(&token), json!({"amount": 7_000}))
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        (
+            r.body["chargeId"].as_str().expect("chargeId").to_owned(),
+            r.body["orderId"].as_str().expect("orderId").to_owned(),
+        )
+    };
+    let confirm = |charge_id: String, body: Value| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.post(
+                &format!("/balance/charges/{charge_id}/confirm"),
+                Some(&token),
+                body,
+            )
+            .await
+        }
+    };
+    let confirms = || state.lock().expect("stub").confirms;
+
+    let (charge_id, order_id) = open().await;
+    // Our own check first: another amount in the body is a 409 and Toss is not asked.
+    let key = open_window(&state, &order_id, 7_000, "ok");
+    let r = confirm(
+        charge_id.clone(),
+        json!({"paymentKey": key, "orderId": order_id, "amount": 7_001}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (409, "CHARGE_MISMATCH"), "{r:?}");
+    assert_eq!(confirms(), 0);
+    // A paymentKey the window issued for another amount: Toss refuses it, nothing is captured.
+    let other = open_window(&state, &order_id, 100, "ok");
+    let r = confirm(
+        charge_id.clone(),
+        json!({"paymentKey": other, "orderId": order_id, "amount": 7_000}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{r:?}"
+    );
+    assert!(!state.lock().expect("stub").payments.contains_key(&order_id));
+    // The window's own key: Toss captures it under the window's orderId.
+    let r = confirm(
+        charge_id.clone(),
+        json!({"paymentKey": key, "orderId": order_id, "amount": 7_000}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("CREDITED")),
+        "{r:?}"
+    );
+    assert_eq!(r.body["balance"], 7_000);
+    assert_eq!(
+        state.lock().expect("stub").payments[&order_id]["status"],
+        "DONE"
+    );
+
+    // In progress at confirm: 202, then credited by the reconciler once Toss says DONE.
+    let (charge_id, order_id) = open().await;
+    let late = open_window(&state, &order_id, 7_000, "late");
+    let r = confirm(
+        charge_id.clone(),
+        json!({"paymentKey": late, "orderId": order_id, "amount": 7_000}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (202, &json!("PENDING")),
+        "{r:?}"
+    );
+    assert_eq!(r.body["balance"], 7_000);
+    let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
+        .await
+        .expect("reconciler wiring");
+    assert_eq!(report.credited, 0, "{report:?}");
+    state
+        .lock()
+        .expect("stub")
+        .payments
+        .get_mut(&order_id)
+        .expect("payment")["status"] = json!("DONE");
+    let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
+        .await
+        .expect("reconciler wiring");
+    assert_eq!(report.credited, 1, "{report:?}");
+    assert_eq!(app.balance(&token).await, 14_000);
+    let view = app
+        .get(&format!("/balance/charges/{charge_id}"), Some(&token))
+        .await;
+    assert_eq!(view.body["status"], "CREDITED", "{view:?}");
 }

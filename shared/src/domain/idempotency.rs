@@ -156,6 +156,10 @@ pub struct IdemRecord {
     /// Charges: the void attempts that failed so far (they space out the next ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_attempts: Option<u32>,
+    /// Window charges (`POST /balance/charges`): epoch seconds after which the charge can no
+    /// longer be confirmed. Present only on them (a `RELEASED` window charge is `READY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_expires: Option<i64>,
 }
 
 impl IdemRecord {
@@ -187,6 +191,7 @@ impl IdemRecord {
             void_payment_id: None,
             void_attempts: None,
             approve_sent_ms: None,
+            window_expires: None,
         }
     }
 

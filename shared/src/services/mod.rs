@@ -5,6 +5,7 @@ pub mod auth;
 pub mod balance;
 pub mod cart;
 pub mod catalog;
+pub mod charge_window;
 pub mod charges;
 pub mod idempotency;
 pub mod orders;

@@ -1,5 +1,5 @@
 //! Serves the whole API on 127.0.0.1:$PORT (default 3000) with the Lambdas' own handlers, the
-//! storefront at `/` (`web/`), and the
+//! storefront at `/` (`web/`), the sandbox's payment window stand-in (`POST /sandbox/payments`), and the
 //! local operations page: `GET /ops` (and its data, `GET /ops/metrics`), fed by the EMF documents the
 //! local programs write to `$SHOP_METRICS_DIR` (default `.local/metrics`).
 
@@ -8,7 +8,7 @@ use axum::routing::get;
 use shop_shared::aws::AwsPorts;
 use shop_shared::wiring::AllPorts;
 use shop_tools::gateway::Gateway;
-use shop_tools::{metrics_sink, ops_page, storefront};
+use shop_tools::{metrics_sink, ops_page, sandbox_window, storefront};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         )
         .merge(storefront::router())
+        .merge(sandbox_window::router())
         .merge(Gateway::new(source).await?.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("shop API listening on http://127.0.0.1:{port} (operations: /ops)");

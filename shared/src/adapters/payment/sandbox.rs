@@ -11,6 +11,12 @@
 //! | `tok_gateway_timeout` | approved, but the answer is lost (502; the shop settles it itself) |
 //! | anything else | approved |
 //!
+//! The payment window (two-step charges): `POST /sandbox/payments` (served by the local gateway)
+//! issues a `paymentKey` for an orderId, an amount and a `card` ([`window_payment_key`]); its
+//! confirm checks that the key was issued for that orderId and amount (else it fails, nothing
+//! captured) and does what the card says: `ok` (captured), `declined`, `error` (nothing
+//! captured), `late` / `abort` (in progress at confirm, captured / aborted [`LATE_MS`] later).
+//!
 //! Saved cards: any authKey starting with `auth_` registers a card, except `auth_declined`
 //! (declined); the billing key is derived from the customer key and the authKey, and every
 //! sandbox billing key (`bk_sandbox_...`) is approved.
@@ -29,6 +35,46 @@ pub const TIMEOUT_TOKEN: &str = "tok_gateway_timeout";
 pub const AUTH_KEY_PREFIX: &str = "auth_";
 pub const DECLINED_AUTH_KEY: &str = "auth_declined";
 const BILLING_KEY_PREFIX: &str = "bk_sandbox_";
+/// The sandbox payment window's paymentKeys: `spk_<card>_<digest>`.
+pub const WINDOW_KEY_PREFIX: &str = "spk_";
+/// The cards of the sandbox payment window.
+pub const WINDOW_CARDS: [&str; 5] = ["ok", "declined", "error", "late", "abort"];
+/// How long a `late` or `abort` payment stays in progress.
+pub const LATE_MS: i64 = 20_000;
+
+fn window_digest(order_id: &str, amount: i64, card: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("sandbox-window\n{order_id}\n{amount}\n{card}").as_bytes(),
+    ))[..32]
+        .to_owned()
+}
+
+/// The paymentKey the sandbox's payment window issues for `order_id`, `amount` and `card`
+/// (`None` for an unknown card).
+pub fn window_payment_key(order_id: &str, amount: i64, card: &str) -> Option<String> {
+    WINDOW_CARDS.contains(&card).then(|| {
+        format!(
+            "{WINDOW_KEY_PREFIX}{card}_{}",
+            window_digest(order_id, amount, card)
+        )
+    })
+}
+
+/// The card of a window paymentKey, if the window issued it for `order_id` and `amount`.
+fn window_card(payment_key: &str, order_id: &str, amount: i64) -> Option<&'static str> {
+    let rest = payment_key.strip_prefix(WINDOW_KEY_PREFIX)?;
+    let (card, digest) = rest.rsplit_once('_')?;
+    let card = WINDOW_CARDS.iter().find(|c| **c == card)?;
+    (digest == window_digest(order_id, amount, card)).then_some(*card)
+}
+
+/// What the window's `late` and `abort` cards are at confirm (not tokens a client can send).
+const LATE: &str = "\u{0}late";
+const ABORT: &str = "\u{0}abort";
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
 
 /// One payment as the sandbox keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +84,9 @@ pub struct SandboxPayment {
     pub payment_id: String,
     pub amount: i64,
     pub status: SandboxStatus,
+    /// Window payments `late` / `abort`: in progress until then (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,30 +131,46 @@ fn gateway_error(e: StoreError) -> GatewayError {
 #[async_trait]
 impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
-        let token = match &request.payment_method {
-            MethodToken::OneOff(token) => token.as_str(),
-            MethodToken::Billing { billing_key, .. }
-                if billing_key.starts_with(BILLING_KEY_PREFIX) =>
-            {
-                "tok_sandbox"
-            }
-            MethodToken::Billing { .. } => {
-                return Err(GatewayError::Failed("not a sandbox billing key".into()))
-            }
-        };
+        let token =
+            match &request.payment_method {
+                MethodToken::OneOff(token) if token.starts_with(WINDOW_KEY_PREFIX) => {
+                    match window_card(token, &request.key, request.amount) {
+                        Some("ok") => "tok_sandbox",
+                        Some("declined") => DECLINED_TOKEN,
+                        Some("error") => GATEWAY_ERROR_TOKEN,
+                        Some("late") => LATE,
+                        Some(_) => ABORT,
+                        None => return Err(GatewayError::Failed(
+                            "sandbox: this paymentKey was not issued for this orderId and amount"
+                                .into(),
+                        )),
+                    }
+                }
+                MethodToken::OneOff(token) => token.as_str(),
+                MethodToken::Billing { billing_key, .. }
+                    if billing_key.starts_with(BILLING_KEY_PREFIX) =>
+                {
+                    "tok_sandbox"
+                }
+                MethodToken::Billing { .. } => {
+                    return Err(GatewayError::Failed("not a sandbox billing key".into()))
+                }
+            };
         if token == GATEWAY_ERROR_TOKEN {
             return Err(GatewayError::Failed("sandbox gateway error".into()));
         }
-        let status = if token == DECLINED_TOKEN {
+        let status = if token == DECLINED_TOKEN || token == ABORT {
             SandboxStatus::Declined
         } else {
             SandboxStatus::Approved
         };
+        let final_at_ms = (token == LATE || token == ABORT).then(|| now_ms() + LATE_MS);
         let fresh = SandboxPayment {
             gateway_key: request.key.clone(),
             payment_id: payment_id(&request.key),
             amount: request.amount,
             status,
+            final_at_ms,
         };
         let payment = match self.ledger.insert(&fresh).await.map_err(gateway_error)? {
             None => fresh,
@@ -118,6 +183,9 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
             Some(old) => old,
         };
         match payment.status {
+            _ if payment.final_at_ms.is_some_and(|t| now_ms() < t) => Err(GatewayError::Unknown(
+                "sandbox: the payment is in progress".into(),
+            )),
             SandboxStatus::Declined => Err(GatewayError::Declined),
             _ if token == TIMEOUT_TOKEN => Err(GatewayError::Unknown(
                 "sandbox: the approval's answer was lost".into(),
@@ -165,6 +233,7 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
         Ok(match self.ledger.get(key).await.map_err(gateway_error)? {
             None => PaymentStatus::NotFound,
+            Some(p) if p.final_at_ms.is_some_and(|t| now_ms() < t) => PaymentStatus::InProgress,
             Some(p) => match p.status {
                 SandboxStatus::Approved => PaymentStatus::Approved {
                     payment_id: p.payment_id,
@@ -265,5 +334,49 @@ mod tests {
             g.status("k5").await,
             Ok(PaymentStatus::Approved { .. })
         ));
+    }
+
+    fn window(key: &str, amount: i64, payment_key: &str) -> ApprovalRequest {
+        ApprovalRequest {
+            amount,
+            ..req(key, payment_key)
+        }
+    }
+
+    #[tokio::test]
+    async fn window_payment_keys_are_bound_to_their_order_and_amount() {
+        let g = SandboxGateway::new(MemorySandboxLedger::default());
+        assert_eq!(window_payment_key("o", 10, "gold"), None);
+        let ok = window_payment_key("o1", 10, "ok").expect("key");
+        for (key, amount) in [("o2", 10), ("o1", 11)] {
+            assert!(matches!(
+                g.approve(&window(key, amount, &ok)).await,
+                Err(GatewayError::Failed(_))
+            ));
+            assert_eq!(g.status(key).await, Ok(PaymentStatus::NotFound));
+        }
+        let forged = format!("{WINDOW_KEY_PREFIX}ok_{}", "0".repeat(32));
+        assert!(g.approve(&window("o1", 10, &forged)).await.is_err());
+        assert_eq!(g.status("o1").await, Ok(PaymentStatus::NotFound));
+        assert!(g.approve(&window("o1", 10, &ok)).await.is_ok());
+        let declined = window_payment_key("o3", 10, "declined").expect("key");
+        assert_eq!(
+            g.approve(&window("o3", 10, &declined)).await,
+            Err(GatewayError::Declined)
+        );
+        let error = window_payment_key("o4", 10, "error").expect("key");
+        assert!(matches!(
+            g.approve(&window("o4", 10, &error)).await,
+            Err(GatewayError::Failed(_))
+        ));
+        assert_eq!(g.status("o4").await, Ok(PaymentStatus::NotFound));
+        for (order, card) in [("o5", "late"), ("o6", "abort")] {
+            let key = window_payment_key(order, 10, card).expect("key");
+            assert!(matches!(
+                g.approve(&window(order, 10, &key)).await,
+                Err(GatewayError::Unknown(_))
+            ));
+            assert_eq!(g.status(order).await, Ok(PaymentStatus::InProgress));
+        }
     }
 }

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
+use sha2::Digest;
 
 use crate::adapters::https::{Answer as Reply, CallError, HttpsClient};
 use crate::ports::{
@@ -217,7 +218,13 @@ impl PaymentGateway for TossGateway {
                     "orderId": request.key,
                     "amount": request.amount,
                 }),
-                format!("confirm-{}", request.key),
+                // Per orderId and paymentKey: a resend is the same request, but a confirm with
+                // another paymentKey (after one Toss refused) is not answered with that refusal.
+                format!(
+                    "confirm-{}-{}",
+                    request.key,
+                    &hex::encode(sha2::Sha256::digest(payment_key.as_bytes()))[..16]
+                ),
             ),
             MethodToken::Billing {
                 billing_key,
