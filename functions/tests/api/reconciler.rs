@@ -5,51 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::gateway::{rig, GatewayFault, Rig};
 use crate::helpers::ledger::ledger;
-use crate::helpers::{test_config, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use shop_shared::clock::{Clock, FixedClock};
 
 const AMOUNT: i64 = 4_000;
 
-struct Rig {
-    clock: Arc<FixedClock>,
-    app: TestApp,
-    /// The same tables, through a gateway wrapper that can fail.
-    crashing: Arc<TestApp>,
-    gateway: Arc<FaultyGateway>,
-}
-
-async fn rig() -> Rig {
-    let config = test_config();
-    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
-    let c = clock.clone();
-    let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
-    let gateway = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
-    let (g, c) = (gateway.clone(), clock.clone());
-    let crashing = Arc::new(
-        TestApp::with_context_tweak(config, move |ctx| {
-            ctx.payment = g;
-            ctx.env.clock = c;
-        })
-        .await,
-    );
-    Rig {
-        clock,
-        app,
-        crashing,
-        gateway,
-    }
-}
-
 impl Rig {
-    fn later(&self) {
-        self.clock
-            .set(self.clock.now() + chrono::Duration::minutes(2));
-    }
-
     /// Starts a charge on the crashing app and kills it once the gateway approved it.
     async fn crash_after_approval(&self, token: &str, key: Option<&str>) {
         let before = self.gateway.approvals.load(Ordering::SeqCst);

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::gateway::{rig, GatewayFault, Rig};
 use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, Reply, TestApp};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -19,36 +19,6 @@ use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway
 const TOSS_SECRET: &str = "test_sk_stub_0123456789";
 
 const AMOUNT: i64 = 3_000;
-
-struct Rig {
-    clock: Arc<FixedClock>,
-    app: TestApp,
-    /// The same tables, through a gateway wrapper that can hang (a request that dies).
-    crashing: Arc<TestApp>,
-    gateway: Arc<FaultyGateway>,
-}
-
-async fn rig() -> Rig {
-    let config = test_config();
-    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
-    let c = clock.clone();
-    let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
-    let gateway = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
-    let (g, c) = (gateway.clone(), clock.clone());
-    let crashing = Arc::new(
-        TestApp::with_context_tweak(config, move |ctx| {
-            ctx.payment = g;
-            ctx.env.clock = c;
-        })
-        .await,
-    );
-    Rig {
-        clock,
-        app,
-        crashing,
-        gateway,
-    }
-}
 
 /// Toss's event for the payment of `order_id`, saying whatever `status` (never trusted).
 fn event(order_id: &str, status: &str) -> Value {
@@ -65,12 +35,6 @@ fn event(order_id: &str, status: &str) -> Value {
 }
 
 impl Rig {
-    /// Past every lease (2 s in tests) and the sandbox's window for late approvals.
-    fn later(&self) {
-        self.clock
-            .set(self.clock.now() + chrono::Duration::minutes(2));
-    }
-
     async fn webhook(&self, body: Value) -> Reply {
         self.app.post("/payments/webhook", None, body).await
     }

@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
 use tokio::task::JoinHandle;
+
+use super::{test_config, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayFault {
@@ -118,5 +121,44 @@ impl PaymentGateway for FaultyGateway {
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
         self.inquiries.fetch_add(1, Ordering::SeqCst);
         self.inner.status(key).await
+    }
+}
+
+/// One app over fresh tables on a fixed clock, and a second app over the same tables whose payment
+/// gateway is a [`FaultyGateway`] (a request that fails or dies at the gateway).
+pub struct Rig {
+    pub clock: Arc<FixedClock>,
+    pub app: TestApp,
+    pub crashing: Arc<TestApp>,
+    pub gateway: Arc<FaultyGateway>,
+}
+
+pub async fn rig() -> Rig {
+    let config = test_config();
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let c = clock.clone();
+    let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
+    let gateway = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
+    let (g, c) = (gateway.clone(), clock.clone());
+    let crashing = Arc::new(
+        TestApp::with_context_tweak(config, move |ctx| {
+            ctx.payment = g;
+            ctx.env.clock = c;
+        })
+        .await,
+    );
+    Rig {
+        clock,
+        app,
+        crashing,
+        gateway,
+    }
+}
+
+impl Rig {
+    /// Past every lease.
+    pub fn later(&self) {
+        self.clock
+            .set(self.clock.now() + chrono::Duration::minutes(2));
     }
 }
