@@ -2,9 +2,7 @@
 //! list, delete, charge a saved card; another user's method is a 404, a refused authKey a 402 with
 //! nothing stored, and the billing key never shows in an answer or a log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use crate::helpers::captured::Captured;
 use crate::helpers::process::ran_in_own_process;
 use crate::helpers::{Reply, TestApp};
 use serde_json::json;
@@ -266,27 +264,6 @@ async fn a_refused_auth_key_stores_nothing() {
     assert_eq!(r.status, 401);
     assert_eq!(app.get("/payment-methods", None).await.status, 401);
     assert_eq!(app.delete("/payment-methods/pm_x", None).await.status, 401);
-}
-
-/// Every log line written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 #[tokio::test]

@@ -5,34 +5,11 @@
 //! One test function, in a process of its own (`helpers::process`): the subscriber, the metrics
 //! recorder and the environment are global to the process.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use crate::helpers::captured::Captured;
 use crate::helpers::process::ran_in_own_process;
 use crate::helpers::TestApp;
 use serde_json::{json, Value};
 use shop_shared::telemetry;
-
-/// Every log line written, as the runtime's subscriber formats it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 impl Captured {
     fn lines(&self) -> Vec<Value> {

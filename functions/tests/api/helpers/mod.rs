@@ -1,6 +1,7 @@
 //! Test harness: each test gets its own freshly created tables (from `infra/template.yaml`) in
 //! DynamoDB Local, and calls the handlers in-process through the gateway's routing.
 
+pub mod captured;
 pub mod gateway;
 pub mod ledger;
 pub mod process;
