@@ -33,6 +33,9 @@ pub const CHARGES_DECLINED: &str = "ChargesDeclined";
 pub const GATEWAY_ERRORS: &str = "GatewayErrors";
 pub const CHARGES_RECONCILED: &str = "ChargesReconciled";
 pub const CHARGES_IN_DOUBT: &str = "ChargesInDoubt";
+/// An approval that no record could credit any more, and whose void failed: money captured and
+/// tracked by nothing but this metric and its error log line (an operator voids it by hand).
+pub const ORPHANED_VOIDS_FAILED: &str = "OrphanedVoidsFailed";
 /// The age of the oldest record a reconciler run found in doubt (seconds since its request).
 pub const OLDEST_IN_DOUBT: &str = "OldestInDoubtSeconds";
 pub const RELAY_PUBLISHED: &str = "RelayPublished";
@@ -44,7 +47,7 @@ pub const CONSUMER_DUPLICATES: &str = "ConsumerDuplicates";
 pub const CONSUMER_FAILED: &str = "ConsumerFailed";
 
 /// Every metric with its unit, for [`describe`] and the tests.
-pub const ALL: [(&str, Unit); 24] = [
+pub const ALL: [(&str, Unit); 25] = [
     (COLD_START, Unit::Count),
     (REQUEST_LATENCY, Unit::Milliseconds),
     (PROBLEMS, Unit::Count),
@@ -61,6 +64,7 @@ pub const ALL: [(&str, Unit); 24] = [
     (GATEWAY_ERRORS, Unit::Count),
     (CHARGES_RECONCILED, Unit::Count),
     (CHARGES_IN_DOUBT, Unit::Count),
+    (ORPHANED_VOIDS_FAILED, Unit::Count),
     (OLDEST_IN_DOUBT, Unit::Seconds),
     (RELAY_PUBLISHED, Unit::Count),
     (RELAY_FAILED_ENTRIES, Unit::Count),
@@ -157,6 +161,10 @@ pub fn charges_reconciled(outcome: &'static str, count: usize) {
     if count > 0 {
         counter!(CHARGES_RECONCILED, "outcome" => outcome).increment(count as u64);
     }
+}
+
+pub fn orphaned_void_failed() {
+    counter!(ORPHANED_VOIDS_FAILED).increment(1);
 }
 
 pub fn charges_in_doubt(count: usize) {

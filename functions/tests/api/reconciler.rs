@@ -9,6 +9,7 @@ use crate::helpers::gateway::{rig, GatewayFault, Rig};
 use crate::helpers::ledger::ledger;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
+use shop_shared::clock::Clock;
 
 const AMOUNT: i64 = 4_000;
 
@@ -203,4 +204,203 @@ async fn a_failed_void_is_retried_and_the_payment_is_never_credited() {
         .await
         .expect("reconciler wiring");
     assert_eq!(again.examined, 0, "{again:?}");
+}
+
+/// Who takes a charge over while its first request still waits for the gateway.
+#[derive(Debug, Clone, Copy)]
+enum Taker {
+    /// The client's retry with the same key.
+    Retry,
+    /// The scheduled reconciler.
+    Reconciler,
+}
+
+/// The lease runs out while the approve call is slow (a lease shorter than the request may live):
+/// the approval reaches the gateway before the takeover (its answer held) or after it (the
+/// request held on the way). Whoever took over settles it from the gateway's truth by the key,
+/// the slow request cannot record it any more and answers from the record, never "nothing was
+/// charged"; the payment is credited exactly once and never voided.
+#[tokio::test]
+async fn an_approval_answered_after_the_lease_ran_out_is_credited_once() {
+    for fault in [GatewayFault::HoldAnswer, GatewayFault::HoldRequest] {
+        for taker in [Taker::Retry, Taker::Reconciler] {
+            let what = format!("{fault:?} {taker:?}");
+            let mut config = crate::helpers::test_config();
+            config.idempotency_lease_seconds = 1;
+            let rig = crate::helpers::gateway::rig_with(config).await;
+            let (user_id, token) = rig.app.user().await;
+            let body = json!({"amount": AMOUNT});
+            rig.gateway.on_approve(&[fault]);
+            let slow = {
+                let (app, token, body) = (rig.crashing.clone(), token.clone(), body.clone());
+                tokio::spawn(async move {
+                    app.post_with_key("/balance/charge", &token, "k-slow", body)
+                        .await
+                })
+            };
+            rig.gateway.until_held().await;
+            // Past the lease, well inside the time the slow request may still live.
+            rig.clock
+                .set(rig.clock.now() + chrono::Duration::seconds(3));
+            let taken = match taker {
+                Taker::Retry => Some(
+                    rig.app
+                        .post_with_key("/balance/charge", &token, "k-slow", body.clone())
+                        .await,
+                ),
+                Taker::Reconciler => {
+                    let report = shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
+                        .await
+                        .expect("reconciler wiring");
+                    let approved_first = fault == GatewayFault::HoldAnswer;
+                    assert_eq!(
+                        (report.credited, report.failed + report.released),
+                        (usize::from(approved_first), 0),
+                        "{what}: an approval sent 3 s ago may still land: {report:?}"
+                    );
+                    None
+                }
+            };
+            rig.gateway.release();
+            let slow = slow.await.expect("join");
+            assert!(
+                slow.status == 200 || slow.code() == "REQUEST_IN_PROGRESS" || slow.status == 502,
+                "{what}: the slow request answers from the record: {slow:?}"
+            );
+            assert!(
+                !crate::helpers::says_nothing_changed(&slow) && slow.status != 402,
+                "{what}: never 'nothing was charged': {slow:?}"
+            );
+            if let Some(taken) = &taken {
+                assert_eq!(taken.status, 200, "{what}: {taken:?}");
+                if slow.status == 200 {
+                    assert_eq!(slow.body, taken.body, "{what}: one answer");
+                }
+            }
+            // Whatever is left in doubt, the reconciler settles it once the approval may no
+            // longer land.
+            rig.later();
+            shop_functions::handlers::reconciler::run_wired(rig.app.ctx())
+                .await
+                .expect("reconciler wiring");
+            assert_eq!(rig.app.balance(&token).await, AMOUNT, "{what}");
+            assert_eq!(rig.ledger_len(&user_id).await, 1, "{what}");
+            let keys = rig.gateway_keys(&user_id).await;
+            assert_eq!(keys.len(), 1, "{what}: {keys:?}");
+            let status = rig.app.ctx().payment.status(&keys[0]).await;
+            assert!(
+                matches!(
+                    status,
+                    Ok(shop_shared::ports::PaymentStatus::Approved { amount: AMOUNT, .. })
+                ),
+                "{what}: captured and not voided: {status:?}"
+            );
+            let replay = rig
+                .app
+                .post_with_key("/balance/charge", &token, "k-slow", body)
+                .await;
+            assert_eq!(
+                (replay.status, &replay.body["balance"]),
+                (200, &json!(AMOUNT)),
+                "{what}: {replay:?}"
+            );
+        }
+    }
+}
+
+/// A thousand voids the gateway keeps refusing stand first in one in-doubt partition, before one
+/// approved, uncredited charge (the records are copies of that charge's own record, so they
+/// share its partition): one reconciler run still credits it, tries a bounded number of voids,
+/// and re-times each refused one behind the others instead of leaving it first.
+#[tokio::test]
+async fn stuck_voids_cannot_starve_a_partition() {
+    const STUCK: usize = 1_000;
+    let rig = rig().await;
+    let (user_id, token) = rig.app.user().await;
+    rig.crash_after_approval(&token, Some("k-starve")).await;
+    let (db, tables) = (&rig.app.db.client, &rig.app.db.tables);
+    let records = db
+        .scan()
+        .table_name(&tables.idempotency)
+        .filter_expression("userId = :u")
+        .expression_attribute_values(":u", AttributeValue::S(user_id.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    let approved = records.items().first().expect("the crashed charge").clone();
+    assert!(approved.contains_key("settleShard"), "{approved:?}");
+    let stuck: Vec<_> = (0..STUCK)
+        .map(|i| {
+            let mut r = approved.clone();
+            r.insert(
+                "pk".into(),
+                AttributeValue::S(format!("CHARGE#{user_id}#stuck-{i}")),
+            );
+            r.insert(
+                "resourceId".into(),
+                AttributeValue::S(format!("chg_stuck_{i}")),
+            );
+            r.insert("status".into(), AttributeValue::S("FAILED".into()));
+            r.insert(
+                "voidPaymentId".into(),
+                AttributeValue::S(format!("pay_stuck_{i}")),
+            );
+            r.insert("leaseUntil".into(), AttributeValue::N("0".into()));
+            r
+        })
+        .collect();
+    for chunk in stuck.chunks(25) {
+        let requests = chunk
+            .iter()
+            .map(|item| {
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
+                            .expect("put"),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = db
+            .batch_write_item()
+            .request_items(&tables.idempotency, requests)
+            .send()
+            .await
+            .expect("batch write");
+        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+    rig.later();
+    rig.gateway.on_void(&[GatewayFault::Fail; STUCK]);
+    let started = std::time::Instant::now();
+    let report = shop_functions::handlers::reconciler::run_wired(rig.crashing.ctx())
+        .await
+        .expect("reconciler wiring");
+    let took = started.elapsed();
+    assert_eq!(report.credited, 1, "{report:?}");
+    assert_eq!(report.deferred, STUCK, "{report:?}");
+    assert_eq!(rig.app.balance(&token).await, AMOUNT);
+    assert_eq!(
+        rig.gateway.voids.load(Ordering::SeqCst),
+        shop_shared::services::reconciler::VOIDS_PER_RUN,
+        "a bounded number of voids per run"
+    );
+    // Each refused void was re-timed: it now stands behind the ones not tried yet.
+    let retimed = db
+        .scan()
+        .table_name(&tables.idempotency)
+        .filter_expression("userId = :u AND voidAttempts = :one")
+        .expression_attribute_values(":u", AttributeValue::S(user_id.clone()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(
+        retimed.items().len(),
+        shop_shared::services::reconciler::VOIDS_PER_RUN
+    );
+    println!("one reconciler run over {STUCK} stuck voids + 1 approval: {took:?}");
 }

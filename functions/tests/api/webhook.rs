@@ -6,10 +6,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::helpers::gateway::{rig, GatewayFault, Rig};
+use crate::helpers::gateway::{gateway_keys_in, rig, GatewayFault, Rig};
 use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, Reply, TestApp};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shop_shared::adapters::payment::toss::TossGateway;
 use shop_shared::clock::{Clock, FixedClock};
@@ -37,35 +36,6 @@ fn event(order_id: &str, status: &str) -> Value {
 impl Rig {
     async fn webhook(&self, body: Value) -> Reply {
         self.app.post("/payments/webhook", None, body).await
-    }
-
-    /// The gateway keys (`<chargeId>-<attempt>`) of the user's charge records.
-    async fn gateway_keys(&self, user_id: &str) -> Vec<String> {
-        Self::keys_in(&self.app, user_id).await
-    }
-
-    async fn keys_in(app: &TestApp, user_id: &str) -> Vec<String> {
-        let out = app
-            .db
-            .client
-            .scan()
-            .table_name(&app.db.tables.idempotency)
-            .filter_expression("userId = :u")
-            .expression_attribute_values(":u", AttributeValue::S(user_id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("scan records");
-        out.items()
-            .iter()
-            .map(|i| {
-                let attempt = i
-                    .get("gatewayAttempt")
-                    .and_then(|a| a.as_n().ok())
-                    .map_or("1".to_owned(), Clone::clone);
-                format!("{}-{attempt}", i["resourceId"].as_s().expect("resourceId"))
-            })
-            .collect()
     }
 
     /// A charge whose approval answer the sandbox lost (502): approved, not credited.
@@ -326,7 +296,7 @@ async fn toss_events_are_settled_from_tosss_inquiry() {
     assert_eq!(result(&r), "HANDLED");
     // The refused one, forged as DONE: Toss has no such payment.
     let (charge_id, _) = keys[0].rsplit_once('-').expect("key");
-    let records = Rig::keys_in(&app, &user_id).await;
+    let records = gateway_keys_in(&app, &user_id).await;
     for key in records.iter().filter(|k| !k.starts_with(charge_id)) {
         let r = webhook(key.clone(), "DONE").await;
         assert_eq!(result(&r), "IGNORED", "{key}");

@@ -344,9 +344,16 @@ impl<'a> ChargeRun<'a> {
         self.ctx.env.clock.now().timestamp_millis()
     }
 
-    /// Whether an approval of this attempt was sent so lately that the gateway may still take it.
+    /// Whether an approval of this attempt was sent so lately that the gateway may still take it:
+    /// within the gateway's own window for a final answer, and at least as long as the request
+    /// that sent it may live (its owner may still be waiting for the answer, whatever its lease).
     fn approval_may_land(&self) -> bool {
-        let window = i64::try_from(self.ctx.payment.final_after().as_millis()).unwrap_or(i64::MAX);
+        let window = self
+            .ctx
+            .payment
+            .final_after()
+            .max(crate::retry::LAMBDA_TIMEOUT);
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         self.record
             .approve_sent_ms
             .is_some_and(|sent| self.now_ms() < sent.saturating_add(window))
@@ -481,8 +488,7 @@ impl<'a> ChargeRun<'a> {
                 self.record.payment_id = Some(payment_id.to_owned());
                 Ok(())
             }
-            // Another owner took over: it settles (it finds the approval by the key).
-            Ok(Owned::NotOwner) => Err(self.after_lost_lease().await),
+            Ok(Owned::NotOwner) => Err(self.after_losing_an_approval(payment_id).await),
             Err(e) => {
                 tracing::warn!(error = %e, "charge: approval not recorded");
                 Err(self.stay_in_doubt(ChargeError::CreditPending).await)
@@ -625,6 +631,29 @@ impl<'a> ChargeRun<'a> {
         err
     }
 
+    /// The record was taken over while this request held an approval. The approval is never
+    /// dropped: while the record is on this attempt and unsettled, its owner (or the reconciler)
+    /// finds it by the gateway key; once nothing can credit it any more (the record moved to
+    /// another attempt or settled without it), it is voided here.
+    async fn after_losing_an_approval(&self, payment_id: &str) -> ChargeError {
+        match self.ctx.idempotency.get(self.pk()).await {
+            Ok(Some(record)) if approval_orphaned(&record, self.attempt, payment_id) => {
+                tracing::warn!(%payment_id, "charge: an approval no record can credit is voided");
+                if let Err(e) =
+                    gateway(self.ctx.payment.void(&self.gateway_key(), payment_id)).await
+                {
+                    tracing::error!(error = %e, %payment_id, "charge: void of an orphaned approval failed");
+                    telemetry::orphaned_void_failed();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %payment_id, "charge: record unread after a takeover")
+            }
+        }
+        self.after_lost_lease().await
+    }
+
     /// The record is not ours any more: its current owner answers.
     async fn after_lost_lease(&self) -> ChargeError {
         match self.answer_from_record().await {
@@ -641,6 +670,25 @@ impl<'a> ChargeRun<'a> {
             Err(e) => Err(unavailable(e, true)),
         }
     }
+}
+
+/// Whether the approval `payment_id` of gateway attempt `attempt` can no longer be credited
+/// through `record`: the record moved to another attempt (another gateway key), or ended
+/// without it. `PENDING` or `RELEASED` on the same attempt: whoever drives it next asks the
+/// gateway by the key and finds it.
+fn approval_orphaned(record: &IdemRecord, attempt: u32, payment_id: &str) -> bool {
+    if record.payment_id.as_deref() == Some(payment_id)
+        || record.void_payment_id.as_deref() == Some(payment_id)
+    {
+        return false;
+    }
+    if record.gateway_attempt.unwrap_or(1) != attempt {
+        return true;
+    }
+    matches!(
+        record.status,
+        RecordStatus::Completed | RecordStatus::Failed
+    )
 }
 
 /// Voids an approval whose record is already `FAILED`, then records the void. A failure leaves
@@ -662,5 +710,60 @@ pub(crate) async fn void_payment(
             tracing::error!(error = %e, %payment_id, "charge: void failed; the reconciler retries it");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::idempotency::Lease;
+
+    fn record(status: RecordStatus, attempt: u32, payment_id: Option<&str>) -> IdemRecord {
+        let mut r = IdemRecord::pending(
+            Scope::Charge,
+            "CHARGE#u#k".into(),
+            "h".into(),
+            "chg_1".into(),
+            &Lease::new(0, 30_000),
+            0,
+        );
+        r.status = status;
+        r.gateway_attempt = Some(attempt);
+        r.payment_id = payment_id.map(str::to_owned);
+        r
+    }
+
+    #[test]
+    fn an_approval_is_orphaned_only_when_no_one_can_credit_it() {
+        use RecordStatus::*;
+        let cases = [
+            // Recorded (by the new owner, from the gateway's status by key): not orphaned.
+            (record(Completed, 1, Some("pay")), false),
+            (record(Pending, 1, Some("pay")), false),
+            // Same attempt, unsettled: whoever drives it finds it by the key.
+            (record(Pending, 1, None), false),
+            (record(Released, 1, None), false),
+            // Settled without it, or moved on to another gateway key: nobody will credit it.
+            (record(Completed, 1, Some("other")), true),
+            (record(Failed, 1, None), true),
+            (record(Pending, 2, None), true),
+            (record(Released, 2, None), true),
+        ];
+        for (r, orphaned) in cases {
+            assert_eq!(
+                approval_orphaned(&r, 1, "pay"),
+                orphaned,
+                "{:?} attempt {:?} {:?}",
+                r.status,
+                r.gateway_attempt,
+                r.payment_id
+            );
+        }
+        let mut voiding = record(Failed, 1, None);
+        voiding.void_payment_id = Some("pay".into());
+        assert!(
+            !approval_orphaned(&voiding, 1, "pay"),
+            "already being voided"
+        );
     }
 }

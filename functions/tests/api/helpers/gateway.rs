@@ -10,6 +10,9 @@ use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::ports::{Approval, ApprovalRequest, GatewayError, PaymentGateway, PaymentStatus};
 use tokio::task::JoinHandle;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use shop_shared::config::Config;
+
 use super::{test_config, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,10 @@ pub enum GatewayFault {
     Fail,
     /// It happened, and the caller never hears back (the process dies waiting).
     Hang,
+    /// It reaches the gateway only when the test releases it ([`FaultyGateway::release`]).
+    HoldRequest,
+    /// It happens at once; its answer is held until the test releases it.
+    HoldAnswer,
 }
 
 #[derive(Default)]
@@ -37,6 +44,9 @@ pub struct FaultyGateway {
     pub approvals: AtomicUsize,
     pub voids: AtomicUsize,
     pub inquiries: AtomicUsize,
+    /// Calls held now ([`GatewayFault::HoldRequest`], [`GatewayFault::HoldAnswer`]).
+    pub held: AtomicUsize,
+    release: tokio::sync::Notify,
 }
 
 impl FaultyGateway {
@@ -48,6 +58,8 @@ impl FaultyGateway {
             approvals: AtomicUsize::new(0),
             voids: AtomicUsize::new(0),
             inquiries: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            release: tokio::sync::Notify::new(),
         }
     }
 
@@ -80,6 +92,51 @@ impl FaultyGateway {
         assert!(request.await.expect_err("killed").is_cancelled());
     }
 
+    /// Waits until a call is held.
+    pub async fn until_held(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.held.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no call was held");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Lets every held call go on.
+    pub fn release(&self) {
+        self.release.notify_waiters();
+    }
+
+    async fn hold(&self) {
+        let released = self.release.notified();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        released.await;
+        self.held.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn run<T>(
+        &self,
+        fault: Option<GatewayFault>,
+        call: impl std::future::Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        match fault {
+            None => call.await,
+            Some(GatewayFault::Fail) => Err(GatewayError::Failed("injected".into())),
+            Some(GatewayFault::Hang) => {
+                let _ = call.await;
+                std::future::pending().await
+            }
+            Some(GatewayFault::HoldRequest) => {
+                self.hold().await;
+                call.await
+            }
+            Some(GatewayFault::HoldAnswer) => {
+                let answer = call.await;
+                self.hold().await;
+                answer
+            }
+        }
+    }
+
     fn next(&self, pick: impl FnOnce(&mut Plan) -> &mut Vec<GatewayFault>) -> Option<GatewayFault> {
         let mut plan = self.plan.lock().expect("plan");
         let list = pick(&mut plan);
@@ -87,25 +144,13 @@ impl FaultyGateway {
     }
 }
 
-async fn run<T>(
-    fault: Option<GatewayFault>,
-    call: impl std::future::Future<Output = Result<T, GatewayError>>,
-) -> Result<T, GatewayError> {
-    match fault {
-        None => call.await,
-        Some(GatewayFault::Fail) => Err(GatewayError::Failed("injected".into())),
-        Some(GatewayFault::Hang) => {
-            let _ = call.await;
-            std::future::pending().await
-        }
-    }
-}
-
 #[async_trait]
 impl PaymentGateway for FaultyGateway {
     async fn approve(&self, request: &ApprovalRequest) -> Result<Approval, GatewayError> {
         self.approvals.fetch_add(1, Ordering::SeqCst);
-        let answer = run(self.next(|p| &mut p.approve), self.inner.approve(request)).await;
+        let answer = self
+            .run(self.next(|p| &mut p.approve), self.inner.approve(request))
+            .await;
         let hook = self.after_approval.lock().expect("hook").clone();
         if let Some(hook) = hook {
             hook().await;
@@ -115,7 +160,8 @@ impl PaymentGateway for FaultyGateway {
 
     async fn void(&self, key: &str, payment_id: &str) -> Result<(), GatewayError> {
         self.voids.fetch_add(1, Ordering::SeqCst);
-        run(self.next(|p| &mut p.void), self.inner.void(key, payment_id)).await
+        self.run(self.next(|p| &mut p.void), self.inner.void(key, payment_id))
+            .await
     }
 
     async fn status(&self, key: &str) -> Result<PaymentStatus, GatewayError> {
@@ -134,7 +180,10 @@ pub struct Rig {
 }
 
 pub async fn rig() -> Rig {
-    let config = test_config();
+    rig_with(test_config()).await
+}
+
+pub async fn rig_with(config: Config) -> Rig {
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
     let c = clock.clone();
     let app = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
@@ -156,9 +205,39 @@ pub async fn rig() -> Rig {
 }
 
 impl Rig {
+    /// The gateway keys (`<chargeId>-<attempt>`) of the user's charge records.
+    pub async fn gateway_keys(&self, user_id: &str) -> Vec<String> {
+        gateway_keys_in(&self.app, user_id).await
+    }
+
     /// Past every lease.
     pub fn later(&self) {
         self.clock
             .set(self.clock.now() + chrono::Duration::minutes(2));
     }
+}
+
+/// The gateway keys (`<chargeId>-<attempt>`) of the user's charge records in `app`'s tables.
+pub async fn gateway_keys_in(app: &TestApp, user_id: &str) -> Vec<String> {
+    let out = app
+        .db
+        .client
+        .scan()
+        .table_name(&app.db.tables.idempotency)
+        .filter_expression("userId = :u")
+        .expression_attribute_values(":u", AttributeValue::S(user_id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan records");
+    out.items()
+        .iter()
+        .map(|i| {
+            let attempt = i
+                .get("gatewayAttempt")
+                .and_then(|a| a.as_n().ok())
+                .map_or("1".to_owned(), Clone::clone);
+            format!("{}-{attempt}", i["resourceId"].as_s().expect("resourceId"))
+        })
+        .collect()
 }
