@@ -1,8 +1,9 @@
 //! The Toss Payments adapter against a local stub that follows the documented requests and
 //! answers (confirm, cancel, inquiry by orderId; Basic auth with the secret key; Idempotency-Key
 //! replays; billing: issue a billing key from an authKey and a customerKey, charge a billing key
-//! for its customerKey), and a charge through the shop with it: approval, decline, gateway error,
-//! timeout, replay, a saved card.
+//! for its customerKey; `IN_PROGRESS` at confirm, settled later as `DONE` or `ABORTED` and told
+//! to the shop's webhook with retries and a duplicate delivery), and a charge through the shop
+//! with it: approval, decline, gateway error, timeout, replay, a saved card, the payment window.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,50 @@ pub(crate) struct Stub {
     billing_charges: usize,
     /// paymentKey -> the orderId and amount the stub's payment window was opened with.
     windows: HashMap<String, (String, i64)>,
+    /// Webhook deliveries made: (orderId, the HTTP status our endpoint answered).
+    pub(crate) deliveries: Vec<(String, u16)>,
+}
+
+/// Toss's webhook retries a delivery that was not answered 2xx (up to 7 times, hours apart: here
+/// at once).
+const WEBHOOK_ATTEMPTS: usize = 7;
+
+/// The card company answers at last: the payment of `order_id` becomes `status` (`DONE`,
+/// `ABORTED`, `EXPIRED`) and Toss tells the shop's webhook `url` (`PAYMENT_STATUS_CHANGED`),
+/// retrying until a 2xx, and then once more (Toss may deliver an event more than once).
+pub(crate) async fn settle_and_notify(stub: &Shared, url: &str, order_id: &str, status: &str) {
+    let event = {
+        let mut s = stub.lock().expect("stub");
+        let payment = s.payments.get_mut(order_id).expect("a payment to settle");
+        payment["status"] = json!(status);
+        json!({
+            "eventType": "PAYMENT_STATUS_CHANGED",
+            "createdAt": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            "data": payment.clone(),
+        })
+    };
+    notify(stub, url, order_id, &event).await;
+    notify(stub, url, order_id, &event).await;
+}
+
+/// One delivery, with Toss's retries.
+async fn notify(stub: &Shared, url: &str, order_id: &str, event: &Value) {
+    let client = reqwest::Client::new();
+    for _ in 0..WEBHOOK_ATTEMPTS {
+        let status = client
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .map_or(0, |r| r.status().as_u16());
+        stub.lock()
+            .expect("stub")
+            .deliveries
+            .push((order_id.to_owned(), status));
+        if (200..300).contains(&status) {
+            return;
+        }
+    }
 }
 
 /// The stub's payment window: the client opens it with an orderId and an amount and gets a
@@ -789,4 +834,107 @@ async fn window_charges_are_confirmed_through_toss() {
         .get(&format!("/balance/charges/{charge_id}"), Some(&token))
         .await;
     assert_eq!(view.body["status"], "CREDITED", "{view:?}");
+}
+
+/// A window payment in progress at confirm settles when Toss calls the webhook, without the
+/// reconciler: `DONE` credits it once (a duplicate delivery changes nothing), `ABORTED` fails it
+/// with nothing credited. An event before the confirm (the window opened, nothing confirmed)
+/// settles nothing, and the confirm after it credits once.
+#[tokio::test]
+async fn window_charges_settle_from_tosss_webhook_before_during_and_after_the_confirm() {
+    let (base, state) = stub().await;
+    let app = TestApp::with_context_tweak(test_config(), move |ctx| {
+        ctx.payment = Arc::new(TossGateway::new(&base, SECRET).expect("gateway"));
+    })
+    .await;
+    let hook = format!("{}/payments/webhook", app.serve_http().await);
+    let (user_id, token) = app.user().await;
+    let open = || async {
+        let r = app
+            .post("/balance/charges", Some(&token), json!({"amount": 6_000}))
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        (
+            r.body["chargeId"].as_str().expect("chargeId").to_owned(),
+            r.body["orderId"].as_str().expect("orderId").to_owned(),
+        )
+    };
+    let confirm = |charge_id: String, key: String, order_id: String| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.post(
+                &format!("/balance/charges/{charge_id}/confirm"),
+                Some(&token),
+                json!({"paymentKey": key, "orderId": order_id, "amount": 6_000}),
+            )
+            .await
+        }
+    };
+    let status = |charge_id: String| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let r = app
+                .get(&format!("/balance/charges/{charge_id}"), Some(&token))
+                .await;
+            r.body["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let delivered_ok = |order_id: &str| {
+        state
+            .lock()
+            .expect("stub")
+            .deliveries
+            .iter()
+            .filter(|(o, s)| o == order_id && *s == 200)
+            .count()
+    };
+
+    // In progress at confirm, captured later: the webhook credits it, once.
+    let (done_charge, done_order) = open().await;
+    let key = open_window(&state, &done_order, 6_000, "late");
+    let r = confirm(done_charge.clone(), key, done_order.clone()).await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (202, &json!("PENDING")),
+        "{r:?}"
+    );
+    settle_and_notify(&state, &hook, &done_order, "DONE").await;
+    assert_eq!(delivered_ok(&done_order), 2, "delivered, then again");
+    assert_eq!(status(done_charge.clone()).await, "CREDITED");
+    assert_eq!(app.balance(&token).await, 6_000);
+
+    // In progress at confirm, then aborted: failed, nothing credited.
+    let (aborted_charge, aborted_order) = open().await;
+    let key = open_window(&state, &aborted_order, 6_000, "late");
+    let r = confirm(aborted_charge.clone(), key, aborted_order.clone()).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    settle_and_notify(&state, &hook, &aborted_order, "ABORTED").await;
+    assert_eq!(delivered_ok(&aborted_order), 2);
+    assert_eq!(status(aborted_charge).await, "FAILED");
+    assert_eq!(app.balance(&token).await, 6_000);
+
+    // An event before the confirm: the window was opened, nothing confirmed; settles nothing.
+    let (early_charge, early_order) = open().await;
+    let key = open_window(&state, &early_order, 6_000, "ok");
+    state.lock().expect("stub").payments.insert(
+        early_order.clone(),
+        json!({"paymentKey": key, "orderId": early_order, "status": "READY", "totalAmount": 6_000, "method": "CARD"}),
+    );
+    settle_and_notify(&state, &hook, &early_order, "READY").await;
+    assert_eq!(status(early_charge.clone()).await, "READY");
+    state.lock().expect("stub").payments.remove(&early_order);
+    let r = confirm(early_charge.clone(), key, early_order.clone()).await;
+    assert_eq!(
+        (r.status, &r.body["balance"]),
+        (200, &json!(12_000)),
+        "{r:?}"
+    );
+    // ...and after it: nothing more.
+    settle_and_notify(&state, &hook, &early_order, "DONE").await;
+    assert_eq!(status(early_charge).await, "CREDITED");
+    assert_eq!(app.balance(&token).await, 12_000);
+    assert_eq!(
+        crate::helpers::ledger::ledger(&app, &user_id).await.len(),
+        2
+    );
 }
