@@ -24,14 +24,21 @@ pub enum Fault {
     /// DynamoDB Local frozen: functions/tests/api/stall.rs.)
     Delayed(usize),
     /// No answer, ever (a dead connection): nothing is applied and the call never returns; only
-    /// the request's deadline ends the wait. (At the SDK boundary: DynamoDB Local frozen.)
+    /// the request's deadline ends the wait. (At the SDK boundary: sent to an endpoint that
+    /// never answers.)
     Hang,
+    /// Applied, and the answer never comes (a connection dead after the request arrived): only
+    /// the request's deadline ends the wait.
+    HangApplied,
 }
 
 impl Fault {
     /// Whether the store applies the call now (the caller learns nothing of it either way).
     pub fn applies(self) -> bool {
-        matches!(self, Fault::LoseAnswer | Fault::CrashAfter)
+        matches!(
+            self,
+            Fault::LoseAnswer | Fault::CrashAfter | Fault::HangApplied
+        )
     }
 
     /// Whether the process dies with the call: from then on no call reaches the store.

@@ -77,6 +77,24 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Sends the request to `authority` (`host:port`) instead, over plain HTTP; returns the
+    /// authority it was going to.
+    pub fn redirect(&mut self, authority: &str) -> String {
+        let uri = self.http.uri().to_owned();
+        let (scheme_host, path) = match uri.split_once("://") {
+            Some((_, rest)) => rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p)),
+            None => ("", uri.as_str()),
+        };
+        let original = scheme_host.to_owned();
+        let _ = self.http.set_uri(format!("http://{authority}/{path}"));
+        original
+    }
+
+    /// Adds a header to the request.
+    pub fn set_header(&mut self, name: &'static str, value: String) {
+        self.http.headers_mut().insert(name, value);
+    }
+
     /// Empties the request (`{}`): the server applies nothing.
     pub fn neuter(&mut self) {
         self.set_body("{}".to_owned());

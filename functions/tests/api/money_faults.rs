@@ -41,7 +41,11 @@ struct Rig {
 async fn rig() -> Rig {
     let mut config = test_config();
     config.request_budget = Duration::from_millis(700);
-    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    rig_over(config, Arc::new(FixedClock::new(chrono::Utc::now()))).await
+}
+
+/// A clean and a faulty app over `config`'s tables, on `clock`.
+async fn rig_over(config: Config, clock: Arc<FixedClock>) -> Rig {
     let c = clock.clone();
     let clean = TestApp::with_context_tweak(config.clone(), move |ctx| ctx.env.clock = c).await;
     let board = SdkFaultPlan::default();
@@ -442,4 +446,200 @@ async fn keyed_charges_settle_exactly_once_at_every_dynamodb_fault() {
 #[tokio::test]
 async fn keyless_charges_settle_exactly_once_at_every_dynamodb_fault() {
     charge_sweep(false).await;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hangs, in real time
+// ------------------------------------------------------------------------------------------------
+
+/// What one hanging call's request was and answered.
+struct HangCase {
+    what: String,
+    order: Option<OrderWorld>,
+    user_id: String,
+    token: String,
+    key: String,
+    took: Duration,
+}
+
+/// A keyed request's world, on its own faulty app (set up one by one: DynamoDB Local times out
+/// when dozens of apps create their tables at once).
+struct HangSetup {
+    rig: Rig,
+    world: Option<OrderWorld>,
+    user_id: String,
+    token: String,
+}
+
+async fn hang_setup(config: &Config, clock: &Arc<FixedClock>, order: bool) -> HangSetup {
+    let rig = rig_over(config.clone(), clock.clone()).await;
+    let world = if order {
+        Some(order_world(&rig, OrderCase::Items).await)
+    } else {
+        None
+    };
+    let (user_id, token) = match &world {
+        Some(w) => (w.user_id.clone(), w.token.clone()),
+        None => rig.user(0).await,
+    };
+    HangSetup {
+        rig,
+        world,
+        user_id,
+        token,
+    }
+}
+
+/// The keyed request of `setup` with its call `at` hanging (`kind`, `count` calls).
+async fn hang_case(setup: HangSetup, at: usize, (kind, count): (Fault, usize)) -> HangCase {
+    let HangSetup {
+        rig,
+        world,
+        user_id,
+        token,
+    } = setup;
+    let key = uuid::Uuid::new_v4().to_string();
+    let (uri, body) = match &world {
+        Some(w) => ("/orders", order_body(OrderCase::Items, w)),
+        None => ("/balance/charge", json!({"amount": AMOUNT})),
+    };
+    rig.board.set(at, count, kind);
+    let started = std::time::Instant::now();
+    let first = rig
+        .faulty_post(uri, &token, Some(&key), &body)
+        .await
+        .expect("a hang kills nothing");
+    let took = started.elapsed();
+    let what = format!(
+        "{uri} {kind:?}x{count} at {at} {:?} -> {first:?} in {took:?}",
+        rig.board.trace()
+    );
+    rig.board.clear();
+    // What it answered is true now.
+    match (&world, first.status) {
+        (Some(w), 201) => {
+            let orders = order_truth(&rig, w, &what).await;
+            assert_eq!(
+                orders,
+                std::slice::from_ref(&first.body),
+                "{what}: a 201 took effect"
+            );
+        }
+        (Some(w), 503) if says_nothing_changed(&first) => {
+            assert!(order_truth(&rig, w, &what).await.is_empty(), "{what}");
+        }
+        (None, 200) => {
+            assert_eq!(ledger(&rig.clean, &user_id).await.len(), 1, "{what}");
+        }
+        (None, 502 | 503) if says_nothing_changed(&first) => {
+            assert!(ledger(&rig.clean, &user_id).await.is_empty(), "{what}");
+        }
+        (_, 500..=599) => {}
+        _ => panic!("{what}: no other answer is true here"),
+    }
+    HangCase {
+        what,
+        order: world,
+        user_id,
+        token,
+        key,
+        took,
+    }
+}
+
+/// Every DynamoDB call of a keyed order and of a keyed charge (the sandbox gateway's calls
+/// included) hangs in turn, in real time and with the production request budget: sent to an
+/// endpoint that never answers (not applied), or applied with the answer never coming, once or
+/// for the rest of the request. Each request ends inside the Lambda timeout with a second to
+/// answer, what it answered is true, and its key's retry completes it exactly once. The cases
+/// run at once (each hang costs real seconds); the slowest is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_dynamodb_call_at_every_step_ends_inside_the_lambda_timeout() {
+    const HANGS: [(Fault, usize); 3] = [
+        (Fault::Hang, 1),
+        (Fault::HangApplied, 1),
+        (Fault::Hang, usize::MAX),
+    ];
+    let mut config = test_config();
+    config.request_budget = shop_shared::retry::REQUEST_BUDGET;
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let probe = rig_over(config.clone(), clock.clone()).await;
+    let calls = |order: bool| {
+        let probe = &probe;
+        async move {
+            let (uri, body, token) = if order {
+                let w = order_world(probe, OrderCase::Items).await;
+                ("/orders", order_body(OrderCase::Items, &w), w.token)
+            } else {
+                (
+                    "/balance/charge",
+                    json!({"amount": AMOUNT}),
+                    probe.user(0).await.1,
+                )
+            };
+            probe.board.clear();
+            let key = uuid::Uuid::new_v4().to_string();
+            let r = probe
+                .faulty_post(uri, &token, Some(&key), &body)
+                .await
+                .expect("alive");
+            assert!(r.status < 300, "{r:?}");
+            probe.board.trace().len()
+        }
+    };
+    let (order_calls, charge_calls) = (calls(true).await, calls(false).await);
+    let cases = [(true, order_calls), (false, charge_calls)]
+        .into_iter()
+        .flat_map(|(order, n)| (0..n).flat_map(move |at| HANGS.map(|h| (order, at, h))));
+    let mut runs = Vec::new();
+    for (order, at, hang) in cases {
+        runs.push(hang_case(
+            hang_setup(&config, &clock, order).await,
+            at,
+            hang,
+        ));
+    }
+    let cases = futures::future::join_all(runs).await;
+    let slowest = cases.iter().max_by_key(|c| c.took).expect("cases");
+    println!(
+        "{} hanging calls (order {order_calls}, charge {charge_calls} calls x {} kinds); slowest: {}",
+        cases.len(),
+        HANGS.len(),
+        slowest.what
+    );
+    for c in &cases {
+        assert!(
+            c.took + Duration::from_secs(1) <= shop_shared::retry::LAMBDA_TIMEOUT,
+            "{}: past the Lambda timeout",
+            c.what
+        );
+    }
+    // The key's retry, once every lease ran out and the reconciler ran, completes it once.
+    probe.later();
+    shop_functions::handlers::reconciler::run_wired(probe.clean.ctx())
+        .await
+        .expect("reconciler wiring");
+    for c in &cases {
+        let (uri, body) = match &c.order {
+            Some(w) => ("/orders", order_body(OrderCase::Items, w)),
+            None => ("/balance/charge", json!({"amount": AMOUNT})),
+        };
+        let retry = probe.clean.post_with_key(uri, &c.token, &c.key, body).await;
+        assert!(retry.status < 300, "{}: retry {retry:?}", c.what);
+        match &c.order {
+            Some(w) => {
+                let orders = order_truth(&probe, w, &c.what).await;
+                assert_eq!(orders, [retry.body], "{}: one order", c.what);
+            }
+            None => {
+                assert_eq!(
+                    ledger(&probe.clean, &c.user_id).await.len(),
+                    1,
+                    "{}",
+                    c.what
+                );
+                check_settled(&probe.clean, &c.user_id, &c.what).await;
+            }
+        }
+    }
 }

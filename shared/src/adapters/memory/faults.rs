@@ -170,6 +170,10 @@ impl FaultPlan {
             },
             None => apply(),
             Some(Fault::Hang) => std::future::pending().await,
+            Some(Fault::HangApplied) => {
+                let _ = apply();
+                std::future::pending().await
+            }
             Some(fault) => {
                 if fault.applies() {
                     let _ = apply();

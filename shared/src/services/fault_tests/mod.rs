@@ -44,9 +44,10 @@ const SAVED_CARD: &str = "pm_saved_card";
 /// Every kind of fault, with how many consecutive calls it hits. Held requests (`Delayed`) land
 /// a few calls later: in between the service's resends, its read of the truth, its re-reads and
 /// its fence, wherever they fall.
-const FAULTS: [(Fault, usize); 18] = [
+const FAULTS: [(Fault, usize); 19] = [
     (Fault::Hang, 1),
     (Fault::Hang, 1000),
+    (Fault::HangApplied, 1),
     (Fault::Throttle, 1),
     (Fault::FailBefore, 1),
     (Fault::FailBefore, 1000),

@@ -12,6 +12,8 @@
 //! error for [`Fault::Throttle`], a 500 for the others) or the one a rule names
 //! ([`SdkFaultPlan::set_named_answering`]). A crash is seen by the test ([`SdkFaultPlan::crashed`]),
 //! which throws away whatever the handler answered; from then on no call reaches the server.
+//! A hanging call ([`Fault::Hang`], [`Fault::HangApplied`]) is sent to a local endpoint that never
+//! answers (after passing the request on to the server, for the latter).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,8 @@ use serde_json::Value;
 pub use shop_shared::fault::Fault;
 
 pub use crate::sdk_boundary::{dynamodb_with, eventbridge_with};
+
+mod hanging;
 use crate::sdk_boundary::{Answer, Boundary, Request};
 
 /// Builds the answer the caller gets from the original request body: `(status, JSON body)`.
@@ -34,8 +38,8 @@ struct Rule {
 impl Rule {
     fn new(fault: Fault, respond: Responder) -> Self {
         assert!(
-            !matches!(fault, Fault::Delayed(_) | Fault::Hang),
-            "requests are not held at the SDK boundary: functions/tests/api/stall.rs freezes DynamoDB Local"
+            !matches!(fault, Fault::Delayed(_)),
+            "requests are not held to land later at the SDK boundary: functions/tests/api/stall.rs freezes DynamoDB Local"
         );
         Self { fault, respond }
     }
@@ -159,6 +163,18 @@ impl SdkFaultPlan {
 impl Boundary for SdkFaultPlan {
     fn on_send(&self, request: &mut Request<'_>) -> Option<Answer> {
         let Rule { fault, respond } = self.next(request.op())?;
+        match fault {
+            Fault::Hang => {
+                request.redirect(&hanging::never_answers());
+                return None;
+            }
+            Fault::HangApplied => {
+                let target = request.redirect(&hanging::applies_and_never_answers());
+                request.set_header(hanging::FORWARD_TO, target);
+                return None;
+            }
+            _ => {}
+        }
         let original = request.json().unwrap_or(Value::Null);
         if fault.kills() {
             self.inner.crashed.store(true, Ordering::SeqCst);
