@@ -212,7 +212,9 @@ macro_rules! aws_source {
                 let config = &self.env.config;
                 shop_config::check_gateway(config.stage, &config.payment_gateway)?;
                 match config.payment_gateway.as_str() {
-                    "sandbox" => Ok(Arc::new(SandboxGateway::new(Db::clone(&self.db())))),
+                    "sandbox" => Ok(Arc::new(
+                        SandboxGateway::new(Db::clone(&self.db())).with_late_ms(config.sandbox_late_ms),
+                    )),
                     "toss" => {
                         let (source, secret) = match env_var("TOSS_SECRET_KEY_PARAMETER") {
                             Some(name) => ("TOSS_SECRET_KEY_PARAMETER", read_secret(&self.sdk, &name, 8).await?),

@@ -191,6 +191,9 @@ pub struct Config {
     pub data_platform_url: Option<String>,
     /// How long one request may keep retrying (docs/TRANSACTIONS.md: it must fit the Lambda timeout).
     pub request_budget: std::time::Duration,
+    /// How long the sandbox's `late` and `abort` window payments stay in progress: API.md's 20 s,
+    /// or `SANDBOX_LATE_MS`, a test-only setting (refused outside the local stages).
+    pub sandbox_late_ms: i64,
 }
 
 /// A non-blank variable of `vars`.
@@ -272,6 +275,24 @@ pub fn check_https(stage: Stage, name: &'static str, url: &str) -> Result<(), Co
         });
     }
     Ok(())
+}
+
+/// `SANDBOX_LATE_MS` (100 to 600,000): a test-only setting, so refused outside the local stages,
+/// set or not to its default.
+fn sandbox_late_ms(
+    stage: Stage,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<i64, ConfigError> {
+    const NAME: &str = "SANDBOX_LATE_MS";
+    if var(NAME).is_some() && !stage.is_local() {
+        return Err(ConfigError::Invalid {
+            name: NAME,
+            reason: format!("a test-only setting, refused with SHOP_STAGE={stage}"),
+        });
+    }
+    parse_num(var, NAME, crate::adapters::payment::sandbox::LATE_MS, |v| {
+        (100..=600_000).contains(v)
+    })
 }
 
 /// The public development secret must never sign anything outside the local stages.
@@ -369,6 +390,7 @@ impl Config {
                 crate::retry::REQUEST_BUDGET.as_millis() as u64,
                 |v| (100..=20_000).contains(v),
             )?),
+            sandbox_late_ms: sandbox_late_ms(stage, &var)?,
         })
     }
 }
@@ -574,5 +596,32 @@ mod tests {
         for stage in [Stage::Local, Stage::Test] {
             assert!(check_not_dev_secret(stage, "JWT_SECRET", LOCAL_DEV_JWT_SECRET).is_ok());
         }
+    }
+
+    #[test]
+    fn the_sandbox_late_delay_is_a_test_only_setting() {
+        let c = config(&[]).expect("config");
+        assert_eq!(
+            c.sandbox_late_ms,
+            crate::adapters::payment::sandbox::LATE_MS
+        );
+        for stage in ["local", "test"] {
+            let c = config(&[("SHOP_STAGE", stage), ("SANDBOX_LATE_MS", "1500")]).expect(stage);
+            assert_eq!(c.sandbox_late_ms, 1_500);
+        }
+        for bad in ["0", "99", "600001", "soon"] {
+            refused(&[("SANDBOX_LATE_MS", bad)], "SANDBOX_LATE_MS");
+        }
+        for stage in ["dev", "staging"] {
+            let text = refused(
+                &[("SHOP_STAGE", stage), ("SANDBOX_LATE_MS", "1500")],
+                "SANDBOX_LATE_MS",
+            );
+            assert!(text.contains("test-only"), "{text}");
+        }
+        refused(
+            &[PROD_TOSS[0], PROD_TOSS[1], ("SANDBOX_LATE_MS", "20000")],
+            "SANDBOX_LATE_MS",
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Local-only programs around the shop (never deployed): the local API gateway, the local event
-//! plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation), the benchmarks, and
+//! Local-only programs around the shop (never deployed): the local API gateway (with the sandbox's
+//! payment window and webhook calls), the local event plumbing, `shop-local` (set-up, reconcile, redrive, event reconciliation), the benchmarks, and
 //! the tables of `infra/template.yaml` created for local set-up and the tests (`infra_tables`), and
 //! the SDK interceptors of the benchmarks and the integration tests (`sdk_boundary`,
 //! `sdk_faults`). They run the Lambdas' own code from `shop-functions` and `shop-shared`.
@@ -14,6 +14,7 @@ pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops;
 pub mod ops_page;
+pub mod sandbox_webhook;
 pub mod sandbox_window;
 pub mod sdk_boundary;
 pub mod sdk_faults;

@@ -1,14 +1,16 @@
 //! Two-step charges through the gateway's payment window, against DynamoDB Local with the
 //! sandbox gateway: open (`READY`), the sandbox window's paymentKey, confirm (`CREDITED`, or
-//! `PENDING` and settled by the reconciler); a confirm with another orderId or amount captures
-//! nothing; another user's charge is a 404; an expired one a 409; a replay answers the same 200.
+//! `PENDING` and settled by the reconciler, or by the sandbox's webhook call); a confirm with
+//! another orderId or amount captures nothing; another user's charge is a 404; an expired one a
+//! 409; a replay answers the same 200.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::helpers::{Reply, TestApp};
+use crate::helpers::{test_config, Reply, TestApp};
 use serde_json::{json, Value};
-use shop_shared::adapters::payment::sandbox::{window_payment_key, SandboxLedger, LATE_MS};
-use shop_shared::clock::{Clock, FixedClock};
+use shop_shared::adapters::payment::sandbox::{window_payment_key, SandboxLedger};
+use shop_shared::clock::{Clock, FixedClock, SystemClock};
 
 async fn open(app: &TestApp, token: &str, key: Option<&str>, amount: i64) -> Reply {
     app.post_with_optional_key("/balance/charges", token, key, &json!({"amount": amount}))
@@ -240,17 +242,16 @@ async fn declined_and_gateway_errors() {
     assert_eq!(app.balance(&token).await, 2_000);
 }
 
-#[tokio::test]
-async fn an_answer_in_progress_is_pending_and_the_reconciler_settles_it() {
-    let app = TestApp::new().await;
-    let (_, token) = app.user().await;
+/// Confirms a 4,000 charge paid with the window's `late` and one with `abort`: both 202 `PENDING`.
+/// Returns their charge ids.
+async fn late_and_abort(app: &TestApp, token: &str) -> Vec<String> {
     let mut charges = Vec::new();
     for card in ["late", "abort"] {
-        let opened = open(&app, &token, None, 4_000).await;
+        let opened = open(app, token, None, 4_000).await;
         let (charge_id, order_id) = (field(&opened, "chargeId"), field(&opened, "orderId"));
         let r = confirm(
-            &app,
-            &token,
+            app,
+            token,
             &charge_id,
             json!({"paymentKey": key(&order_id, 4_000, card), "orderId": order_id, "amount": 4_000}),
         )
@@ -259,9 +260,23 @@ async fn an_answer_in_progress_is_pending_and_the_reconciler_settles_it() {
         assert_eq!(r.body["status"], "PENDING");
         assert_eq!(r.body["chargeId"], charge_id.as_str());
         assert_eq!(r.body["balance"], 0);
-        assert_eq!(status(&app, &token, &charge_id).await, "PENDING");
+        assert_eq!(status(app, token, &charge_id).await, "PENDING");
         charges.push(charge_id);
     }
+    charges
+}
+
+/// The test stage's `SANDBOX_LATE_MS`: `late` and `abort` payments are final this long after
+/// their confirm (API.md's 20 s otherwise).
+const LATE_MS: i64 = 3_000;
+
+#[tokio::test]
+async fn an_answer_in_progress_is_pending_and_the_reconciler_settles_it() {
+    let mut config = test_config();
+    config.sandbox_late_ms = LATE_MS;
+    let app = TestApp::with_config(config, Arc::new(SystemClock)).await;
+    let (_, token) = app.user().await;
+    let charges = late_and_abort(&app, &token).await;
     // Still in progress at the gateway: the reconciler leaves both in doubt.
     let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
         .await
@@ -279,5 +294,67 @@ async fn an_answer_in_progress_is_pending_and_the_reconciler_settles_it() {
     assert_eq!(report.credited, 1, "{report:?}");
     assert_eq!(status(&app, &token, &charges[0]).await, "CREDITED");
     assert_eq!(status(&app, &token, &charges[1]).await, "FAILED");
+    assert_eq!(app.balance(&token).await, 4_000);
+}
+
+/// The sandbox calls the webhook (as the local gateway's does) once a `late` or `abort` payment
+/// is final: with no client action and no reconciler run, the `late` charge is credited once
+/// (the duplicate delivery changes nothing) and the `abort` charge fails, the balance unchanged.
+#[tokio::test]
+async fn late_and_abort_payments_settle_through_the_sandboxs_webhook_call() {
+    let (app, delivery) = TestApp::with_sandbox_webhook(LATE_MS).await;
+    delivery.deliver_to(&app.serve_http().await);
+    let (_, token) = app.user().await;
+    let charges = late_and_abort(&app, &token).await;
+    assert!(
+        delivery.sent().is_empty(),
+        "nothing before the payments are final"
+    );
+
+    // Each event delivered, accepted, and delivered once more.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(10_000);
+    while delivery.sent().len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = delivery.sent();
+    let mut seen: Vec<(&str, bool, bool)> = sent
+        .iter()
+        .map(|s| (s.status, s.duplicate, s.accepted()))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        vec![
+            ("ABORTED", false, true),
+            ("ABORTED", true, true),
+            ("DONE", false, true),
+            ("DONE", true, true),
+        ],
+        "{sent:?}"
+    );
+    assert_eq!(status(&app, &token, &charges[0]).await, "CREDITED");
+    assert_eq!(status(&app, &token, &charges[1]).await, "FAILED");
+    assert_eq!(
+        app.balance(&token).await,
+        4_000,
+        "credited once, never the abort"
+    );
+    // A late client retry of the confirm replays the credit.
+    let view = app
+        .get(&format!("/balance/charges/{}", charges[0]), Some(&token))
+        .await;
+    let order_id = field(&view, "orderId");
+    let r = confirm(
+        &app,
+        &token,
+        &charges[0],
+        json!({"paymentKey": key(&order_id, 4_000, "late"), "orderId": order_id, "amount": 4_000}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["balance"]),
+        (200, &json!(4_000)),
+        "{r:?}"
+    );
     assert_eq!(app.balance(&token).await, 4_000);
 }

@@ -23,6 +23,7 @@ use shop_shared::config::{Config, TableNames};
 use shop_shared::wiring::AllPorts;
 use shop_tools::gateway::Gateway;
 use shop_tools::infra_tables;
+use shop_tools::sandbox_webhook::{self, Delivery, Schedule};
 
 pub struct TestApp {
     pub gateway: Gateway,
@@ -119,6 +120,23 @@ impl TestApp {
             sqs,
             stack,
         }
+    }
+
+    /// An app whose sandbox gateway calls the webhook as the local gateway's does
+    /// (`shop_tools::sandbox_webhook`, Toss's schedule), with `late` / `abort` window payments
+    /// final `late_ms` after their confirm (the test stage's `SANDBOX_LATE_MS`). Serve it
+    /// ([`TestApp::serve_http_with`]) and point the delivery at it ([`Delivery::deliver_to`]).
+    pub async fn with_sandbox_webhook(late_ms: i64) -> (Self, Delivery) {
+        let mut config = test_config();
+        config.sandbox_late_ms = late_ms;
+        let ledger = connect_dynamodb(&config).await;
+        let delivery = Delivery::new(Schedule::default());
+        let webhook = delivery.clone();
+        let app = Self::with_context_tweak(config, move |ports| {
+            sandbox_webhook::install(ports, ledger, webhook);
+        })
+        .await;
+        (app, delivery)
     }
 
     /// Every port the routes are wired from.

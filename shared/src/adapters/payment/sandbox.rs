@@ -15,7 +15,11 @@
 //! issues a `paymentKey` for an orderId, an amount and a `card` ([`window_payment_key`]); its
 //! confirm checks that the key was issued for that orderId and amount (else it fails, nothing
 //! captured) and does what the card says: `ok` (captured), `declined`, `error` (nothing
-//! captured), `late` / `abort` (in progress at confirm, captured / aborted [`LATE_MS`] later).
+//! captured), `late` / `abort` (in progress at confirm, captured / aborted [`LATE_MS`] later, or
+//! the test stage's `SANDBOX_LATE_MS`). When such a payment reaches its final state the sandbox
+//! calls the shop's webhook, as Toss does: it hands a [`StatusChange`] to its
+//! [`SandboxWebhook`], which the local gateway delivers to its own `POST /payments/webhook`
+//! (`shop_tools::sandbox_webhook`; a sandbox without one, e.g. in a Lambda, calls nobody).
 //!
 //! Saved cards: any authKey starting with `auth_` registers a card, except `auth_declined`
 //! (declined); the billing key is derived from the customer key and the authKey, and every
@@ -39,7 +43,8 @@ const BILLING_KEY_PREFIX: &str = "bk_sandbox_";
 pub const WINDOW_KEY_PREFIX: &str = "spk_";
 /// The cards of the sandbox payment window.
 pub const WINDOW_CARDS: [&str; 5] = ["ok", "declined", "error", "late", "abort"];
-/// How long a `late` or `abort` payment stays in progress.
+/// How long a `late` or `abort` payment stays in progress (API.md; the test stage may shorten it
+/// with `SANDBOX_LATE_MS`).
 pub const LATE_MS: i64 = 20_000;
 
 fn window_digest(order_id: &str, amount: i64, card: &str) -> String {
@@ -107,13 +112,94 @@ pub trait SandboxLedger: Send + Sync {
     async fn void(&self, key: &str, payment_id: &str) -> Result<bool, StoreError>;
 }
 
+/// A window payment's final state, reached [`LATE_MS`] after its confirm: what the sandbox tells
+/// the shop's webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The payment's orderId (the shop's gateway key).
+    pub order_id: String,
+    /// The window's paymentKey.
+    pub payment_key: String,
+    /// Toss's status: `DONE` (captured) or `ABORTED`.
+    pub status: &'static str,
+    /// When the payment is final (epoch ms): no event before.
+    pub at_ms: i64,
+}
+
+impl StatusChange {
+    /// The event as Toss sends it: `PAYMENT_STATUS_CHANGED` with `data.paymentKey`, `orderId` and
+    /// `status`; `createdAt` is Korean local time (`yyyy-MM-ddTHH:mm:ss.SSS`, as Toss writes it).
+    pub fn toss_event(&self) -> serde_json::Value {
+        let created = chrono::DateTime::from_timestamp_millis(self.at_ms)
+            .unwrap_or_default()
+            .with_timezone(&chrono_tz::Asia::Seoul)
+            .format("%Y-%m-%dT%H:%M:%S%.3f")
+            .to_string();
+        serde_json::json!({
+            "eventType": "PAYMENT_STATUS_CHANGED",
+            "createdAt": created,
+            "data": {
+                "paymentKey": self.payment_key,
+                "orderId": self.order_id,
+                "status": self.status,
+            },
+        })
+    }
+}
+
+/// Who the sandbox calls when a payment reaches its final state later than its confirm. Told once,
+/// when the payment is made; delivering at [`StatusChange::at_ms`] (with retries) is its job.
+pub trait SandboxWebhook: Send + Sync {
+    fn will_change(&self, change: StatusChange);
+}
+
 pub struct SandboxGateway<L> {
     ledger: L,
+    late_ms: i64,
+    webhook: Option<std::sync::Arc<dyn SandboxWebhook>>,
 }
 
 impl<L: SandboxLedger> SandboxGateway<L> {
     pub fn new(ledger: L) -> Self {
-        Self { ledger }
+        Self {
+            ledger,
+            late_ms: LATE_MS,
+            webhook: None,
+        }
+    }
+
+    /// `late` and `abort` payments stay in progress `late_ms` (the configuration's
+    /// `sandbox_late_ms`: [`LATE_MS`] but in the test stage).
+    pub fn with_late_ms(self, late_ms: i64) -> Self {
+        Self { late_ms, ..self }
+    }
+
+    /// Tells `webhook` when a `late` or `abort` payment will be final.
+    pub fn with_webhook(self, webhook: std::sync::Arc<dyn SandboxWebhook>) -> Self {
+        Self {
+            webhook: Some(webhook),
+            ..self
+        }
+    }
+}
+
+impl<L> SandboxGateway<L> {
+    /// A payment made final later: its webhook call, scheduled once (when it is made).
+    fn announce(&self, request: &ApprovalRequest, payment: &SandboxPayment) {
+        let (Some(webhook), Some(at_ms), MethodToken::OneOff(payment_key)) =
+            (&self.webhook, payment.final_at_ms, &request.payment_method)
+        else {
+            return;
+        };
+        webhook.will_change(StatusChange {
+            order_id: payment.gateway_key.clone(),
+            payment_key: payment_key.clone(),
+            status: match payment.status {
+                SandboxStatus::Approved => "DONE",
+                _ => "ABORTED",
+            },
+            at_ms,
+        });
     }
 }
 
@@ -164,7 +250,7 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
         } else {
             SandboxStatus::Approved
         };
-        let final_at_ms = (token == LATE || token == ABORT).then(|| now_ms() + LATE_MS);
+        let final_at_ms = (token == LATE || token == ABORT).then(|| now_ms() + self.late_ms);
         let fresh = SandboxPayment {
             gateway_key: request.key.clone(),
             payment_id: payment_id(&request.key),
@@ -173,7 +259,10 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
             final_at_ms,
         };
         let payment = match self.ledger.insert(&fresh).await.map_err(gateway_error)? {
-            None => fresh,
+            None => {
+                self.announce(request, &fresh);
+                fresh
+            }
             Some(old) if old.amount != request.amount => {
                 return Err(GatewayError::Failed(
                     "the key was used for another amount".into(),
@@ -377,6 +466,54 @@ mod tests {
                 Err(GatewayError::Unknown(_))
             ));
             assert_eq!(g.status(order).await, Ok(PaymentStatus::InProgress));
+        }
+    }
+
+    #[derive(Default)]
+    struct Heard(std::sync::Mutex<Vec<StatusChange>>);
+
+    impl SandboxWebhook for Heard {
+        fn will_change(&self, change: StatusChange) {
+            self.0.lock().expect("heard").push(change);
+        }
+    }
+
+    #[tokio::test]
+    async fn late_and_abort_payments_announce_their_final_state_once() {
+        let heard = std::sync::Arc::new(Heard::default());
+        let g = SandboxGateway::new(MemorySandboxLedger::default())
+            .with_late_ms(1_234)
+            .with_webhook(heard.clone());
+        let before = now_ms();
+        for (order, card) in [("o1", "late"), ("o2", "abort"), ("o3", "ok")] {
+            let key = window_payment_key(order, 10, card).expect("key");
+            let _ = g.approve(&window(order, 10, &key)).await;
+            // A resend of the confirm is the same payment: announced once.
+            let _ = g.approve(&window(order, 10, &key)).await;
+        }
+        let heard = heard.0.lock().expect("heard").clone();
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        for (change, (order, card, status)) in heard
+            .iter()
+            .zip([("o1", "late", "DONE"), ("o2", "abort", "ABORTED")])
+        {
+            assert_eq!(change.order_id, order);
+            assert_eq!(
+                Some(change.payment_key.as_str()),
+                window_payment_key(order, 10, card).as_deref()
+            );
+            assert_eq!(change.status, status);
+            assert!((before + 1_234..=now_ms() + 1_234).contains(&change.at_ms));
+            let event = change.toss_event();
+            assert_eq!(event["eventType"], "PAYMENT_STATUS_CHANGED");
+            assert_eq!(event["data"]["orderId"], order);
+            assert_eq!(event["data"]["paymentKey"], change.payment_key.as_str());
+            assert_eq!(event["data"]["status"], status);
+            assert_eq!(
+                event["createdAt"].as_str().map(str::len),
+                Some(23),
+                "{event}"
+            );
         }
     }
 }
