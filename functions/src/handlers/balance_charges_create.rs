@@ -3,18 +3,18 @@
 use lambda_http::Request;
 use shop_shared::domain::order::request_hash;
 use shop_shared::services::charge_window::{self, OpenInput};
-use shop_shared::services::charges::ChargePorts;
+use shop_shared::services::charge_window::ChargeWindowPorts;
 use shop_shared::wiring::{Ports, WireError};
 
 use crate::handlers::Authed;
 use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(p: &impl Ports) -> Result<Authed<ChargePorts>, WireError> {
-    Authed::wire(p, ChargePorts::wire(p).await?).await
+pub async fn wire(p: &impl Ports) -> Result<Authed<ChargeWindowPorts>, WireError> {
+    Authed::wire(p, ChargeWindowPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &Authed<ChargePorts>, req: Request) -> HttpResult {
+pub async fn handle(ctx: &Authed<ChargeWindowPorts>, req: Request) -> HttpResult {
     let caller = http::authenticate(&ctx.keys, &req)?;
     let key = http::idempotency_key(&req)?;
     let input = OpenInput::from_json(&http::json_body(&req)?)?;

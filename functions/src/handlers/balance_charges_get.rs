@@ -2,18 +2,18 @@
 
 use lambda_http::Request;
 use shop_shared::services::charge_window;
-use shop_shared::services::charges::ChargePorts;
+use shop_shared::services::charge_window::ChargeWindowPorts;
 use shop_shared::wiring::{Ports, WireError};
 
 use crate::handlers::Authed;
 use crate::http::{self, HttpResult};
 
 /// The ports its Lambda is built with.
-pub async fn wire(p: &impl Ports) -> Result<Authed<ChargePorts>, WireError> {
-    Authed::wire(p, ChargePorts::wire(p).await?).await
+pub async fn wire(p: &impl Ports) -> Result<Authed<ChargeWindowPorts>, WireError> {
+    Authed::wire(p, ChargeWindowPorts::wire(p)).await
 }
 
-pub async fn handle(ctx: &Authed<ChargePorts>, req: Request) -> HttpResult {
+pub async fn handle(ctx: &Authed<ChargeWindowPorts>, req: Request) -> HttpResult {
     let caller = http::authenticate(&ctx.keys, &req)?;
     let charge_id: String = http::path_param(&req, "chargeId");
     Ok(http::json(

@@ -194,7 +194,14 @@ async fn an_expired_charge_cannot_be_confirmed() {
     let opened = open(&app, &token, None, 1_000).await;
     let charge_id = field(&opened, "chargeId");
     let order_id = field(&opened, "orderId");
-    clock.set(clock.now() + chrono::Duration::minutes(31));
+    clock.set(clock.now() + chrono::Duration::minutes(29));
+    assert_eq!(status(&app, &token, &charge_id).await, "READY");
+    clock.set(clock.now() + chrono::Duration::minutes(2));
+    assert_eq!(
+        status(&app, &token, &charge_id).await,
+        "FAILED",
+        "past expiresAt it can no longer be paid"
+    );
     let r = confirm(
         &app,
         &token,

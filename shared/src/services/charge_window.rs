@@ -24,8 +24,10 @@ use crate::domain::idempotency::{
 use crate::domain::ids::{self, UserId};
 use crate::domain::input::{JsonObject, ValidationError};
 use crate::domain::money::MAX_CHARGE;
-use crate::ports::{ClaimOutcome, MethodToken, Owned};
+use crate::ports::{ClaimOutcome, IdempotencyStore, MethodToken, Owned};
 use crate::services::charges::{self, ChargeError, ChargePorts, ChargeRun};
+use crate::wiring::{Env, Ports};
+use std::sync::Arc;
 
 /// How long an opened charge may be confirmed.
 pub const WINDOW_SECONDS: i64 = 30 * 60;
@@ -149,10 +151,37 @@ fn opened(record: &IdemRecord, expires: i64) -> OpenedCharge {
     }
 }
 
+/// What opening a charge and reading it use: the records, no gateway (so those Lambdas never
+/// read the gateway's secret).
+#[derive(Clone)]
+pub struct ChargeWindowPorts {
+    pub env: Env,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl ChargePorts {
+    /// The window's part of these ports.
+    pub fn window(&self) -> ChargeWindowPorts {
+        ChargeWindowPorts {
+            env: self.env.clone(),
+            idempotency: self.idempotency.clone(),
+        }
+    }
+}
+
+impl ChargeWindowPorts {
+    pub fn wire(p: &impl Ports) -> Self {
+        Self {
+            env: p.env(),
+            idempotency: p.idempotency(),
+        }
+    }
+}
+
 /// Opens a charge of `input.amount` for the caller (`READY` for 30 minutes).
 #[tracing::instrument(name = "charges.open", skip_all, fields(keyed = idempotency_key.is_some()))]
 pub async fn open(
-    ctx: &ChargePorts,
+    ctx: &ChargeWindowPorts,
     user_id: &UserId,
     idempotency_key: Option<&str>,
     request_hash: String,
@@ -201,14 +230,14 @@ fn store_error(e: crate::ports::StoreError) -> WindowError {
 }
 
 async fn window_record(
-    ctx: &ChargePorts,
+    idempotency: &dyn IdempotencyStore,
     user_id: &UserId,
     charge_id: &str,
 ) -> Result<IdemRecord, WindowError> {
     if !charge_id.starts_with("chg_") || charge_id.len() > 64 {
         return Err(WindowError::NotFound);
     }
-    match ctx.idempotency.get(&window_pk(charge_id)).await {
+    match idempotency.get(&window_pk(charge_id)).await {
         Ok(Some(r)) if r.window_expires.is_some() && r.user_id.as_ref() == Some(user_id) => Ok(r),
         Ok(_) => Err(WindowError::NotFound),
         Err(e) => Err(store_error(e)),
@@ -223,7 +252,7 @@ pub async fn confirm(
     charge_id: &str,
     input: ConfirmInput,
 ) -> Result<ConfirmedCharge, WindowError> {
-    let record = window_record(ctx, user_id, charge_id).await?;
+    let record = window_record(ctx.idempotency.as_ref(), user_id, charge_id).await?;
     if input.order_id != order_id(&record.resource_id) || Some(input.amount) != record.amount {
         return Err(WindowError::Mismatch);
     }
@@ -301,12 +330,17 @@ async fn pending(ctx: &ChargePorts, record: &IdemRecord) -> Result<ConfirmedChar
 
 /// The caller's charge `charge_id` as it is now.
 pub async fn get(
-    ctx: &ChargePorts,
+    ctx: &ChargeWindowPorts,
     user_id: &UserId,
     charge_id: &str,
 ) -> Result<ChargeView, WindowError> {
-    let record = window_record(ctx, user_id, charge_id).await?;
+    let record = window_record(ctx.idempotency.as_ref(), user_id, charge_id).await?;
+    let expired = record
+        .window_expires
+        .is_some_and(|e| ctx.env.clock.now().timestamp() > e);
     let status = match record.status {
+        // Past `expiresAt` it can no longer be confirmed: it failed, nothing was taken.
+        RecordStatus::Released if expired => "FAILED",
         RecordStatus::Released => "READY",
         RecordStatus::Pending => "PENDING",
         RecordStatus::Completed => "CREDITED",
@@ -378,16 +412,36 @@ mod tests {
         let (p, store, _) = world();
         let user: UserId = USER.into();
         let ledger = MemorySandboxLedger::sharing(&store);
-        let a = open(&p, &user, Some("k"), "h".into(), OpenInput { amount: 10 })
-            .await
-            .expect("opened");
+        let a = open(
+            &p.window(),
+            &user,
+            Some("k"),
+            "h".into(),
+            OpenInput { amount: 10 },
+        )
+        .await
+        .expect("opened");
         assert_eq!(
-            open(&p, &user, Some("k"), "h".into(), OpenInput { amount: 10 }).await,
+            open(
+                &p.window(),
+                &user,
+                Some("k"),
+                "h".into(),
+                OpenInput { amount: 10 }
+            )
+            .await,
             Ok(a.clone()),
             "replayed"
         );
         assert_eq!(
-            open(&p, &user, Some("k"), "h2".into(), OpenInput { amount: 11 }).await,
+            open(
+                &p.window(),
+                &user,
+                Some("k"),
+                "h2".into(),
+                OpenInput { amount: 11 }
+            )
+            .await,
             Err(ChargeError::KeyReused.into())
         );
         assert_eq!(a.order_id, format!("{}-1", a.charge_id));
@@ -405,7 +459,7 @@ mod tests {
         assert_eq!(ledger.get(&a.order_id).await.expect("read"), None);
         let other: UserId = "usr_00000000000000000000000000000002".into();
         assert_eq!(
-            get(&p, &other, &a.charge_id).await,
+            get(&p.window(), &other, &a.charge_id).await,
             Err(WindowError::NotFound)
         );
         let done = confirm(&p, &user, &a.charge_id, confirming(&a.order_id, 10, "ok"))
@@ -425,7 +479,10 @@ mod tests {
             Ok(done)
         );
         assert_eq!(
-            get(&p, &user, &a.charge_id).await.expect("view").status,
+            get(&p.window(), &user, &a.charge_id)
+                .await
+                .expect("view")
+                .status,
             "CREDITED"
         );
         assert_eq!(reconciler::run(&p).await.examined, 0);
@@ -435,12 +492,24 @@ mod tests {
     async fn expiry_and_declines() {
         let (p, _, clock) = world();
         let user: UserId = USER.into();
-        let a = open(&p, &user, None, "h".into(), OpenInput { amount: 10 })
-            .await
-            .expect("opened");
-        let b = open(&p, &user, None, "h".into(), OpenInput { amount: 10 })
-            .await
-            .expect("opened");
+        let a = open(
+            &p.window(),
+            &user,
+            None,
+            "h".into(),
+            OpenInput { amount: 10 },
+        )
+        .await
+        .expect("opened");
+        let b = open(
+            &p.window(),
+            &user,
+            None,
+            "h".into(),
+            OpenInput { amount: 10 },
+        )
+        .await
+        .expect("opened");
         assert_ne!(a.charge_id, b.charge_id, "keyless opens are distinct");
         assert_eq!(
             confirm(
@@ -455,7 +524,10 @@ mod tests {
             )))
         );
         assert_eq!(
-            get(&p, &user, &b.charge_id).await.expect("view").status,
+            get(&p.window(), &user, &b.charge_id)
+                .await
+                .expect("view")
+                .status,
             "FAILED"
         );
         clock.set(clock.now() + chrono::Duration::seconds(WINDOW_SECONDS));
@@ -464,7 +536,10 @@ mod tests {
             Err(WindowError::Expired)
         );
         assert_eq!(
-            get(&p, &user, &a.charge_id).await.expect("view").status,
+            get(&p.window(), &user, &a.charge_id)
+                .await
+                .expect("view")
+                .status,
             "READY"
         );
     }
