@@ -62,6 +62,11 @@ fn deadline() -> Option<Deadline> {
     DEADLINE.try_with(|d| *d).ok()
 }
 
+/// What is left of the request's time for retries (`None`: no deadline was set).
+pub fn retry_time_left() -> Option<Duration> {
+    deadline().map(|d| d.retries_until.saturating_duration_since(Instant::now()))
+}
+
 /// Whether there is still time to start another attempt after a pause of `pause`.
 pub fn time_left_for(pause: Duration) -> bool {
     deadline().is_none_or(|d| Instant::now() + pause < d.retries_until)

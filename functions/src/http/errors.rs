@@ -97,6 +97,10 @@ impl From<AuthError> for ApiError {
                 e.retry_after = Some(retry_after);
                 e
             }
+            AuthError::Busy => busy(
+                ErrorCode::ServiceUnavailable,
+                "The service is busy; nothing was changed. Retry shortly.",
+            ),
             AuthError::Store(e) => e.into(),
             AuthError::Internal(m) => {
                 tracing::error!(error = %m, "auth failure");

@@ -74,10 +74,22 @@ pub enum AuthError {
     /// Too many failed log-ins for the email: retry after this many seconds.
     #[error("too many failed log-ins; retry in {retry_after} s")]
     TooManyAttempts { retry_after: u32 },
+    /// Every password hashing slot stayed busy for the request's time: nothing changed.
+    #[error("too busy to check the password")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn hash_error(e: crate::auth::password::HashError) -> AuthError {
+    match e {
+        crate::auth::password::HashError::Busy => AuthError::Busy,
+        crate::auth::password::HashError::Failed(m) => {
+            AuthError::Internal(format!("hashing failed: {m}"))
+        }
+    }
 }
 
 /// Creates a user (role `user`, balance 0). Exactly one of concurrent signups with one email wins.
@@ -99,7 +111,7 @@ pub async fn create_user(
     let normalized = normalize_email(&input.email);
     let hash = crate::auth::password::hash(input.password.clone())
         .await
-        .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))?;
+        .map_err(hash_error)?;
     let profile = UserProfile {
         user_id: ids::new_user_id(),
         email: input.email.trim().to_owned(),
@@ -139,7 +151,9 @@ pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, A
         .as_ref()
         .map(|r| r.password_hash.clone())
         .unwrap_or_else(|| crate::auth::password::decoy_hash().to_owned());
-    let ok = crate::auth::password::verify(input.password, stored).await;
+    let ok = crate::auth::password::verify(input.password, stored)
+        .await
+        .map_err(hash_error)?;
     let record = match record {
         Some(r) if ok => r,
         _ => {
