@@ -39,7 +39,7 @@ impl Rule {
     fn new(fault: Fault, respond: Responder) -> Self {
         assert!(
             !matches!(fault, Fault::Delayed(_)),
-            "requests are not held to land later at the SDK boundary: functions/tests/api/stall.rs freezes DynamoDB Local"
+            "requests are not held at the SDK boundary to land later: functions/tests/api/stall.rs freezes DynamoDB Local"
         );
         Self { fault, respond }
     }
