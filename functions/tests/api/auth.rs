@@ -370,11 +370,13 @@ async fn failed_logins_lock_an_email_for_15_minutes_and_parallel_failures_all_co
     assert_eq!(login("password123").await.status, 200);
 }
 
+/// Issue 20: the count is atomic. Of 50 parallel wrong log-ins exactly 10 are tried (401) and the
+/// other 40 are refused before any password check (429); exactly 10 attempt slots are held.
 #[tokio::test]
-async fn parallel_wrong_logins_are_counted_exactly() {
+async fn of_50_parallel_wrong_logins_exactly_10_are_tried() {
     let app = TestApp::new().await;
     let email = format!("count{}@example.com", uuid::Uuid::new_v4().simple());
-    let replies = futures::future::join_all((0..24).map(|_| {
+    let replies = futures::future::join_all((0..50).map(|_| {
         app.post(
             "/auth/login",
             None,
@@ -382,15 +384,13 @@ async fn parallel_wrong_logins_are_counted_exactly() {
         )
     }))
     .await;
-    let refused = replies.iter().filter(|r| r.status == 401).count();
-    let throttled = replies.iter().filter(|r| r.status == 429).count();
-    assert_eq!(refused + throttled, 24, "{replies:?}");
-    assert!(
-        refused >= 10,
-        "the first ten are checked before any is stored: {refused}"
-    );
-    // Every 401 is one failure stored: none lost to a race.
-    let stored = app
+    let tried = replies.iter().filter(|r| r.status == 401).count();
+    let throttled = replies
+        .iter()
+        .filter(|r| r.status == 429 && r.code() == "TOO_MANY_REQUESTS")
+        .count();
+    assert_eq!((tried, throttled), (10, 40), "{replies:?}");
+    let held = app
         .db
         .client
         .query()
@@ -405,7 +405,7 @@ async fn parallel_wrong_logins_are_counted_exactly() {
         .await
         .expect("query")
         .count() as usize;
-    assert_eq!(stored, refused);
+    assert_eq!(held, 10);
     let r = app
         .post(
             "/auth/login",
@@ -414,6 +414,40 @@ async fn parallel_wrong_logins_are_counted_exactly() {
         )
         .await;
     assert_eq!((r.status, r.code()), (429, "TOO_MANY_REQUESTS"), "{r:?}");
+}
+
+/// A successful log-in gives its attempt slot back: it never counts as a failure.
+#[tokio::test]
+async fn a_successful_login_does_not_count_as_a_failure() {
+    let app = TestApp::new().await;
+    let email = format!("ok{}@example.com", uuid::Uuid::new_v4().simple());
+    let r = app
+        .post(
+            "/auth/signup",
+            None,
+            json!({"email": email, "password": "password123", "name": "O"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let login = |password: &'static str| {
+        app.post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+    };
+    for _ in 0..9 {
+        assert_eq!(login("wrong-password").await.status, 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(login("password123").await.status, 200);
+    }
+    assert_eq!(
+        login("wrong-password").await.status,
+        401,
+        "the tenth failure"
+    );
+    assert_eq!(login("password123").await.status, 429);
 }
 
 /// `shop-local admin` / set-up: an existing admin email without the admin role is an error, not
