@@ -30,6 +30,7 @@ mod payment_methods;
 mod payment_window;
 mod popular;
 mod reconciler;
+mod relay_deadline;
 mod stall;
 mod storefront;
 mod telemetry;

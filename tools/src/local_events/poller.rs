@@ -196,7 +196,13 @@ impl StreamPoller {
             state.iterator = out.next_shard_iterator;
             return Ok(false);
         }
-        let outcome = relay::relay(self.publisher.as_ref(), &self.dead_letters, &records).await;
+        let outcome = relay::relay(
+            self.publisher.as_ref(),
+            &self.dead_letters,
+            &records,
+            relay::RelayBudget::LAMBDA,
+        )
+        .await;
         let batch_end = records.last().map(|r| r.sequence_number.clone());
         match outcome.first_failed_sequence {
             None => {

@@ -309,7 +309,13 @@ async fn stream_pointer(
     if records.is_empty() {
         return Err("the stream no longer holds these records (24 h retention)".into());
     }
-    let outcome = relay::relay(publisher, dead_letters, &records).await;
+    let outcome = relay::relay(
+        publisher,
+        dead_letters,
+        &records,
+        relay::RelayBudget::LAMBDA,
+    )
+    .await;
     match outcome.first_failed_sequence {
         None => Ok(()),
         Some(seq) => Err(format!("record {seq} neither published nor dead-lettered")),
