@@ -614,3 +614,58 @@ async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
     };
     assert_eq!(delivered["detail"]["orderId"], order["orderId"]);
 }
+
+/// Issue 20, item 4: the consumer remembers a forwarded event id beyond the redrive horizon (the
+/// dead-letter queues' 14 days and the day before), so a late redrive is still recognised.
+#[tokio::test]
+async fn a_forwarded_event_id_is_remembered_beyond_the_redrive_horizon() {
+    use shop_shared::events::consumer::{consume, Consumed, REDRIVE_HORIZON_SECONDS};
+    let app = TestApp::new().await;
+    let order = place_order(&app).await;
+    let event = shop_shared::events::OrderPlaced {
+        event_id: format!("evt_{}", order["orderId"].as_str().unwrap_or_default()),
+        order: serde_json::from_value(order.clone()).expect("order"),
+    };
+    let sink = DataPlatformSink::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    let router = sink.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let platform = HttpDataPlatform::new(url).expect("client");
+    let now = chrono::Utc::now();
+    let first = consume(&app.db, &platform, &SystemClock, &event).await;
+    assert_eq!(first.expect("forwarded"), Consumed::Forwarded);
+    let record = app
+        .db
+        .client
+        .get_item()
+        .table_name(&app.db.tables.idempotency)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#-#{}", event.event_id)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read")
+        .item
+        .expect("the de-duplication record");
+    let expires: i64 = record["expiresAt"]
+        .as_n()
+        .expect("expiresAt")
+        .parse()
+        .expect("epoch");
+    assert!(
+        expires > now.timestamp() + REDRIVE_HORIZON_SECONDS,
+        "kept until {expires}"
+    );
+    // A redrive on the last day of the horizon still finds it.
+    let late = shop_shared::clock::FixedClock::new(
+        now + chrono::Duration::seconds(REDRIVE_HORIZON_SECONDS),
+    );
+    let again = consume(&app.db, &platform, &late, &event).await;
+    assert_eq!(again.expect("recognised"), Consumed::AlreadyForwarded);
+    assert_eq!(sink.events().len(), 1, "forwarded once");
+}

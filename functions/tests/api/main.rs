@@ -20,6 +20,7 @@ mod events;
 mod fences;
 mod iam;
 mod infra;
+mod infra_events;
 mod invariants;
 mod money_faults;
 mod openapi;
