@@ -4,4 +4,5 @@
 pub mod handlers;
 pub mod http;
 pub mod lambda;
+pub mod ops;
 pub mod routes;

@@ -16,6 +16,7 @@ mod balance;
 mod cart;
 mod catalog;
 mod contract;
+mod event_ops;
 mod events;
 mod fences;
 mod iam;
