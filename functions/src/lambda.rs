@@ -16,8 +16,9 @@ use shop_shared::aws::AwsPorts;
 use shop_shared::telemetry;
 use tracing::{field, Instrument};
 
+use crate::handlers;
 use crate::http::{respond, HttpResult, ProblemCode};
-use crate::routes::{Handler, Wire};
+use crate::routes::{self, Handler, Wire};
 
 /// The runtime's own subscriber (`lambda_runtime::tracing`): JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
 /// (the template's `LoggingConfig`), level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else info.
@@ -83,8 +84,8 @@ fn gateway_ids(req: &Request) -> (String, String) {
     }
 }
 
-/// Runs a handler the way its Lambda does: 413 for an oversized body first (API Gateway lets up
-/// to 10 MB through, on any method), then the handler under the request's deadline (`budget`),
+/// Runs a handler the way its Lambda does: 413 for an oversized body to a route first (API Gateway
+/// lets up to 10 MB through, on any method), then the handler under the request's deadline (`budget`),
 /// inside the `request` span; then one `request` log line (route, status, code, latency, user,
 /// cold start, request ids) and the request's metrics. The local gateway calls this too, so the
 /// two cannot differ.
@@ -112,9 +113,21 @@ where
         cold_start,
     );
     async move {
-        let resp = match crate::http::check_size(&req) {
-            Err(e) => crate::http::problem(&e),
-            Ok(()) => {
+        // The contract's order: 404/405 for the route before 413. A routed function's own route
+        // always matches; a request no route serves reaches only the `$default` route's function,
+        // which answers it 404/405 whatever its size.
+        let routed = matches!(
+            routes::find(handlers::TABLE, req.method(), req.uri().path()),
+            routes::Match::Found(..)
+        );
+        let too_large = if routed {
+            crate::http::check_size(&req).err()
+        } else {
+            None
+        };
+        let resp = match too_large {
+            Some(e) => crate::http::problem(&e),
+            None => {
                 shop_shared::retry::with_deadline(budget, async { respond(handler(req).await) })
                     .await
             }

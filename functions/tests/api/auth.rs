@@ -230,6 +230,31 @@ async fn every_lambda_refuses_an_oversized_body_on_any_method() {
     }
 }
 
+/// Issue 20, item 8: the contract orders 404/405 for the route before 413. On AWS a request no
+/// route serves reaches the `$default` route's function (route-fallback) through the same `invoke`
+/// as every Lambda: however large its body, it gets 404 or 405, not 413.
+#[tokio::test]
+async fn an_oversized_body_to_no_route_is_404_or_405_not_413() {
+    use lambda_http::Body;
+    let big = vec![b'x'; shop_functions::http::MAX_BODY_BYTES + 1];
+    let call = |method: &str, path: &str| {
+        let req = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(format!("https://api.example.com{path}"))
+            .body(Body::Binary(big.clone()))
+            .expect("request");
+        shop_functions::lambda::invoke(std::time::Duration::from_secs(5), req, false, |req| {
+            shop_functions::handlers::route_fallback::handle(&(), req)
+        })
+    };
+    let r = call("POST", "/nope").await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = call("PUT", "/cart").await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+}
+
 #[tokio::test]
 async fn guard_refuses_bad_tokens_and_non_admins() {
     use shop_shared::auth::{authenticate, require_admin, JwtKeys};
@@ -390,21 +415,28 @@ async fn of_50_parallel_wrong_logins_exactly_10_are_tried() {
         .filter(|r| r.status == 429 && r.code() == "TOO_MANY_REQUESTS")
         .count();
     assert_eq!((tried, throttled), (10, 40), "{replies:?}");
-    let held = app
+    let item = app
         .db
         .client
-        .query()
+        .get_item()
         .table_name(&app.db.tables.users)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
+        .key(
+            "pk",
             aws_sdk_dynamodb::types::AttributeValue::S(format!("LOGINFAIL#{email}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SLOTS".into()),
         )
         .consistent_read(true)
         .send()
         .await
-        .expect("query")
-        .count() as usize;
+        .expect("read")
+        .item
+        .expect("the slots");
+    let held = (0..20)
+        .filter(|i| item.contains_key(&format!("s{i}")))
+        .count();
     assert_eq!(held, 10);
     let r = app
         .post(

@@ -1,91 +1,100 @@
-//! Log-in attempt slots in the users table: `LOGINFAIL#<email>` / `SLOT#<nn>`, with the attempt's
-//! time (`at`, epoch ms) and its claimant (`token`), expiring by TTL. A slot is claimed by one
-//! conditional put (absent, or its attempt not after the window's start), so parallel attempts
-//! never share a slot and never exceed the slot count.
+//! Log-in attempt slots in the users table: one item per email, `LOGINFAIL#<email>` / `SLOTS`,
+//! with one attribute pair per slot (`s<n>`: the attempt's time, epoch ms; `t<n>`: its claimant),
+//! expiring by TTL. A slot is claimed by one conditional write of its own attributes (absent, or
+//! its attempt not after the window's start), so parallel attempts never share a slot and never
+//! exceed the slot count. No read comes first: a failed claim answers with the item as it is
+//! (`ALL_OLD`), from which the next free slot, or the lock's end, is known.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{condition_failed, get_n, get_s, map_sdk, n, s, Db};
+use super::{condition_failed, n, s, Db, Item};
 use crate::ports::{AttemptClaim, AttemptSlot, LoginThrottle, NotApplied, StoreError, StoreResult};
 use crate::retry::{retry, Safety};
 
-const SLOT_PREFIX: &str = "SLOT#";
+const SLOTS_SK: &str = "SLOTS";
 
 fn throttle_pk(normalized_email: &str) -> String {
     format!("LOGINFAIL#{normalized_email}")
 }
 
-fn slot_sk(slot: usize) -> String {
-    format!("{SLOT_PREFIX}{slot:02}")
+fn at_name(slot: usize) -> String {
+    format!("s{slot}")
+}
+
+fn token_name(slot: usize) -> String {
+    format!("t{slot}")
+}
+
+/// The slots whose attempt is after `since_ms`, with its time.
+fn taken(item: &Item, slots: usize, since_ms: i64) -> HashMap<usize, i64> {
+    (0..slots)
+        .filter_map(|i| match item.get(&at_name(i)) {
+            Some(AttributeValue::N(v)) => v.parse::<i64>().ok().map(|at| (i, at)),
+            _ => None,
+        })
+        .filter(|(_, at)| *at > since_ms)
+        .collect()
+}
+
+/// A slot picked at random among `free`, so parallel claimants spread over them.
+fn pick(free: &[usize]) -> Option<usize> {
+    let r = usize::from(uuid::Uuid::new_v4().as_bytes()[0]);
+    free.get(r % free.len().max(1)).copied()
 }
 
 impl Db {
-    /// The slots whose attempt is after `since_ms`, as `(slot, at_ms)`.
-    async fn taken_slots(&self, pk: &str, since_ms: i64) -> StoreResult<Vec<(usize, i64)>> {
-        let out = retry("Query(login slots)", Safety::Idempotent, || async {
-            self.client
-                .query()
-                .table_name(&self.tables.users)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :slot)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":slot", s(SLOT_PREFIX))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(map_sdk)
-        })
-        .await?;
-        let mut taken = Vec::new();
-        for item in out.items() {
-            let slot = get_s(item, "sk")?
-                .strip_prefix(SLOT_PREFIX)
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| StoreError::Corrupt("login slot without a number".into()))?;
-            let at = get_n(item, "at")?;
-            if at > since_ms {
-                taken.push((slot, at));
-            }
-        }
-        Ok(taken)
-    }
-
-    /// `true`: the slot is ours. A resend after an unknown outcome matches its own token.
-    async fn put_slot(
+    /// Claims `slot`: `Ok(None)` when it is ours, else the item as it is now (to choose again).
+    async fn claim_slot(
         &self,
         pk: &str,
         slot: &AttemptSlot,
         now_ms: i64,
         since_ms: i64,
         expires_at: i64,
-    ) -> StoreResult<bool> {
-        retry("PutItem(login slot)", Safety::Idempotent, || async {
+    ) -> StoreResult<Option<Item>> {
+        let failed = retry("UpdateItem(login slot)", Safety::Idempotent, || async {
             let result = self
                 .client
-                .put_item()
+                .update_item()
                 .table_name(&self.tables.users)
-                .item("pk", s(pk))
-                .item("sk", s(slot_sk(slot.slot)))
-                .item("at", n(now_ms))
-                .item("token", s(&slot.token))
-                .item("expiresAt", n(expires_at))
-                .condition_expression(
-                    "attribute_not_exists(sk) OR #at <= :since OR #token = :token",
-                )
-                .expression_attribute_names("#at", "at")
-                .expression_attribute_names("#token", "token")
-                .expression_attribute_values(":since", n(since_ms))
+                .key("pk", s(pk))
+                .key("sk", s(SLOTS_SK))
+                .update_expression("SET #at = :now, #tok = :token, expiresAt = :exp")
+                // A resend after an unknown outcome finds its own token.
+                .condition_expression("attribute_not_exists(#at) OR #at <= :since OR #tok = :token")
+                .expression_attribute_names("#at", at_name(slot.slot))
+                .expression_attribute_names("#tok", token_name(slot.slot))
+                .expression_attribute_values(":now", n(now_ms))
                 .expression_attribute_values(":token", s(&slot.token))
+                .expression_attribute_values(":since", n(since_ms))
+                .expression_attribute_values(":exp", n(expires_at))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
             match result {
-                Ok(_) => Ok(true),
-                Err(e) => condition_failed!(e, PutItemError::ConditionalCheckFailedException)
-                    .map(|_| false),
+                Ok(_) => Ok(None),
+                Err(e) => {
+                    condition_failed!(e, UpdateItemError::ConditionalCheckFailedException).map(Some)
+                }
             }
         })
-        .await
+        .await?;
+        match failed {
+            None => Ok(None),
+            Some(Some(item)) => Ok(Some(item)),
+            // The store did not hand back the item: read it.
+            Some(None) => Ok(Some(
+                self.read_item(&self.tables.users, &[("pk", pk), ("sk", SLOTS_SK)])
+                    .await?
+                    .unwrap_or_default(),
+            )),
+        }
     }
 }
 
@@ -102,30 +111,27 @@ impl LoginThrottle for Db {
     ) -> StoreResult<AttemptClaim> {
         let pk = throttle_pk(normalized_email);
         let token = uuid::Uuid::new_v4().simple().to_string();
-        // Each lost race means another attempt took a slot, so the free slots run out within
-        // `slots` rounds; the extra rounds cover slots released by successful log-ins meanwhile.
-        for _ in 0..=slots + 1 {
-            let taken = self.taken_slots(&pk, since_ms).await?;
-            let mut free: Vec<usize> = (0..slots)
-                .filter(|i| !taken.iter().any(|(t, _)| t == i))
-                .collect();
-            if free.is_empty() {
-                let oldest_ms = taken.iter().map(|(_, at)| *at).min().unwrap_or(now_ms);
-                return Ok(AttemptClaim::Locked { oldest_ms });
-            }
-            // Parallel claimants start at different free slots, so fewer of them collide.
-            let start = usize::from(uuid::Uuid::new_v4().as_bytes()[0]) % free.len();
-            free.rotate_left(start);
-            for slot in free {
-                let claim = AttemptSlot {
-                    slot,
-                    token: token.clone(),
-                };
-                if self
-                    .put_slot(&pk, &claim, now_ms, since_ms, expires_at)
-                    .await?
-                {
-                    return Ok(AttemptClaim::Claimed(claim));
+        let mut free: Vec<usize> = (0..slots).collect();
+        // Each lost claim means another attempt took a slot, so the free slots run out within
+        // `slots` claims; the extra ones cover slots given back by successful log-ins meanwhile.
+        for _ in 0..=2 * slots {
+            let Some(slot) = pick(&free) else { break };
+            let claim = AttemptSlot {
+                slot,
+                token: token.clone(),
+            };
+            match self
+                .claim_slot(&pk, &claim, now_ms, since_ms, expires_at)
+                .await?
+            {
+                None => return Ok(AttemptClaim::Claimed(claim)),
+                Some(item) => {
+                    let held = taken(&item, slots, since_ms);
+                    if held.len() >= slots {
+                        let oldest_ms = held.values().copied().min().unwrap_or(now_ms);
+                        return Ok(AttemptClaim::Locked { oldest_ms });
+                    }
+                    free = (0..slots).filter(|i| !held.contains_key(i)).collect();
                 }
             }
         }
@@ -135,24 +141,32 @@ impl LoginThrottle for Db {
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "login_throttle.release"))]
     async fn release_attempt(&self, normalized_email: &str, slot: &AttemptSlot) -> StoreResult<()> {
         let pk = throttle_pk(normalized_email);
-        retry("DeleteItem(login slot)", Safety::Idempotent, || async {
-            let result = self
-                .client
-                .delete_item()
-                .table_name(&self.tables.users)
-                .key("pk", s(&pk))
-                .key("sk", s(slot_sk(slot.slot)))
-                .condition_expression("#token = :token")
-                .expression_attribute_names("#token", "token")
-                .expression_attribute_values(":token", s(&slot.token))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e) => condition_failed!(e, DeleteItemError::ConditionalCheckFailedException)
-                    .map(|_| ()),
-            }
-        })
+        retry(
+            "UpdateItem(login slot release)",
+            Safety::Idempotent,
+            || async {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.tables.users)
+                    .key("pk", s(&pk))
+                    .key("sk", s(SLOTS_SK))
+                    .update_expression("REMOVE #at, #tok")
+                    .condition_expression("#tok = :token")
+                    .expression_attribute_names("#at", at_name(slot.slot))
+                    .expression_attribute_names("#tok", token_name(slot.slot))
+                    .expression_attribute_values(":token", s(&slot.token))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                            .map(|_| ())
+                    }
+                }
+            },
+        )
         .await
     }
 }
