@@ -18,6 +18,7 @@ use tracing::{field, Instrument};
 
 use crate::handlers;
 use crate::http::{respond, HttpResult, ProblemCode};
+use crate::origin::OriginGuard;
 use crate::routes::{self, Handler, Wire};
 
 /// The runtime's own subscriber (`lambda_runtime::tracing`): JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
@@ -148,8 +149,10 @@ where
 }
 
 /// An API Lambda: at cold start, wires its context from the environment (building only the
-/// clients `wire` asks for) and opens the store connection (unless `SHOP_WARM_UP=off`, which
-/// only `make bench-lambda` sets, to measure what it saves); then serves `handler`.
+/// clients `wire` asks for), reads the origin secret when `ORIGIN_SECRET_PARAMETER` names one
+/// (then only requests through CloudFront are served: [`crate::origin`]) and opens the store
+/// connection (unless `SHOP_WARM_UP=off`, which only `make bench-lambda` sets, to measure what it
+/// saves); then serves `handler`.
 pub async fn serve_http<C: Send + Sync + 'static>(
     wire: Wire<AwsPorts, C>,
     handler: Handler<C>,
@@ -158,11 +161,29 @@ pub async fn serve_http<C: Send + Sync + 'static>(
     let metrics = Metrics::install();
     let ports = AwsPorts::from_env()?;
     let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
+    let origin: Option<&'static OriginGuard> = match std::env::var("ORIGIN_SECRET_PARAMETER") {
+        Ok(name) if !name.is_empty() => {
+            let source = shop_shared::aws::SsmParameter {
+                sdk: ports.sdk().clone(),
+                name,
+            };
+            Some(Box::leak(Box::new(
+                OriginGuard::new(Box::new(source)).await?,
+            )))
+        }
+        _ => None,
+    };
     if std::env::var("SHOP_WARM_UP").as_deref() != Ok("off") {
         ports.warm_up().await;
     }
     let budget = ports.config().request_budget;
     lambda_http::run(service_fn(move |req: Request| async move {
+        if let Some(refused) = match origin {
+            Some(guard) => guard.refuse(&req).await,
+            None => None,
+        } {
+            return Ok::<_, Infallible>(refused);
+        }
         let resp = invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await;
         metrics.flush();
         Ok::<_, Infallible>(resp)

@@ -5,4 +5,5 @@ pub mod handlers;
 pub mod http;
 pub mod lambda;
 pub mod ops;
+pub mod origin;
 pub mod routes;

@@ -21,6 +21,7 @@ mod events;
 mod fences;
 mod iam;
 mod infra;
+mod infra_edge;
 mod infra_events;
 mod invariants;
 mod money_faults;
