@@ -60,9 +60,14 @@ child=""
 if ((rc != 0)); then log "FAIL: ${cmd[*]} exited $rc"; fi
 if [[ -s "$STACK_RUN_DIR/stall-report.txt" ]]; then log "$(cat "$STACK_RUN_DIR/stall-report.txt")"; fi
 
-log "running: cfn-lint infra/template.yaml"
+log "running: cfn-lint infra/template.yaml infra/edge-waf.yaml"
 if ! "$CFN_LINT" infra/template.yaml; then
-  log "FAIL: cfn-lint"
+  log "FAIL: cfn-lint infra/template.yaml"
+  rc=1
+fi
+# CLOUDFRONT-scope web ACLs exist only in us-east-1.
+if ! "$CFN_LINT" --regions us-east-1 -- infra/edge-waf.yaml; then
+  log "FAIL: cfn-lint infra/edge-waf.yaml"
   rc=1
 fi
 exit "$rc"

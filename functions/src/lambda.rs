@@ -16,8 +16,10 @@ use shop_shared::aws::AwsPorts;
 use shop_shared::telemetry;
 use tracing::{field, Instrument};
 
+use crate::handlers;
 use crate::http::{respond, HttpResult, ProblemCode};
-use crate::routes::{Handler, Wire};
+use crate::origin::OriginGuard;
+use crate::routes::{self, Handler, Wire};
 
 /// The runtime's own subscriber (`lambda_runtime::tracing`): JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`
 /// (the template's `LoggingConfig`), level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else info.
@@ -83,8 +85,8 @@ fn gateway_ids(req: &Request) -> (String, String) {
     }
 }
 
-/// Runs a handler the way its Lambda does: 413 for an oversized body first (API Gateway lets up
-/// to 10 MB through, on any method), then the handler under the request's deadline (`budget`),
+/// Runs a handler the way its Lambda does: 413 for an oversized body to a route first (API Gateway
+/// lets up to 10 MB through, on any method), then the handler under the request's deadline (`budget`),
 /// inside the `request` span; then one `request` log line (route, status, code, latency, user,
 /// cold start, request ids) and the request's metrics. The local gateway calls this too, so the
 /// two cannot differ.
@@ -112,9 +114,21 @@ where
         cold_start,
     );
     async move {
-        let resp = match crate::http::check_size(&req) {
-            Err(e) => crate::http::problem(&e),
-            Ok(()) => {
+        // The contract's order: 404/405 for the route before 413. A routed function's own route
+        // always matches; a request no route serves reaches only the `$default` route's function,
+        // which answers it 404/405 whatever its size.
+        let routed = matches!(
+            routes::find(handlers::TABLE, req.method(), req.uri().path()),
+            routes::Match::Found(..)
+        );
+        let too_large = if routed {
+            crate::http::check_size(&req).err()
+        } else {
+            None
+        };
+        let resp = match too_large {
+            Some(e) => crate::http::problem(&e),
+            None => {
                 shop_shared::retry::with_deadline(budget, async { respond(handler(req).await) })
                     .await
             }
@@ -135,8 +149,10 @@ where
 }
 
 /// An API Lambda: at cold start, wires its context from the environment (building only the
-/// clients `wire` asks for) and opens the store connection (unless `SHOP_WARM_UP=off`, which
-/// only `make bench-lambda` sets, to measure what it saves); then serves `handler`.
+/// clients `wire` asks for), reads the origin secret when `ORIGIN_SECRET_PARAMETER` names one
+/// (then only requests through CloudFront are served: [`crate::origin`]) and opens the store
+/// connection (unless `SHOP_WARM_UP=off`, which only `make bench-lambda` sets, to measure what it
+/// saves); then serves `handler`.
 pub async fn serve_http<C: Send + Sync + 'static>(
     wire: Wire<AwsPorts, C>,
     handler: Handler<C>,
@@ -145,11 +161,29 @@ pub async fn serve_http<C: Send + Sync + 'static>(
     let metrics = Metrics::install();
     let ports = AwsPorts::from_env()?;
     let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
+    let origin: Option<&'static OriginGuard> = match std::env::var("ORIGIN_SECRET_PARAMETER") {
+        Ok(name) if !name.is_empty() => {
+            let source = shop_shared::aws::SsmParameter {
+                sdk: ports.sdk().clone(),
+                name,
+            };
+            Some(Box::leak(Box::new(
+                OriginGuard::new(Box::new(source)).await?,
+            )))
+        }
+        _ => None,
+    };
     if std::env::var("SHOP_WARM_UP").as_deref() != Ok("off") {
         ports.warm_up().await;
     }
     let budget = ports.config().request_budget;
     lambda_http::run(service_fn(move |req: Request| async move {
+        if let Some(refused) = match origin {
+            Some(guard) => guard.refuse(&req).await,
+            None => None,
+        } {
+            return Ok::<_, Infallible>(refused);
+        }
         let resp = invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await;
         metrics.flush();
         Ok::<_, Infallible>(resp)

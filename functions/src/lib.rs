@@ -4,4 +4,6 @@
 pub mod handlers;
 pub mod http;
 pub mod lambda;
+pub mod ops;
+pub mod origin;
 pub mod routes;

@@ -139,6 +139,20 @@ pub async fn read_secret(sdk: &SdkConfig, name: &str, min_len: usize) -> Result<
         .ok_or_else(|| err(format!("missing, or shorter than {min_len} characters")))
 }
 
+/// An SSM parameter read on demand (the origin secret, re-read when it may have been rotated).
+#[derive(Debug, Clone)]
+pub struct SsmParameter {
+    pub sdk: SdkConfig,
+    pub name: String,
+}
+
+impl SsmParameter {
+    /// Its value (at least 32 characters; never logged).
+    pub async fn read(&self) -> Result<String, WireError> {
+        read_secret(&self.sdk, &self.name, 32).await
+    }
+}
+
 /// A non-empty environment variable.
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

@@ -139,23 +139,41 @@ pub struct LedgerEntry {
     pub created_at: String,
 }
 
-/// Failed log-ins per email, for throttling (kept a little longer than the window, by TTL).
+/// One claimed log-in attempt: slot `slot` of its email's slots, held under `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptSlot {
+    pub slot: usize,
+    pub token: String,
+}
+
+/// The answer to a claim for a log-in attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptClaim {
+    /// The attempt may go ahead; it counts as a failure unless released.
+    Claimed(AttemptSlot),
+    /// Every slot holds an attempt made after `since`: no attempt now. `oldest_ms`: the earliest
+    /// of them (the first slot to free up).
+    Locked { oldest_ms: i64 },
+}
+
+/// Log-in attempts per email, for throttling: a fixed number of slots, each claimed by one
+/// conditional write, so of any number of parallel attempts exactly as many as there are free
+/// slots go ahead. A slot is free again when its attempt is older than the window, or released.
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
-    /// The times (epoch ms) of the most recent failures after `since_ms`, newest first, at most `limit`.
-    async fn recent_failures(
+    /// Claims one of `slots` slots whose attempt is absent or not after `since_ms`, for an attempt
+    /// at `now_ms` (the item expires by TTL at `expires_at`, epoch seconds).
+    async fn claim_attempt(
         &self,
         normalized_email: &str,
+        slots: usize,
+        now_ms: i64,
         since_ms: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<i64>>;
-    /// Records one failure as an item of its own, so concurrent failures all count.
-    async fn record_failure(
-        &self,
-        normalized_email: &str,
-        at_ms: i64,
         expires_at: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<AttemptClaim>;
+    /// Frees a claimed slot (the attempt succeeded, so it is not a failure); a no-op when the slot
+    /// has been claimed again meanwhile.
+    async fn release_attempt(&self, normalized_email: &str, slot: &AttemptSlot) -> StoreResult<()>;
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ pub struct GsiDef {
 #[serde(rename_all = "PascalCase")]
 pub struct ProjectionDef {
     pub projection_type: String,
+    /// `INCLUDE` projections: the attributes besides the keys.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -168,6 +171,9 @@ pub async fn create_table(
                         .projection_type(ProjectionType::from(
                             g.projection.projection_type.as_str(),
                         ))
+                        .set_non_key_attributes(
+                            Some(g.projection.non_key_attributes.clone()).filter(|a| !a.is_empty()),
+                        )
                         .build(),
                 )
                 .build()

@@ -12,7 +12,6 @@ pub mod lambda_bench;
 pub mod local_events;
 pub mod local_setup;
 pub mod metrics_sink;
-pub mod ops;
 pub mod ops_page;
 pub mod sandbox_webhook;
 pub mod sandbox_window;

@@ -2,7 +2,8 @@
 //! service uses) from a source of ports; `handle` parses, authenticates, calls the service and
 //! maps the result (HTTP endpoints), or handles the event (the event Lambdas).
 
-// The event Lambdas and the API's `$default` route.
+// The event Lambdas, the operator Lambda and the API's `$default` route.
+pub mod operator;
 pub mod order_consumer;
 pub mod order_relay;
 pub mod reconciler;

@@ -1,5 +1,6 @@
 //! The outbox relay, on the orders table's stream: publishes `OrderPlaced` to EventBridge; what it
-//! cannot publish goes to its dead-letter queue (`RELAY_DLQ_URL`) with its full content.
+//! cannot publish within its budget ([`RelayBudget::LAMBDA`], below the Lambda's timeout) goes to
+//! its dead-letter queue (`RELAY_DLQ_URL`) with its full content.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use shop_shared::adapters::dynamodb::stream;
 use shop_shared::aws::AwsPorts;
-use shop_shared::events::relay::{self, ChangeRecord};
+use shop_shared::events::relay::{self, ChangeRecord, RelayBudget};
 use shop_shared::ports::{DeadLetterStore, EventPublisher};
 use shop_shared::wiring::WireError;
 
@@ -16,6 +17,7 @@ use shop_shared::wiring::WireError;
 pub struct RelayPorts {
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetterStore>,
+    pub budget: RelayBudget,
 }
 
 /// The ports its Lambda is built with.
@@ -23,6 +25,7 @@ pub async fn wire(p: &AwsPorts) -> Result<RelayPorts, WireError> {
     Ok(RelayPorts {
         publisher: p.publisher(),
         dead_letters: p.relay_dead_letters()?,
+        budget: RelayBudget::LAMBDA,
     })
 }
 
@@ -50,7 +53,13 @@ pub async fn handle(
     event: StreamEvent,
 ) -> Result<DynamoDbEventResponse, Infallible> {
     let records = change_records(event);
-    let outcome = relay::relay(ctx.publisher.as_ref(), ctx.dead_letters.as_ref(), &records).await;
+    let outcome = relay::relay(
+        ctx.publisher.as_ref(),
+        ctx.dead_letters.as_ref(),
+        &records,
+        ctx.budget,
+    )
+    .await;
     tracing::info!(
         records = records.len(),
         published = outcome.published,

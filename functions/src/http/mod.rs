@@ -77,7 +77,8 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 }
 
 /// 413 for bodies over [`MAX_BODY_BYTES`], on every method. Runs before the handler (so before
-/// auth, as the contract orders errors): [`crate::lambda::invoke`] calls it for every route.
+/// auth, as the contract orders errors, and after routing): [`crate::lambda::invoke`] calls it for
+/// every request a route serves.
 pub fn check_size(req: &Request) -> Result<(), ApiError> {
     if body_bytes(req).len() > MAX_BODY_BYTES {
         Err(ApiError::new(

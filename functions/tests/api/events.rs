@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::helpers::{test_config, TestApp};
 use serde_json::{json, Value};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
+use shop_functions::ops::pace::Budget;
 use shop_shared::adapters::data_platform::HttpDataPlatform;
 use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
@@ -19,12 +20,12 @@ use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-struct Rig {
-    app: TestApp,
-    bus: String,
-    sink: DataPlatformSink,
-    sink_url: String,
-    queues: LocalQueues,
+pub(crate) struct Rig {
+    pub app: TestApp,
+    pub bus: String,
+    pub sink: DataPlatformSink,
+    pub sink_url: String,
+    pub queues: LocalQueues,
     _stop: watch::Sender<bool>,
 }
 
@@ -37,7 +38,7 @@ async fn rig(
 }
 
 /// [`rig`] with the relay's publishing rounds (count, shortest and longest pause) set.
-async fn rig_with(
+pub(crate) async fn rig_with(
     events_client: impl FnOnce(&aws_sdk_eventbridge::Client) -> aws_sdk_eventbridge::Client,
     rounds: Option<(usize, Duration, Duration)>,
 ) -> Rig {
@@ -106,7 +107,7 @@ async fn rig_with(
     }
 }
 
-async fn place_order(app: &TestApp) -> Value {
+pub(crate) async fn place_order(app: &TestApp) -> Value {
     let admin = app.admin().await;
     let p = app.product(&admin, 1_500, 10).await;
     let (_, token) = app.user().await;
@@ -123,7 +124,7 @@ async fn place_order(app: &TestApp) -> Value {
 }
 
 /// Waits until the sink holds at least `n` events (bounded), then a little longer for strays.
-async fn wait_for(sink: &DataPlatformSink, n: usize, within: Duration) -> Vec<Value> {
+pub(crate) async fn wait_for(sink: &DataPlatformSink, n: usize, within: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + within;
     while sink.events().len() < n && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -154,7 +155,9 @@ async fn an_order_reaches_the_data_platform_exactly_once() {
 }
 
 /// A TCP proxy to moto that can be taken down and brought back.
-async fn switchable_proxy(target: String) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+pub(crate) async fn switchable_proxy(
+    target: String,
+) -> (String, Arc<std::sync::atomic::AtomicBool>) {
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -265,7 +268,7 @@ async fn order_for(app: &TestApp, admin: &str, token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and_redriven_once() {
-    use shop_tools::ops::redrive::{self, Queue};
+    use shop_functions::ops::redrive::{self, Queue};
     let moto = std::env::var("EVENTS_ENDPOINT").expect("EVENTS_ENDPOINT");
     let (proxy, up) = switchable_proxy(moto.trim_start_matches("http://").to_owned()).await;
     let rig = rig_with(
@@ -300,7 +303,7 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
     // A dry run changes nothing.
     let publisher = EventBridgePublisher::new(rig.app.events.clone(), rig.bus.clone());
     let letters = SqsDeadLetters::new(rig.app.sqs.clone(), rig.queues.relay_dlq.clone());
-    let dry = redrive::redrive_relay(&dlq, &publisher, &letters, None, true)
+    let dry = redrive::redrive_relay(&dlq, &publisher, &letters, None, true, Budget::unlimited())
         .await
         .expect("dry run");
     assert_eq!((dry.examined, dry.redriven), (3, 0), "{dry:?}");
@@ -310,9 +313,10 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
     );
 
     up.store(true, std::sync::atomic::Ordering::SeqCst);
-    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
-        .await
-        .expect("redrive");
+    let report =
+        redrive::redrive_relay(&dlq, &publisher, &letters, None, false, Budget::unlimited())
+            .await
+            .expect("redrive");
     assert_eq!((report.examined, report.redriven), (3, 3), "{report:?}");
     let got = wait_for(&rig.sink, 3, Duration::from_secs(30)).await;
     let mut arrived: Vec<Value> = got.iter().map(|e| e["orderId"].clone()).collect();
@@ -322,9 +326,10 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
         arrived, ids,
         "each dead-lettered event arrived exactly once"
     );
-    let again = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
-        .await
-        .expect("redrive");
+    let again =
+        redrive::redrive_relay(&dlq, &publisher, &letters, None, false, Budget::unlimited())
+            .await
+            .expect("redrive");
     assert_eq!(again.examined, 0, "{again:?}");
 
     // A dead letter redriven twice (say, by two operators) still reaches the platform once.
@@ -336,9 +341,10 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
     }];
     use shop_shared::ports::DeadLetterStore;
     assert!(letters.store(&twice).await.is_empty());
-    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
-        .await
-        .expect("redrive");
+    let report =
+        redrive::redrive_relay(&dlq, &publisher, &letters, None, false, Budget::unlimited())
+            .await
+            .expect("redrive");
     assert_eq!(report.redriven, 1, "{report:?}");
     let got = wait_for(&rig.sink, 4, Duration::from_secs(5)).await;
     assert_eq!(
@@ -350,8 +356,8 @@ async fn a_bus_outage_longer_than_the_relay_retries_is_dead_lettered_in_full_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
+    use shop_functions::ops::redrive::{self, Queue};
     use shop_shared::events::DeadLetter;
-    use shop_tools::ops::redrive::{self, Queue};
     let rig = rig(Clone::clone).await;
     rig.app
         .db
@@ -404,9 +410,10 @@ async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
     // Redrive keeps what still cannot be read.
     let publisher = EventBridgePublisher::new(rig.app.events.clone(), rig.bus.clone());
     let letters = SqsDeadLetters::new(rig.app.sqs.clone(), rig.queues.relay_dlq.clone());
-    let report = redrive::redrive_relay(&dlq, &publisher, &letters, None, false)
-        .await
-        .expect("redrive");
+    let report =
+        redrive::redrive_relay(&dlq, &publisher, &letters, None, false, Budget::unlimited())
+            .await
+            .expect("redrive");
     assert_eq!(
         (report.examined, report.redriven, report.kept.len()),
         (1, 0, 1),
@@ -423,7 +430,8 @@ async fn an_unreadable_stream_record_is_dead_lettered_raw_and_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
-    use shop_tools::ops::event_audit::missing_events;
+    use shop_functions::ops::event_audit::{missing_events, ReadOptions};
+    use shop_functions::ops::window::Window;
     // No event pipeline at all: the order's event never reaches the data platform.
     let app = TestApp::new().await;
     let order = place_order(&app).await;
@@ -431,7 +439,10 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = (chrono::Utc::now() + chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let report = missing_events(&app.db, &from, &to).await.expect("report");
+    let window = Window::parse(&from, &to).expect("window");
+    let report = missing_events(&app.db, &window, chrono::Utc::now(), ReadOptions::default())
+        .await
+        .expect("report");
     assert_eq!(report.orders, 1, "{report:?}");
     assert_eq!(report.missing.len(), 1, "{report:?}");
     assert_eq!(
@@ -440,7 +451,8 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
     );
     assert_eq!(report.missing[0].consumer_record, "NONE");
     // An order outside the window is not reported.
-    let early = missing_events(&app.db, "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")
+    let old = Window::parse("2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z").expect("window");
+    let early = missing_events(&app.db, &old, chrono::Utc::now(), ReadOptions::default())
         .await
         .expect("report");
     assert_eq!(early.orders, 0);
@@ -465,7 +477,9 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
     )
     .await
     .expect("delivered");
-    let report = missing_events(&app.db, &from, &to).await.expect("report");
+    let report = missing_events(&app.db, &window, chrono::Utc::now(), ReadOptions::default())
+        .await
+        .expect("report");
     assert_eq!(
         (report.orders, report.delivered, report.missing.len()),
         (1, 1, 0),
@@ -475,7 +489,7 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() {
-    use shop_tools::ops::redrive::{self, Queue};
+    use shop_functions::ops::redrive::{self, Queue};
     let rig = rig(Clone::clone).await;
     rig.sink
         .down
@@ -495,9 +509,16 @@ async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() 
         .down
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let platform = HttpDataPlatform::new(rig.sink_url.clone()).expect("client");
-    let report = redrive::redrive_consumer(&dlq, &rig.app.db, &platform, &SystemClock, false)
-        .await
-        .expect("redrive");
+    let report = redrive::redrive_consumer(
+        &dlq,
+        &rig.app.db,
+        &platform,
+        &SystemClock,
+        false,
+        Budget::unlimited(),
+    )
+    .await
+    .expect("redrive");
     assert_eq!((report.examined, report.redriven), (1, 1), "{report:?}");
     let got = wait_for(&rig.sink, 1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1);
@@ -506,7 +527,8 @@ async fn events_the_data_platform_refused_are_dead_lettered_and_redriven_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
-    use shop_tools::ops::redrive::{self, Queue, StreamReader};
+    use shop_functions::ops::redrive::{self, Queue};
+    use shop_functions::ops::stream_reader::StreamReader;
     // No relay running: the order's record sits in the stream; an event source mapping pointer
     // (what AWS's OnFailure destination holds) names it.
     let mut config = test_config();
@@ -587,9 +609,16 @@ async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
         url: &queues.relay_dlq,
     };
     let reader = StreamReader { streams: &streams };
-    let report = redrive::redrive_relay(&dlq, &publisher, &letters, Some(&reader), false)
-        .await
-        .expect("redrive");
+    let report = redrive::redrive_relay(
+        &dlq,
+        &publisher,
+        &letters,
+        Some(&reader),
+        false,
+        Budget::unlimited(),
+    )
+    .await
+    .expect("redrive");
     assert_eq!((report.examined, report.redriven), (1, 1), "{report:?}");
     // The rule delivers it to the order queue of its shard.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -613,4 +642,59 @@ async fn a_pointer_to_stream_records_is_redriven_from_the_stream() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(delivered["detail"]["orderId"], order["orderId"]);
+}
+
+/// Issue 20, item 4: the consumer remembers a forwarded event id beyond the redrive horizon (the
+/// dead-letter queues' 14 days and the day before), so a late redrive is still recognised.
+#[tokio::test]
+async fn a_forwarded_event_id_is_remembered_beyond_the_redrive_horizon() {
+    use shop_shared::events::consumer::{consume, Consumed, REDRIVE_HORIZON_SECONDS};
+    let app = TestApp::new().await;
+    let order = place_order(&app).await;
+    let event = shop_shared::events::OrderPlaced {
+        event_id: format!("evt_{}", order["orderId"].as_str().unwrap_or_default()),
+        order: serde_json::from_value(order.clone()).expect("order"),
+    };
+    let sink = DataPlatformSink::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    let router = sink.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let platform = HttpDataPlatform::new(url).expect("client");
+    let now = chrono::Utc::now();
+    let first = consume(&app.db, &platform, &SystemClock, &event).await;
+    assert_eq!(first.expect("forwarded"), Consumed::Forwarded);
+    let record = app
+        .db
+        .client
+        .get_item()
+        .table_name(&app.db.tables.idempotency)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#-#{}", event.event_id)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read")
+        .item
+        .expect("the de-duplication record");
+    let expires: i64 = record["expiresAt"]
+        .as_n()
+        .expect("expiresAt")
+        .parse()
+        .expect("epoch");
+    assert!(
+        expires > now.timestamp() + REDRIVE_HORIZON_SECONDS,
+        "kept until {expires}"
+    );
+    // A redrive on the last day of the horizon still finds it.
+    let late = shop_shared::clock::FixedClock::new(
+        now + chrono::Duration::seconds(REDRIVE_HORIZON_SECONDS),
+    );
+    let again = consume(&app.db, &platform, &late, &event).await;
+    assert_eq!(again.expect("recognised"), Consumed::AlreadyForwarded);
+    assert_eq!(sink.events().len(), 1, "forwarded once");
 }

@@ -484,6 +484,67 @@ async fn exercise(rig: &Rig) {
     assert!(order_consumer::handle(&consumer, envelope(&event))
         .await
         .is_ok());
+
+    // The operator: the audit and a republish of the last hour (orders by time, their items, the
+    // consumer's records), and the consumer's steps when it redrives through the consumer.
+    rig.recorder.now_running("operator");
+    exercise_operator(app).await;
+}
+
+/// A bus that takes every event (the operator's publishing is not a DynamoDB action).
+struct NoBus;
+
+#[async_trait::async_trait]
+impl shop_shared::ports::EventPublisher for NoBus {
+    async fn publish(&self, _events: &[OrderPlaced]) -> Vec<usize> {
+        Vec::new()
+    }
+}
+
+async fn exercise_operator(app: &TestApp) {
+    use shop_functions::ops::event_audit::{missing_events, ReadOptions};
+    use shop_functions::ops::republish::{republish, RepublishOptions};
+    use shop_functions::ops::window::Window;
+    let now = chrono::Utc::now();
+    let window = Window::parse(
+        &(now - chrono::Duration::hours(1)).to_rfc3339(),
+        &(now + chrono::Duration::hours(1)).to_rfc3339(),
+    )
+    .expect("window");
+    let read = ReadOptions {
+        pages_per_second: 200,
+        ..ReadOptions::default()
+    };
+    let audit = missing_events(&app.db, &window, now, read)
+        .await
+        .expect("audit");
+    assert!(audit.missing_count > 0, "{audit:?}");
+    let options = RepublishOptions {
+        read,
+        ..RepublishOptions::default()
+    };
+    let report = republish(&app.db, &NoBus, &window, now, options)
+        .await
+        .expect("republish");
+    assert!(report.published > 0, "{report:?}");
+    let event: OrderPlaced = serde_json::from_value(json!({
+        "eventId": format!("evt_operator{}", uuid::Uuid::new_v4().simple()),
+        "orderId": "ord_operator", "userId": "usr_operator", "status": "PAID", "items": [],
+        "totalAmount": 0, "createdAt": "2026-11-24T00:00:00Z"
+    }))
+    .expect("event");
+    let platform = FlakyPlatform::default();
+    let clock = SystemClock;
+    assert!(
+        shop_shared::events::consumer::consume(&app.db, &platform, &clock, &event)
+            .await
+            .is_err()
+    );
+    assert!(
+        shop_shared::events::consumer::consume(&app.db, &platform, &clock, &event)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,6 +619,7 @@ async fn every_dynamodb_action_of_every_function_is_granted() {
         "orders-create",
         "reconciler",
         "order-consumer",
+        "operator",
         "auth-login",
         "health",
     ] {

@@ -710,10 +710,16 @@ fn alarms_notify_the_topic_and_watch_what_the_runbook_covers() {
         "RelayDeadLettersAlarm",
         "ConsumerDeadLettersAlarm",
         "Api5xxRateAlarm",
-        "LambdaErrorsAlarm",
-        "LambdaThrottlesAlarm",
+        "LambdaErrorsAlarm1",
+        "LambdaThrottlesAlarm1",
         "TryAgainRateAlarm",
         "ChargesInDoubtAlarm",
+        "DeadLetterAgeAlarm",
+        "ReconcilerHeartbeatAlarm",
+        "PaymentGatewayErrorsAlarm",
+        "RelayFailedEntriesAlarm",
+        "EventBridgeFailedInvocationsAlarm",
+        "DynamoDbThrottlesAlarm",
     ] {
         assert!(ids.contains(expected), "missing alarm {expected}: {ids:?}");
     }

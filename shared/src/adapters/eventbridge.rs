@@ -1,5 +1,8 @@
-//! EventBridge: the order-event publisher, at most 10 entries per PutEvents, failed entries
-//! (`FailedEntryCount`) resent with backoff, what still fails reported to the caller.
+//! EventBridge: the order-event publisher, at most 10 entries per PutEvents (the calls of a round
+//! in parallel), failed entries (`FailedEntryCount`) resent with backoff, what still fails reported
+//! to the caller. Every call and every round keeps to the caller's deadline
+//! ([`crate::retry::with_deadline`]): a call cut short counts as failed (it may have published, which
+//! the consumers' de-duplication on `eventId` absorbs).
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -7,7 +10,7 @@ use thiserror::Error;
 
 use crate::events::{OrderPlaced, DETAIL_TYPE, SOURCE};
 use crate::ports::EventPublisher;
-use crate::retry::Attempts;
+use crate::retry::{bounded, Attempts};
 
 /// PutEvents takes at most 10 entries.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
@@ -114,12 +117,21 @@ impl EventPublisher for EventBridgePublisher {
         let mut rounds = Attempts::patient(self.rounds, self.pauses.0, self.pauses.1);
         while !pending.is_empty() && rounds.next().await {
             let round = rounds.made();
+            let calls = pending
+                .chunks(MAX_ENTRIES_PER_CALL)
+                .map(|batch| async move { (batch, bounded(self.put_batch(batch)).await) });
             let mut still = Vec::new();
-            for batch in pending.chunks(MAX_ENTRIES_PER_CALL) {
-                match self.put_batch(batch).await {
-                    Ok(bad) => still.extend(batch.iter().filter(|(i, _)| bad.contains(i)).cloned()),
-                    Err(err) => {
+            for (batch, answer) in futures::future::join_all(calls).await {
+                match answer {
+                    Ok(Ok(bad)) => {
+                        still.extend(batch.iter().filter(|(i, _)| bad.contains(i)).cloned())
+                    }
+                    Ok(Err(err)) => {
                         tracing::warn!(error = %err, round, "PutEvents failed");
+                        still.extend(batch.iter().cloned());
+                    }
+                    Err(cut) => {
+                        tracing::warn!(?cut, round, "PutEvents cut short by the deadline");
                         still.extend(batch.iter().cloned());
                     }
                 }

@@ -1,11 +1,12 @@
-//! SQS: the relay's dead-letter store (full event content, kept 14 days).
+//! SQS: the relay's dead-letter store (full event content, kept 14 days). Every call keeps to the
+//! caller's deadline ([`crate::retry::with_deadline`]); a call cut short counts as not stored.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::events::DeadLetter;
 use crate::ports::DeadLetterStore;
-use crate::retry::{Attempts, CALL_ATTEMPTS};
+use crate::retry::{bounded, Attempts, CALL_ATTEMPTS};
 
 /// SendMessageBatch takes at most 10 entries.
 const BATCH: usize = 10;
@@ -61,15 +62,21 @@ impl SqsDeadLetters {
         if entries.is_empty() {
             return unsendable;
         }
-        match self
+        let call = self
             .client
             .send_message_batch()
             .queue_url(&self.queue_url)
             .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) => {
+            .send();
+        match bounded(call).await {
+            Err(cut) => {
+                tracing::warn!(
+                    ?cut,
+                    "SendMessageBatch to the relay DLQ cut short by the deadline"
+                );
+                (0..batch.len()).collect()
+            }
+            Ok(Ok(out)) => {
                 let mut failed: Vec<usize> = out
                     .failed()
                     .iter()
@@ -78,7 +85,7 @@ impl SqsDeadLetters {
                 failed.extend(unsendable);
                 failed
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "SendMessageBatch to the relay DLQ failed");
                 (0..batch.len()).collect()
             }

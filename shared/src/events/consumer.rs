@@ -15,8 +15,24 @@ use crate::ports::{
 };
 use crate::telemetry;
 
-/// How long forwarded event ids are remembered.
-pub const DEDUP_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
+const DAY: i64 = 24 * 60 * 60;
+
+/// How long after its first delivery a copy of an event can still arrive: the dead-letter queues
+/// keep messages 14 days, and an event may spend up to a day (the stream's retention, the rule's
+/// retry age) before it lands there. functions/tests/api/infra_events.rs checks it against the
+/// template.
+pub const REDRIVE_HORIZON_SECONDS: i64 = 15 * DAY;
+
+/// How long forwarded event ids are remembered: well beyond [`REDRIVE_HORIZON_SECONDS`], so a late
+/// redrive reaches the data platform once. Republishing (`shop-local events republish`) is safe for
+/// orders created within this long (an order's record is written at or after its creation).
+pub const DEDUP_RETENTION_SECONDS: i64 = 30 * DAY;
+const _: () = assert!(DEDUP_RETENTION_SECONDS > REDRIVE_HORIZON_SECONDS);
+
+/// The oldest order creation time whose event, if delivered, the consumer still remembers.
+pub fn remembered_since(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    now - chrono::Duration::seconds(DEDUP_RETENTION_SECONDS)
+}
 const LEASE_MS: i64 = 60_000;
 
 #[derive(Debug, Error)]

@@ -12,12 +12,58 @@
 //!
 //! Nothing is ever dropped with only a log line. `shop-local redrive relay` puts dead letters
 //! back on the bus.
+//!
+//! A batch runs under a [`RelayBudget`]: publishing stops at its deadline (a hanging bus included),
+//! and what is not published by then is dead-lettered with its body before the invocation ends, so
+//! no batch times out into the event source mapping's pointer-only failure destination.
+
+use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::{DeadLetter, OrderPlaced};
 use crate::ports::{DeadLetterStore, EventPublisher};
+use crate::retry::{with_deadline, SETTLE_TIME};
 use crate::telemetry;
+
+/// The relay's time in one invocation. Each phase starts calls within its budget, and calls in
+/// flight get [`SETTLE_TIME`] more; so an invocation ends within [`RelayBudget::worst_case`],
+/// which must stay below the relay Lambda's timeout (functions/tests/api/infra.rs checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayBudget {
+    /// For publishing (the resend rounds included).
+    pub publish: Duration,
+    /// Then for storing the dead letters.
+    pub dead_letters: Duration,
+}
+
+impl RelayBudget {
+    /// The deployed relay's (its Lambda timeout is 60 s).
+    pub const LAMBDA: RelayBudget = RelayBudget {
+        publish: Duration::from_secs(30),
+        dead_letters: Duration::from_secs(15),
+    };
+
+    /// The longest a batch can take: both budgets and the settling time of each phase's last calls.
+    pub fn worst_case(&self) -> Duration {
+        self.publish + self.dead_letters + 2 * SETTLE_TIME
+    }
+}
+
+impl Default for RelayBudget {
+    fn default() -> Self {
+        Self::LAMBDA
+    }
+}
+
+/// Runs `phase` under a deadline of `budget`, and cuts it off at `budget` + [`SETTLE_TIME`] even
+/// if it ignores the deadline: `None` then (nothing known of what it did).
+async fn within<F: Future>(budget: Duration, phase: F) -> Option<F::Output> {
+    tokio::time::timeout(budget + SETTLE_TIME, with_deadline(budget, phase))
+        .await
+        .ok()
+}
 
 /// One stream record as the relay needs it: where it stands in the stream and what it means
 /// (decoded from the table's format by [`crate::adapters::dynamodb::stream`]).
@@ -63,6 +109,7 @@ pub async fn relay(
     publisher: &dyn EventPublisher,
     dead_letters: &dyn DeadLetterStore,
     records: &[ChangeRecord],
+    budget: RelayBudget,
 ) -> RelayOutcome {
     // (record index, event) for the events; (record index, letter) for what must be kept.
     let mut events: Vec<(usize, OrderPlaced)> = Vec::new();
@@ -88,17 +135,24 @@ pub async fn relay(
     let failed = if payload.is_empty() {
         Vec::new()
     } else {
-        publisher.publish(&payload).await
+        within(budget.publish, publisher.publish(&payload))
+            .await
+            .unwrap_or_else(|| {
+                tracing::error!(
+                    "publishing overran the relay's deadline: dead-lettering the batch"
+                );
+                (0..payload.len()).collect()
+            })
     };
     let published = payload.len() - failed.len();
     for &f in &failed {
         let (i, event) = &events[f];
-        tracing::error!(event_id = %event.event_id, "OrderPlaced not published after the relay's retries: dead-lettered");
+        tracing::error!(event_id = %event.event_id, "OrderPlaced not published within the relay's retries and deadline: dead-lettered");
         letters.push((
             *i,
             DeadLetter::OrderPlaced {
                 event: event.clone(),
-                reason: "not published after the relay's retries".into(),
+                reason: "not published within the relay's retries and deadline".into(),
             },
         ));
     }
@@ -107,7 +161,9 @@ pub async fn relay(
     let not_stored = if to_store.is_empty() {
         Vec::new()
     } else {
-        dead_letters.store(&to_store).await
+        within(budget.dead_letters, dead_letters.store(&to_store))
+            .await
+            .unwrap_or_else(|| (0..to_store.len()).collect())
     };
     let first_failed_sequence = not_stored
         .iter()
@@ -212,7 +268,7 @@ mod tests {
             seen: Mutex::new(Vec::new()),
         };
         let letters = Letters::default();
-        let outcome = relay(&flaky, &letters, &records).await;
+        let outcome = relay(&flaky, &letters, &records, RelayBudget::LAMBDA).await;
         assert_eq!(
             outcome,
             RelayOutcome {
@@ -252,10 +308,57 @@ mod tests {
             down: true,
             ..Letters::default()
         };
-        let outcome = relay(&flaky, &letters, &records).await;
+        let outcome = relay(&flaky, &letters, &records, RelayBudget::LAMBDA).await;
         assert_eq!(outcome.published, 1);
         assert_eq!(outcome.dead_lettered, 0);
         assert_eq!(outcome.first_failed_sequence.as_deref(), Some("200"));
+    }
+
+    /// A bus that never answers (and ignores every deadline).
+    struct Hanging;
+
+    #[async_trait]
+    impl EventPublisher for Hanging {
+        async fn publish(&self, _events: &[OrderPlaced]) -> Vec<usize> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_bus_is_cut_off_at_the_deadline_and_the_batch_dead_lettered() {
+        let records: Vec<ChangeRecord> = (0..100)
+            .map(|i| record(&format!("{i:03}"), &format!("ord_{i:03}"), "INSERT"))
+            .collect();
+        let letters = Letters::default();
+        let budget = RelayBudget {
+            publish: Duration::from_secs(5),
+            dead_letters: Duration::from_secs(5),
+        };
+        let started = tokio::time::Instant::now();
+        let outcome = relay(&Hanging, &letters, &records, budget).await;
+        assert!(
+            started.elapsed() <= budget.worst_case(),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            outcome,
+            RelayOutcome {
+                published: 0,
+                dead_lettered: 100,
+                first_failed_sequence: None
+            }
+        );
+        let kept = letters.kept.lock().expect("lock");
+        assert!(kept.iter().enumerate().all(|(i, l)| matches!(
+            l,
+            DeadLetter::OrderPlaced { event, .. } if event.order.order_id == format!("ord_{i:03}")
+        )));
+    }
+
+    #[test]
+    fn the_lambda_budget_leaves_room_within_its_timeout() {
+        assert!(RelayBudget::LAMBDA.worst_case() <= Duration::from_secs(55));
     }
 
     #[test]

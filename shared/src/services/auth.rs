@@ -9,7 +9,7 @@ use crate::auth::JwtKeys;
 use crate::clock::rfc3339;
 use crate::domain::ids::{self, UserId};
 use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput, UserProfile};
-use crate::ports::{CreateUserOutcome, LoginThrottle, StoreError, UserStore};
+use crate::ports::{AttemptClaim, CreateUserOutcome, LoginThrottle, StoreError, UserStore};
 use crate::wiring::{Env, Ports, WireError};
 
 /// What sign-up uses.
@@ -126,26 +126,40 @@ pub async fn create_user(
     }
 }
 
-/// Failed log-ins per email that lock it...
+/// Log-in attempts per email that may fail...
 pub const MAX_FAILED_LOGINS: usize = 10;
 /// ...within this window (and until the oldest of those failures is this old).
 pub const FAILED_LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 
-/// Checks the password and issues a token. Unknown email and wrong password answer alike. After
-/// [`MAX_FAILED_LOGINS`] failures for an email within [`FAILED_LOGIN_WINDOW_MS`], every log-in
-/// for it (right password included) is refused until the oldest of those failures leaves the window.
+/// Checks the password and issues a token. Unknown email and wrong password answer alike.
+///
+/// Each attempt first claims one of [`MAX_FAILED_LOGINS`] slots for its email (atomically, so of
+/// any number of parallel attempts at most that many are tried); a failed attempt keeps its slot
+/// for [`FAILED_LOGIN_WINDOW_MS`], a successful one gives it back. With every slot held, every
+/// log-in for the email (right password included) is refused until the oldest failure leaves the
+/// window. An attempt cut short between claim and verdict counts as a failure.
 pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, AuthError> {
     let email = normalize_email(&input.email);
     let now_ms = ctx.env.clock.now().timestamp_millis();
-    let recent = ctx
+    let expires = (now_ms + FAILED_LOGIN_WINDOW_MS) / 1000 + 60;
+    let claim = ctx
         .login_throttle
-        .recent_failures(&email, now_ms - FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS)
+        .claim_attempt(
+            &email,
+            MAX_FAILED_LOGINS,
+            now_ms,
+            now_ms - FAILED_LOGIN_WINDOW_MS,
+            expires,
+        )
         .await?;
-    if let Some(oldest) = recent.get(MAX_FAILED_LOGINS - 1) {
-        let wait_ms = oldest + FAILED_LOGIN_WINDOW_MS - now_ms;
-        let retry_after = u32::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
-        return Err(AuthError::TooManyAttempts { retry_after });
-    }
+    let slot = match claim {
+        AttemptClaim::Claimed(slot) => slot,
+        AttemptClaim::Locked { oldest_ms } => {
+            let wait_ms = oldest_ms + FAILED_LOGIN_WINDOW_MS - now_ms;
+            let retry_after = u32::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+    };
     let record = ctx.users.find_login(&email).await?;
     let stored = record
         .as_ref()
@@ -156,14 +170,12 @@ pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, A
         .map_err(hash_error)?;
     let record = match record {
         Some(r) if ok => r,
-        _ => {
-            let expires = (now_ms + FAILED_LOGIN_WINDOW_MS) / 1000 + 60;
-            ctx.login_throttle
-                .record_failure(&email, now_ms, expires)
-                .await?;
-            return Err(AuthError::InvalidCredentials);
-        }
+        _ => return Err(AuthError::InvalidCredentials),
     };
+    // A slot not given back only makes the lock stricter, for one window: never fail the log-in.
+    if let Err(e) = ctx.login_throttle.release_attempt(&email, &slot).await {
+        tracing::warn!(error = %e, "could not give back a log-in attempt slot");
+    }
     let jwt = &ctx.jwt;
     let token = jwt
         .issue(

@@ -6,20 +6,22 @@
 //!   (the local stand-in for its schedule; `make dev` runs it);
 //! - `shop-local redrive relay|consumer [--dry-run]`: dead-lettered order events back to the bus
 //!   or through the consumer (queues from `RELAY_DLQ_URL` / `CONSUMER_DLQ_URL`, locally by name);
-//! - `shop-local events missing [--from RFC3339] [--to RFC3339]`: orders whose event never
-//!   reached the data platform (default: the last 24 hours).
+//! - `shop-local events audit [--from RFC3339] [--to RFC3339] [--rate PAGES/S]` (alias `missing`):
+//!   orders whose event never reached the data platform (default: the last 24 hours; exits 1 when
+//!   it finds any);
+//! - `shop-local events republish --from RFC3339 --to RFC3339 [--dry-run] [--beyond-memory]
+//!   [--rate PAGES/S]`: their events published again from the orders table.
 //!
-//! All of them work against AWS too (docs/OPERATIONS.md).
+//! The redrive and events commands are the operator Lambda's actions (`handlers::operator`), run
+//! here with the caller's credentials; on AWS, invoke the operator Lambda instead
+//! (docs/OPERATIONS.md).
 
-use shop_shared::adapters::data_platform::HttpDataPlatform;
-use shop_shared::adapters::eventbridge::EventBridgePublisher;
-use shop_shared::adapters::sqs::SqsDeadLetters;
+use shop_functions::handlers::operator::{self, Action, Outcome};
 use shop_shared::aws::all_ports_from_env;
-use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_client};
-use shop_shared::clock::{rfc3339, SystemClock};
+use shop_shared::aws::{connect_dynamodb, sdk_config, sqs_client, AwsPorts};
+use shop_shared::clock::rfc3339;
 use shop_shared::config::Config;
 use shop_tools::local_events;
-use shop_tools::ops::{event_audit, redrive};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -84,15 +86,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("redrive") => {
             shop_functions::lambda::init_tracing();
             let dry_run = args.iter().any(|a| a == "--dry-run");
-            let report = match args.get(1).map(String::as_str) {
-                Some("relay") => redrive_relay(dry_run).await?,
-                Some("consumer") => redrive_consumer(dry_run).await?,
+            let action = match args.get(1).map(String::as_str) {
+                Some("relay") => Action::RedriveRelay { dry_run },
+                Some("consumer") => Action::RedriveConsumer { dry_run },
                 _ => usage(),
             };
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
+            run_operator(action).await
         }
-        Some("events") if args.get(1).map(String::as_str) == Some("missing") => {
+        Some("events") => {
+            shop_functions::lambda::init_tracing();
             let now = chrono::Utc::now();
             let arg = |name: &str| {
                 args.iter()
@@ -100,18 +102,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .and_then(|i| args.get(i + 1))
                     .cloned()
             };
-            let from = arg("--from").unwrap_or_else(|| rfc3339(now - chrono::Duration::hours(24)));
-            let to = arg("--to").unwrap_or_else(|| rfc3339(now));
-            let config = Config::from_env()?;
-            let db = connect_dynamodb(&config).await;
-            let report = event_audit::missing_events(&db, &from, &to)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.missing.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
+            let flag = |name: &str| args.iter().any(|a| a == name);
+            let pages_per_second = match arg("--rate") {
+                None => None,
+                Some(r) => Some(
+                    r.parse::<u32>()
+                        .map_err(|_| "--rate needs pages per second")?,
+                ),
+            };
+            let action = match args.get(1).map(String::as_str) {
+                Some("audit" | "missing") => Action::Audit {
+                    from: arg("--from")
+                        .unwrap_or_else(|| rfc3339(now - chrono::Duration::hours(24))),
+                    to: arg("--to").unwrap_or_else(|| rfc3339(now)),
+                    pages_per_second,
+                },
+                Some("republish") => Action::Republish {
+                    from: arg("--from").ok_or("republish needs --from")?,
+                    to: arg("--to").ok_or("republish needs --to")?,
+                    dry_run: flag("--dry-run"),
+                    beyond_memory: flag("--beyond-memory"),
+                    pages_per_second,
+                },
+                _ => usage(),
+            };
+            run_operator(action).await
         }
         _ => usage(),
     }
@@ -120,7 +135,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn usage() -> ! {
     eprintln!(
         "usage: shop-local setup [--no-seed] | admin | reconcile [--every SECONDS]\n\
-         \x20      | redrive relay|consumer [--dry-run] | events missing [--from RFC3339] [--to RFC3339]"
+         \x20      | redrive relay|consumer [--dry-run]\n\
+         \x20      | events audit [--from RFC3339] [--to RFC3339] [--rate PAGES/S]\n\
+         \x20      | events republish --from RFC3339 --to RFC3339 [--dry-run] [--beyond-memory] [--rate PAGES/S]"
     );
     std::process::exit(2);
 }
@@ -149,64 +166,28 @@ async fn queue_url(
         .ok_or_else(|| format!("no URL for {local_name}").into())
 }
 
-async fn redrive_relay(
-    dry_run: bool,
-) -> Result<redrive::RedriveReport, Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let sdk = sdk_config(&config).await;
-    let sqs = sqs_client(&sdk, &config);
-    let url = queue_url(&sqs, "RELAY_DLQ_URL", local_events::RELAY_DLQ).await?;
-    let publisher = EventBridgePublisher::new(
-        eventbridge_client(&sdk, &config),
-        config.event_bus_name.clone(),
-    );
-    let dead_letters = SqsDeadLetters::new(sqs.clone(), url.clone());
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
-    if let Some(e) = &config.dynamodb_endpoint {
-        streams = streams.endpoint_url(e);
-    }
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
-    let queue = redrive::Queue {
-        sqs: &sqs,
-        url: &url,
-    };
-    let reader = redrive::StreamReader { streams: &streams };
-    Ok(
-        redrive::redrive_relay(&queue, &publisher, &dead_letters, Some(&reader), dry_run)
-            .await
-            .map_err(|e| e.to_string())?,
-    )
-}
-
-async fn redrive_consumer(
-    dry_run: bool,
-) -> Result<redrive::RedriveReport, Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let sdk = sdk_config(&config).await;
-    let sqs = sqs_client(&sdk, &config);
-    let url = queue_url(&sqs, "CONSUMER_DLQ_URL", local_events::CONSUMER_DLQ).await?;
+/// Runs an operator action with the caller's credentials; prints its report. An audit that finds
+/// missing events exits 1.
+async fn run_operator(action: Action) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = Config::from_env()?;
     // Locally the data-platform sink of `local-events` (make dev).
-    let local_sink = config.events_endpoint.as_ref().map(|_| {
+    if config.data_platform_url.is_none() && config.events_endpoint.is_some() {
         let port = std::env::var("DATA_PLATFORM_PORT").unwrap_or_else(|_| "4000".into());
-        format!("http://127.0.0.1:{port}/events")
-    });
-    let platform_url = config
-        .data_platform_url
-        .clone()
-        .or(local_sink)
-        .ok_or("DATA_PLATFORM_URL is not set")?;
+        config.data_platform_url = Some(format!("http://127.0.0.1:{port}/events"));
+    }
+    let sdk = sdk_config(&config).await;
+    let sqs = sqs_client(&sdk, &config);
+    let relay_dlq = queue_url(&sqs, "RELAY_DLQ_URL", local_events::RELAY_DLQ).await?;
+    let consumer_dlq = queue_url(&sqs, "CONSUMER_DLQ_URL", local_events::CONSUMER_DLQ).await?;
     let db = connect_dynamodb(&config).await;
-    let queue = redrive::Queue {
-        sqs: &sqs,
-        url: &url,
-    };
-    Ok(redrive::redrive_consumer(
-        &queue,
-        &db,
-        &HttpDataPlatform::new(platform_url)?,
-        &SystemClock,
-        dry_run,
-    )
-    .await
-    .map_err(|e| e.to_string())?)
+    let ports = AwsPorts::with_sdk(config, sdk).with_db(db);
+    let ctx = operator::over(&ports, relay_dlq, consumer_dlq)?;
+    let outcome = operator::handle(&ctx, action)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    if matches!(&outcome, Outcome::Audit(report) if report.missing_count > 0) {
+        std::process::exit(1);
+    }
+    Ok(())
 }

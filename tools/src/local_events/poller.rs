@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
-use shop_shared::adapters::dynamodb::stream;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+pub use shop_functions::ops::stream_reader::change_record;
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::events::relay::{self, ChangeRecord};
 use shop_shared::ports::EventPublisher;
@@ -196,7 +196,13 @@ impl StreamPoller {
             state.iterator = out.next_shard_iterator;
             return Ok(false);
         }
-        let outcome = relay::relay(self.publisher.as_ref(), &self.dead_letters, &records).await;
+        let outcome = relay::relay(
+            self.publisher.as_ref(),
+            &self.dead_letters,
+            &records,
+            relay::RelayBudget::LAMBDA,
+        )
+        .await;
         let batch_end = records.last().map(|r| r.sequence_number.clone());
         match outcome.first_failed_sequence {
             None => {
@@ -246,19 +252,4 @@ impl StreamPoller {
         }
         Ok(true)
     }
-}
-
-/// A DynamoDB Streams record as the relay reads it (`None`: a record without a change).
-pub fn change_record(r: Record) -> Option<ChangeRecord> {
-    let change = r.dynamodb?;
-    let event_name = match r.event_name {
-        Some(OperationType::Insert) => "INSERT",
-        Some(OperationType::Modify) => "MODIFY",
-        _ => "REMOVE",
-    };
-    Some(stream::change_record(
-        change.sequence_number.unwrap_or_default(),
-        event_name,
-        change.new_image.map(serde_dynamo::Item::from),
-    ))
 }

@@ -9,6 +9,7 @@ mod login_throttle;
 pub mod orders;
 mod payment_methods;
 pub use orders::{is_fence, OrderRecord};
+pub mod order_timeline;
 mod products;
 mod sales;
 mod sandbox;

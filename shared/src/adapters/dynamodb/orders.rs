@@ -22,7 +22,7 @@ use crate::ports::{
 };
 use crate::retry::{retry, Safety};
 
-fn order_sk(order_id: &str) -> String {
+pub(crate) fn order_sk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
 }
 
@@ -35,6 +35,10 @@ pub struct OrderRecord {
     /// Stable across stream redeliveries: consumers de-duplicate on it.
     pub event_id: String,
     pub request_hash: String,
+    /// The key of the `placed` index (orders by time, [`super::order_timeline`]); absent on
+    /// orders placed before the index existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_shard: Option<String>,
     #[serde(flatten)]
     pub order: Order,
 }
@@ -46,6 +50,10 @@ impl OrderRecord {
             sk: order_sk(&order.order_id),
             event_id: format!("evt_{}", order.order_id),
             request_hash,
+            placed_shard: Some(super::order_timeline::placed_shard(
+                &order.order_id,
+                &order.created_at,
+            )),
             order,
         }
     }

@@ -1,38 +1,59 @@
-//! Failed log-ins per email.
+//! Log-in attempt slots per email (the same rules as the DynamoDB adapter).
 
 use async_trait::async_trait;
 
 use super::MemoryStore;
-use crate::ports::StoreResult;
+use crate::ports::{AttemptClaim, AttemptSlot, StoreResult};
 use crate::retry::Safety;
 
 #[async_trait]
 impl crate::ports::LoginThrottle for MemoryStore {
-    async fn recent_failures(
+    async fn claim_attempt(
         &self,
         email: &str,
+        slots: usize,
+        now_ms: i64,
         since_ms: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<i64>> {
-        self.call("recent_login_failures", Safety::Idempotent, |st| {
-            let mut times: Vec<i64> = st
-                .login_failures
-                .get(email)
-                .map(|v| v.iter().copied().filter(|t| *t > since_ms).collect())
-                .unwrap_or_default();
-            times.sort_unstable_by(|a, b| b.cmp(a));
-            times.truncate(limit);
-            Ok(times)
+        _expires_at: i64,
+    ) -> StoreResult<AttemptClaim> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.call("claim_login_attempt", Safety::NotApplied, |st| {
+            let held = st.login_slots.entry(email.to_owned()).or_default();
+            held.resize(slots.max(held.len()), None);
+            let free = held
+                .iter()
+                .take(slots)
+                .position(|s| s.as_ref().is_none_or(|(at, _)| *at <= since_ms));
+            Ok(match free {
+                Some(slot) => {
+                    held[slot] = Some((now_ms, token.clone()));
+                    AttemptClaim::Claimed(AttemptSlot {
+                        slot,
+                        token: token.clone(),
+                    })
+                }
+                None => AttemptClaim::Locked {
+                    oldest_ms: held
+                        .iter()
+                        .flatten()
+                        .map(|(at, _)| *at)
+                        .min()
+                        .unwrap_or(now_ms),
+                },
+            })
         })
         .await
     }
 
-    async fn record_failure(&self, email: &str, at_ms: i64, _expires_at: i64) -> StoreResult<()> {
-        self.call("record_login_failure", Safety::NotApplied, |st| {
-            st.login_failures
-                .entry(email.to_owned())
-                .or_default()
-                .push(at_ms);
+    async fn release_attempt(&self, email: &str, slot: &AttemptSlot) -> StoreResult<()> {
+        self.call("release_login_attempt", Safety::Idempotent, |st| {
+            if let Some(held) = st.login_slots.get_mut(email) {
+                if let Some(s) = held.get_mut(slot.slot) {
+                    if s.as_ref().is_some_and(|(_, t)| *t == slot.token) {
+                        *s = None;
+                    }
+                }
+            }
             Ok(())
         })
         .await

@@ -61,7 +61,8 @@ struct State {
     sales: HashMap<(NaiveDate, ProductId), i64>,
     records: HashMap<RecordKey, IdemRecord>,
     sandbox: HashMap<String, SandboxPayment>,
-    login_failures: HashMap<String, Vec<i64>>,
+    /// Per email: each slot's attempt time (epoch ms) and claimant token.
+    login_slots: HashMap<String, Vec<Option<(i64, String)>>>,
     methods: HashMap<(UserId, String), crate::ports::PaymentMethod>,
 }
 
