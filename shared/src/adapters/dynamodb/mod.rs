@@ -11,6 +11,7 @@ mod payment_methods;
 pub use orders::{is_fence, OrderRecord};
 mod products;
 mod sales;
+pub use sales::SOLD_INDEX;
 mod sandbox;
 pub mod stream;
 mod users;
