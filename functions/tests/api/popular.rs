@@ -12,6 +12,8 @@ use shop_shared::domain::product::Product;
 use shop_shared::ports::SalesStore;
 use shop_shared::services::popular::top_sold;
 use shop_shared::testing::sales_histories::{adversarial, uniform, zipf, SalesHistory};
+use shop_tools::infra_tables;
+use shop_tools::ops::sales_migration::migrate_sales;
 
 /// `day` days after a base date in the near future (tokens are checked against the real
 /// clock, so the pinned clock must not be in the past), at `h:min` UTC.
@@ -220,4 +222,83 @@ async fn the_endpoint_equals_the_oracle_on_both_sides_of_midnight_in_seoul() {
     let late = format!("prd_{:032x}", 1);
     assert!(answers[0].iter().all(|(p, _)| *p != late));
     assert_eq!(answers[1][0].0, late);
+}
+
+#[tokio::test]
+async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let days = shop_shared::domain::popular::window(now, app.db.time_zone);
+    // The table the sold index replaced: the same keys, no index.
+    let old = format!("{}-before", app.db.tables.sales);
+    let mut def = infra_tables::table_def(infra_tables::TEMPLATE, "SalesTable").expect("def");
+    def.local_secondary_indexes.clear();
+    def.attribute_definitions
+        .retain(|a| a.attribute_name == "pk" || a.attribute_name == "sk");
+    infra_tables::create_table(&app.db.client, &old, &def)
+        .await
+        .expect("old table");
+    let mut old_db = app.db.clone();
+    old_db.tables.sales = old.clone();
+
+    // Before the deploy: counters in the old table, the day before the window included.
+    let mut before = zipf(31, 800, &days, 1.0, 400.0);
+    let day_before = days[2].pred_opt().expect("date");
+    let first = before.counters[0].0.product_id.clone();
+    before.counters.push((
+        SalesKey {
+            day: day_before,
+            product_id: first,
+        },
+        1_000_000,
+    ));
+    old_db
+        .put_sales_counters(&before.counters)
+        .await
+        .expect("seed old");
+    // After it: orders count in the new table, some on the same products.
+    let mut after = zipf(32, 300, &days, 1.0, 300.0);
+    after.counters.extend(before.counters[..50].iter().cloned());
+    app.db
+        .put_sales_counters(&after.counters)
+        .await
+        .expect("seed new");
+    let both = |extra: &[(SalesKey, i64)]| SalesHistory {
+        name: "old + new".into(),
+        counters: [&before.counters[..], &after.counters[..], extra].concat(),
+    };
+    let shards = app.db.sales_shards;
+    let in_window = before.counters.len() - 1;
+    let units: i64 = before.counters[..in_window].iter().map(|(_, q)| q).sum();
+
+    let first_run = migrate_sales(&app.db, &old, shards, now)
+        .await
+        .expect("migrate");
+    assert_eq!(
+        (first_run.counters, first_run.moved, first_run.units),
+        (in_window, in_window, units)
+    );
+    let want = both(&[]).oracle(&days);
+    assert_eq!(top_sold(&app.db, &days).await.expect("top"), want);
+    assert_eq!(rank(app.db.sales_on(&days).await.expect("full")), want);
+
+    // Again: nothing new, nothing added.
+    let again = migrate_sales(&app.db, &old, shards, now)
+        .await
+        .expect("again");
+    assert_eq!((again.moved, again.units), (0, 0));
+
+    // An old function's last order lands in the old table: the next run adds only that.
+    let (key, q) = before.counters[7].clone();
+    old_db
+        .put_sales_counters(&[(key.clone(), q + 9_000)])
+        .await
+        .expect("late order");
+    let late = migrate_sales(&app.db, &old, shards, now)
+        .await
+        .expect("late");
+    assert_eq!((late.moved, late.units), (1, 9_000));
+    let want = both(&[(key, 9_000)]).oracle(&days);
+    assert_eq!(top_sold(&app.db, &days).await.expect("top"), want);
+    assert!(want[0].1 > 9_000, "the late units lead: {want:?}");
 }

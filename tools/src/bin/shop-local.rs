@@ -7,7 +7,9 @@
 //! - `shop-local redrive relay|consumer [--dry-run]`: dead-lettered order events back to the bus
 //!   or through the consumer (queues from `RELAY_DLQ_URL` / `CONSUMER_DLQ_URL`, locally by name);
 //! - `shop-local events missing [--from RFC3339] [--to RFC3339]`: orders whose event never
-//!   reached the data platform (default: the last 24 hours).
+//!   reached the data platform (default: the last 24 hours);
+//! - `shop-local migrate-sales --from TABLE [--from-shards N]`: the window's sales counters from
+//!   the table the sold index replaced into `SALES_TABLE` (exact, repeatable).
 //!
 //! All of them work against AWS too (docs/OPERATIONS.md).
 
@@ -19,7 +21,7 @@ use shop_shared::aws::{connect_dynamodb, eventbridge_client, sdk_config, sqs_cli
 use shop_shared::clock::{rfc3339, SystemClock};
 use shop_shared::config::Config;
 use shop_tools::local_events;
-use shop_tools::ops::{event_audit, redrive};
+use shop_tools::ops::{event_audit, redrive, sales_migration};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -113,6 +115,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
+        Some("migrate-sales") => {
+            let arg = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+            };
+            let Some(from) = arg("--from") else { usage() };
+            let config = Config::from_env()?;
+            let from_shards = match arg("--from-shards") {
+                None => config.sales_shards,
+                Some(n) => n
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or("--from-shards needs a number from 1 to 100")?,
+            };
+            let db = connect_dynamodb(&config).await;
+            let report =
+                sales_migration::migrate_sales(&db, &from, from_shards, chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         _ => usage(),
     }
 }
@@ -120,7 +147,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn usage() -> ! {
     eprintln!(
         "usage: shop-local setup [--no-seed] | admin | reconcile [--every SECONDS]\n\
-         \x20      | redrive relay|consumer [--dry-run] | events missing [--from RFC3339] [--to RFC3339]"
+         \x20      | redrive relay|consumer [--dry-run] | events missing [--from RFC3339] [--to RFC3339]\n\
+         \x20      | migrate-sales --from TABLE [--from-shards N]"
     );
     std::process::exit(2);
 }

@@ -1,5 +1,6 @@
-//! Operator tools behind `shop-local`: redrive of dead letters and event reconciliation. They run
-//! locally and against AWS alike (docs/OPERATIONS.md).
+//! Operator tools behind `shop-local`: redrive of dead letters, event reconciliation and the sales
+//! table migration. They run locally and against AWS alike (docs/OPERATIONS.md).
 
 pub mod event_audit;
 pub mod redrive;
+pub mod sales_migration;

@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, Update, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
+};
 use chrono::NaiveDate;
 use futures::future::try_join_all;
 
-use super::{built, get_n, get_s, map_sdk, n, s, Db, Item};
+use super::{built, condition_failed, get_n, get_s, map_sdk, n, s, Db, Item};
 use crate::domain::ids::ProductId;
 use crate::domain::popular::{counter_expiry, day_key, shard_of, SalesHead, SalesKey, SalesList};
 use crate::ports::{NotApplied, SalesStore, StoreError, StoreResult};
@@ -24,6 +27,9 @@ pub const SOLD_INDEX: &str = "sold";
 const BATCH_GET_KEYS: usize = 100;
 /// Items a `BatchWriteItem` may carry.
 const BATCH_WRITE_ITEMS: usize = 25;
+/// Conditional updates of one counter in a migration before giving up (each refusal means
+/// another run moved it meanwhile).
+const ABSORB_ATTEMPTS: usize = 8;
 
 impl Db {
     fn sales_pk(&self, day: NaiveDate, product_id: &str) -> String {
@@ -106,14 +112,18 @@ impl Db {
         Ok(())
     }
 
-    async fn query_sales_partition(&self, pk: &str) -> StoreResult<Vec<(String, i64)>> {
+    async fn query_sales_partition(
+        &self,
+        table: &str,
+        pk: &str,
+    ) -> StoreResult<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
             let page = retry("Query(sales)", Safety::Idempotent, || async {
                 self.client
                     .query()
-                    .table_name(&self.tables.sales)
+                    .table_name(table)
                     .key_condition_expression("pk = :pk")
                     .expression_attribute_values(":pk", s(pk))
                     .consistent_read(true)
@@ -131,6 +141,82 @@ impl Db {
                 return Ok(out);
             }
         }
+    }
+
+    /// The counters of `days` in another sales table of `shards` shards a day: the table this
+    /// one replaced, read by a migration ([`Db::absorb_sales`]).
+    pub async fn sales_in(
+        &self,
+        table: &str,
+        shards: u32,
+        days: &[NaiveDate],
+    ) -> StoreResult<Vec<(SalesKey, i64)>> {
+        let mut out = Vec::new();
+        for day in days {
+            for shard in 0..shards.max(1) {
+                let pk = day_key(*day, shard);
+                for (sk, q) in self.query_sales_partition(table, &pk).await? {
+                    let key = SalesKey {
+                        day: *day,
+                        product_id: ProductId::from(sk),
+                    };
+                    out.push((key, q));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings counter `key` of this table up to `total` units counted elsewhere (the table it
+    /// replaced), once: the counter keeps in `migrated` the total already added, so a run adds
+    /// only what the other counter gained since, and a rerun or a resend adds nothing twice.
+    /// Orders keep adding to `soldQuantity` meanwhile. Returns the units this call added (0
+    /// when a lost answer was resent and found the work done).
+    pub async fn absorb_sales(&self, key: &SalesKey, total: i64) -> StoreResult<i64> {
+        // What `migrated` holds, as far as we know (None: not there yet).
+        let mut absorbed: Option<i64> = None;
+        for _ in 0..ABSORB_ATTEMPTS {
+            let delta = total - absorbed.unwrap_or(0);
+            if delta <= 0 {
+                return Ok(0);
+            }
+            let refused = retry("UpdateItem(sales migration)", Safety::Idempotent, || async {
+                let mut update = self
+                    .client
+                    .update_item()
+                    .table_name(&self.tables.sales)
+                    .key("pk", s(self.sales_pk(key.day, &key.product_id)))
+                    .key("sk", s(&*key.product_id))
+                    .update_expression(
+                        "ADD soldQuantity :d SET migrated = :total, #day = :day, expiresAt = :exp",
+                    )
+                    .expression_attribute_names("#day", "day")
+                    .expression_attribute_values(":d", n(delta))
+                    .expression_attribute_values(":total", n(total))
+                    .expression_attribute_values(":day", s(key.day.format("%Y-%m-%d").to_string()))
+                    .expression_attribute_values(":exp", n(counter_expiry(key.day, self.time_zone)))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                update = match absorbed {
+                    None => update.condition_expression("attribute_not_exists(migrated)"),
+                    Some(m) => update
+                        .condition_expression("migrated = :m")
+                        .expression_attribute_values(":m", n(m)),
+                };
+                match update.send().await {
+                    Ok(_) => Ok(None),
+                    Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                        .map(Some),
+                }
+            })
+            .await?;
+            match refused {
+                None => return Ok(delta),
+                Some(old) => {
+                    absorbed = old.as_ref().and_then(|item| get_n(item, "migrated").ok());
+                }
+            }
+        }
+        Err(StoreError::NotApplied(NotApplied::Conflict))
     }
 
     /// One `BatchGetItem` round of at most [`BATCH_GET_KEYS`] counters, unprocessed keys again.
@@ -254,7 +340,8 @@ impl SalesStore for Db {
             .iter()
             .flat_map(|d| (0..shards).map(move |sh| day_key(*d, sh)))
             .collect();
-        let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(k))).await?;
+        let table = &self.tables.sales;
+        let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(table, k))).await?;
         Ok(pages
             .into_iter()
             .flatten()
