@@ -14,6 +14,7 @@ pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops;
 pub mod ops_page;
+pub mod popular_bench;
 pub mod sandbox_webhook;
 pub mod sandbox_window;
 pub mod sdk_boundary;
