@@ -3,6 +3,7 @@
 #   make test         lint, then scripts/test.sh (local stack on test ports, cargo tests, cfn-lint)
 #   make bench        scripts/bench.sh: release load generator vs its own local stack (docs/PERFORMANCE.md)
 #   make bench-pipeline  the local event pipeline under load: orders/s in, events/s out, lag (docs/PERFORMANCE.md)
+#   make bench-popular  GET /products/popular at 100/1,000/10,000 products sold: reads and latency, before/after
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
 #   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
@@ -21,7 +22,7 @@ TEST_MOTO_PORT ?= 5100
 BENCH_DDB_PORT ?= 8400
 BENCH_MOTO_PORT ?= 5400
 
-.PHONY: help deps tools lint test bench bench-pipeline bench-lambda dev package clean-stack stack-up stack-down stack-status
+.PHONY: help deps tools lint test bench bench-pipeline bench-popular bench-lambda dev package clean-stack stack-up stack-down stack-status
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -45,6 +46,9 @@ bench:
 
 bench-pipeline:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh pipeline-bench
+
+bench-popular:
+	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh popular-bench
 
 bench-lambda:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh bench-lambda

@@ -5,11 +5,13 @@
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
-#                                      (`make bench-pipeline`) or bench-lambda (`make bench-lambda`)
+#                                      (`make bench-pipeline`), popular-bench (`make bench-popular`)
+#                                      or bench-lambda (`make bench-lambda`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
+#        BENCH_PROFILE (release; `dev` builds the harness unoptimised, e.g. on a shared machine),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
-#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300)
-#        -- passed to the binary.
+#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
+#        POP_SIZES (100,1000,10000), POP_CALLS -- passed to the binary.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,19 +37,21 @@ trap 'log "terminated"; exit 143' TERM
 # --- deps and build (before the stack, so compiling does not compete with a running DynamoDB Local) ---
 "$STACK" install
 BIN_NAME="${1:-bench}"
-log "building the release $BIN_NAME binary"
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+log "building the $BIN_NAME binary ($BENCH_PROFILE profile)"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
-  # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with release.
+  # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with BENCH_PROFILE.
   cargo build --profile lambda-release -p shop-tools --bin bench-hello --bin bench-getitem \
     -p shop-functions --bin products-get --bin orders-create --bin order-relay
-  cargo build --release -p shop-tools --bin bench-lambda
+  cargo build --profile "$BENCH_PROFILE" -p shop-tools --bin bench-lambda
   export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
-  cargo build --release -p shop-tools --bin "$BIN_NAME"
+  cargo build --profile "$BENCH_PROFILE" -p shop-tools --bin "$BIN_NAME"
 fi
-BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
-if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
+PROFILE_DIR="$BENCH_PROFILE"
+if [[ "$BENCH_PROFILE" == dev ]]; then PROFILE_DIR=debug; fi
+BENCH_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$PROFILE_DIR/$BIN_NAME"
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
 run_stack_up

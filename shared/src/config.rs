@@ -147,7 +147,7 @@ impl TableNames {
             products: format!("{prefix}products"),
             carts: format!("{prefix}carts"),
             orders: format!("{prefix}orders"),
-            sales: format!("{prefix}sales"),
+            sales: format!("{prefix}sales-ranked"),
             idempotency: format!("{prefix}idempotency"),
             sandbox_payments: format!("{prefix}sandbox-payments"),
         }

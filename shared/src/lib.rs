@@ -14,4 +14,5 @@ pub mod price_cache;
 pub mod retry;
 pub mod services;
 pub mod telemetry;
+pub mod testing;
 pub mod wiring;

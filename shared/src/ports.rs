@@ -18,6 +18,7 @@ use crate::domain::events::{DeadLetter, OrderPlaced};
 use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
+use crate::domain::popular::{SalesHead, SalesKey, SalesList};
 use crate::domain::product::Product;
 use crate::domain::user::{LoginRecord, UserProfile};
 
@@ -236,9 +237,21 @@ pub trait CartStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Units sold per (day, product), in one list per day and shard sorted by units sold: what
+/// [`crate::domain::popular_merge`] reads. Every read is strongly consistent.
 #[async_trait]
 pub trait SalesStore: Send + Sync {
-    /// Every `(productId, quantity)` counted on the given days.
+    /// Shards per day: a product's counters are in shard `shard_of(product, shards)` every day.
+    fn sales_shards(&self) -> u32;
+
+    /// The head of one list: its `limit` largest counters, read from its top.
+    async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead>;
+
+    /// Counters by key; a key without a counter is left out.
+    async fn sales_of(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>>;
+
+    /// Every `(productId, quantity)` counted on the given days: the full read, kept as the
+    /// brute-force oracle of the tests and the baseline of the benchmark.
     async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(ProductId, i64)>>;
 }
 

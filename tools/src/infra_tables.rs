@@ -4,9 +4,9 @@
 //! deployed tables and the local ones cannot drift apart.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -46,9 +46,10 @@ pub struct KeyDef {
     pub key_type: String,
 }
 
+/// A global or local secondary index (the same fields).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
-pub struct GsiDef {
+pub struct IndexDef {
     pub index_name: String,
     pub key_schema: Vec<KeyDef>,
     pub projection: ProjectionDef,
@@ -83,7 +84,9 @@ pub struct TableDef {
     pub attribute_definitions: Vec<AttrDef>,
     pub key_schema: Vec<KeyDef>,
     #[serde(default)]
-    pub global_secondary_indexes: Vec<GsiDef>,
+    pub global_secondary_indexes: Vec<IndexDef>,
+    #[serde(default)]
+    pub local_secondary_indexes: Vec<IndexDef>,
     pub time_to_live_specification: Option<TtlDef>,
     pub stream_specification: Option<StreamDef>,
 }
@@ -138,7 +141,7 @@ fn invalid(table: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> Templ
     }
 }
 
-/// Creates (if missing) one table from its definition, with TTL and stream as defined.
+/// Creates (if missing) one table from its definition, with its indexes, TTL and stream as defined.
 pub async fn create_table(
     client: &Client,
     name: &str,
@@ -161,21 +164,30 @@ pub async fn create_table(
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(attrs))
         .set_key_schema(Some(key_schema(&def.key_schema, name)?));
+    let projection = |i: &IndexDef| {
+        Projection::builder()
+            .projection_type(ProjectionType::from(i.projection.projection_type.as_str()))
+            .set_non_key_attributes(
+                Some(i.projection.non_key_attributes.clone()).filter(|a| !a.is_empty()),
+            )
+            .build()
+    };
     for g in &def.global_secondary_indexes {
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(&g.index_name)
                 .set_key_schema(Some(key_schema(&g.key_schema, name)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            g.projection.projection_type.as_str(),
-                        ))
-                        .set_non_key_attributes(
-                            Some(g.projection.non_key_attributes.clone()).filter(|a| !a.is_empty()),
-                        )
-                        .build(),
-                )
+                .projection(projection(g))
+                .build()
+                .map_err(invalid(name))?,
+        );
+    }
+    for l in &def.local_secondary_indexes {
+        req = req.local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(&l.index_name)
+                .set_key_schema(Some(key_schema(&l.key_schema, name)?))
+                .projection(projection(l))
                 .build()
                 .map_err(invalid(name))?,
         );
@@ -242,6 +254,26 @@ mod tests {
             let def = table_def(TEMPLATE, id).expect("definition");
             assert!(!def.key_schema.is_empty(), "{id} has a key schema");
         }
+    }
+
+    #[test]
+    fn sales_table_lists_each_day_shard_by_units_sold() {
+        let def = table_def(TEMPLATE, "SalesTable").expect("sales");
+        let sold = def
+            .local_secondary_indexes
+            .iter()
+            .find(|i| i.index_name == shop_shared::adapters::dynamodb::SOLD_INDEX)
+            .expect("the sold index");
+        let keys: Vec<(&str, &str)> = sold
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(keys, [("pk", "HASH"), ("soldQuantity", "RANGE")]);
+        assert!(def
+            .attribute_definitions
+            .iter()
+            .any(|a| a.attribute_name == "soldQuantity" && a.attribute_type == "N"));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod local_events;
 pub mod local_setup;
 pub mod metrics_sink;
 pub mod ops_page;
+pub mod popular_bench;
+pub mod sales_migration;
 pub mod sandbox_webhook;
 pub mod sandbox_window;
 pub mod sdk_boundary;

@@ -9,5 +9,6 @@ pub mod input;
 pub mod money;
 pub mod order;
 pub mod popular;
+pub mod popular_merge;
 pub mod product;
 pub mod user;

@@ -12,6 +12,28 @@ pub const TOP_N: usize = 5;
 /// Counters outlive their day by this many days before TTL removes them.
 pub const SALES_TTL_DAYS_AFTER: u64 = 4;
 
+/// One day's counters of one shard: a list sorted by units sold (the sales table's `sold` index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SalesList {
+    pub day: NaiveDate,
+    pub shard: u32,
+}
+
+/// One counter: a product's units sold on a day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SalesKey {
+    pub day: NaiveDate,
+    pub product_id: ProductId,
+}
+
+/// The head of a [`SalesList`]: its first entries, most sold first (equal quantities in any
+/// order); `complete` when the list holds nothing below them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalesHead {
+    pub entries: Vec<(ProductId, i64)>,
+    pub complete: bool,
+}
+
 /// The calendar day of `at` in the shop's time zone.
 pub fn sales_day(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
     at.with_timezone(&tz).date_naive()

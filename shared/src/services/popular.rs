@@ -1,15 +1,20 @@
 //! `GET /products/popular`: top 5 by units sold today and the two days before (shop time zone).
 //!
-//! Reads 3 days x N shards counter partitions (cost grows with distinct products sold, not with
-//! orders), sums, ranks, and joins live product data. No cache: an order counts the moment it succeeds.
+//! The exact top 5 comes from the heads of the day x shard lists sorted by units sold, merged
+//! by [`TopMerge`] (what it reads depends on the distribution of sales, not on how many
+//! products sold), then joins live product data. No cache: every read is strongly
+//! consistent, so an order counts the moment it succeeds.
 
+use chrono::NaiveDate;
+use futures::future::try_join_all;
 use serde::Serialize;
 
 use std::sync::Arc;
 
 use crate::domain::ids::ProductId;
-use crate::domain::popular::{rank, window, WINDOW_DAYS};
-use crate::ports::{ProductStore, SalesStore, StoreError};
+use crate::domain::popular::{window, TOP_N, WINDOW_DAYS};
+use crate::domain::popular_merge::{Step, TopMerge};
+use crate::ports::{ProductStore, SalesStore, StoreError, StoreResult};
 use crate::wiring::{Env, Ports};
 
 /// What the top-5 uses.
@@ -47,10 +52,34 @@ pub struct PopularList {
     pub days: u64,
 }
 
+/// The best [`TOP_N`] products over `days` and their units sold, best first: the merge driven
+/// over the store (heads in parallel, then counters by key, until it is done).
+pub async fn top_sold(
+    sales: &dyn SalesStore,
+    days: &[NaiveDate],
+) -> StoreResult<Vec<(ProductId, i64)>> {
+    let mut merge = TopMerge::new(days.to_vec(), sales.sales_shards(), TOP_N);
+    loop {
+        match merge.next() {
+            Step::Heads(reads) => {
+                let heads =
+                    try_join_all(reads.iter().map(|r| sales.sales_head(r.list, r.limit))).await?;
+                for (read, head) in reads.iter().zip(heads) {
+                    merge.on_head(read, head);
+                }
+            }
+            Step::Counters(keys) => {
+                let found = sales.sales_of(&keys).await?;
+                merge.on_counters(&keys, &found);
+            }
+            Step::Done(top) => return Ok(top),
+        }
+    }
+}
+
 pub async fn top(ctx: &PopularPorts) -> Result<PopularList, StoreError> {
     let days = window(ctx.env.clock.now(), ctx.env.config.time_zone);
-    let counters = ctx.sales.sales_on(&days).await?;
-    let ranked = rank(counters);
+    let ranked = top_sold(ctx.sales.as_ref(), &days).await?;
     let ids: Vec<ProductId> = ranked.iter().map(|(p, _)| p.clone()).collect();
     let products = ctx.products.get_many(&ids).await?;
     let items = ranked
@@ -70,4 +99,96 @@ pub async fn top(ctx: &PopularPorts) -> Result<PopularList, StoreError> {
         items,
         days: WINDOW_DAYS,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::clock::FixedClock;
+    use crate::config::Config;
+    use crate::domain::product::Product;
+    use crate::testing::sales_histories::{adversarial, uniform, zipf, SalesHistory};
+    use chrono::{DateTime, Days, TimeZone, Utc};
+
+    /// 23:59:59 in Seoul on 2026-11-24; one second later it is the 25th.
+    fn before_midnight() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 14, 59, 59)
+            .single()
+            .expect("t")
+    }
+
+    fn shop(h: &SalesHistory, clock: Arc<FixedClock>) -> PopularPorts {
+        let store = MemoryStore::default();
+        for (k, q) in &h.counters {
+            store.put_sales(k.day, &k.product_id, *q);
+        }
+        for id in h.products() {
+            store.put_product(Product {
+                product_id: id,
+                name: "P".into(),
+                price: 1,
+                stock: 7,
+            });
+        }
+        PopularPorts {
+            env: Env {
+                config: Arc::new(Config::from_env().expect("config")),
+                clock,
+            },
+            sales: Arc::new(store.clone()),
+            products: Arc::new(store),
+        }
+    }
+
+    fn answer(list: &PopularList) -> Vec<(ProductId, i64)> {
+        list.items
+            .iter()
+            .map(|p| (p.product_id.clone(), p.sold_quantity))
+            .collect()
+    }
+
+    /// Histories over the four days around the boundary: the window of each side, and the day
+    /// before both.
+    fn histories() -> Vec<SalesHistory> {
+        let today = crate::domain::popular::sales_day(before_midnight(), chrono_tz::Asia::Seoul);
+        let days: Vec<NaiveDate> = (0..4)
+            .filter_map(|d| {
+                today
+                    .checked_add_days(Days::new(1))?
+                    .checked_sub_days(Days::new(d))
+            })
+            .collect();
+        let mut all = vec![
+            zipf(21, 2_000, &days, 1.0, 300.0),
+            uniform(22, 500, &days, 5),
+        ];
+        all.extend(adversarial(23, 300, &days));
+        all
+    }
+
+    #[tokio::test]
+    async fn the_answer_is_the_oracle_on_both_sides_of_midnight_in_seoul() {
+        for h in histories() {
+            let clock = Arc::new(FixedClock::new(before_midnight()));
+            let ctx = shop(&h, clock.clone());
+            let mut answers = Vec::new();
+            for at in [
+                before_midnight(),
+                before_midnight() + chrono::Duration::seconds(1),
+            ] {
+                clock.set(at);
+                let days = window(at, ctx.env.config.time_zone);
+                let got = top(&ctx).await.expect("top");
+                assert_eq!(answer(&got), h.oracle(&days), "{} at {at}", h.name);
+                let ranks: Vec<u32> = got.items.iter().map(|p| p.rank).collect();
+                assert_eq!(ranks, (1..=got.items.len() as u32).collect::<Vec<_>>());
+                assert_eq!(got.days, WINDOW_DAYS);
+                answers.push(answer(&got));
+            }
+            if h.name.starts_with("zipf") {
+                assert_ne!(answers[0], answers[1], "{}: the window moved", h.name);
+            }
+        }
+    }
 }

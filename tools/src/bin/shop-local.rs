@@ -10,7 +10,9 @@
 //!   orders whose event never reached the data platform (default: the last 24 hours; exits 1 when
 //!   it finds any);
 //! - `shop-local events republish --from RFC3339 --to RFC3339 [--dry-run] [--beyond-memory]
-//!   [--rate PAGES/S]`: their events published again from the orders table.
+//!   [--rate PAGES/S]`: their events published again from the orders table;
+//! - `shop-local migrate-sales --from TABLE [--from-shards N]`: the window's sales counters from
+//!   the table the sold index replaced into `SALES_TABLE` (exact, repeatable).
 //!
 //! The redrive and events commands are the operator Lambda's actions (`handlers::operator`), run
 //! here with the caller's credentials; on AWS, invoke the operator Lambda instead
@@ -22,6 +24,7 @@ use shop_shared::aws::{connect_dynamodb, sdk_config, sqs_client, AwsPorts};
 use shop_shared::clock::rfc3339;
 use shop_shared::config::Config;
 use shop_tools::local_events;
+use shop_tools::sales_migration;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -128,6 +131,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             run_operator(action).await
         }
+        Some("migrate-sales") => {
+            let arg = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+            };
+            let Some(from) = arg("--from") else { usage() };
+            let config = Config::from_env()?;
+            let from_shards = match arg("--from-shards") {
+                None => config.sales_shards,
+                Some(n) => n
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or("--from-shards needs a number from 1 to 100")?,
+            };
+            let db = connect_dynamodb(&config).await;
+            let report =
+                sales_migration::migrate_sales(&db, &from, from_shards, chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         _ => usage(),
     }
 }
@@ -137,7 +165,8 @@ fn usage() -> ! {
         "usage: shop-local setup [--no-seed] | admin | reconcile [--every SECONDS]\n\
          \x20      | redrive relay|consumer [--dry-run]\n\
          \x20      | events audit [--from RFC3339] [--to RFC3339] [--rate PAGES/S]\n\
-         \x20      | events republish --from RFC3339 --to RFC3339 [--dry-run] [--beyond-memory] [--rate PAGES/S]"
+         \x20      | events republish --from RFC3339 --to RFC3339 [--dry-run] [--beyond-memory] [--rate PAGES/S]\n\
+         \x20      | migrate-sales --from TABLE [--from-shards N]"
     );
     std::process::exit(2);
 }

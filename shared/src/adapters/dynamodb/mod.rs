@@ -12,6 +12,7 @@ pub use orders::{is_fence, OrderRecord};
 pub mod order_timeline;
 mod products;
 mod sales;
+pub use sales::SOLD_INDEX;
 mod sandbox;
 pub mod stream;
 mod users;

@@ -1,18 +1,41 @@
 //! Sales table: one counter per (day in the shop's time zone, product), partition key sharded
 //! by product (`<day>#<shard>`) so one busy day is not one hot partition. Counters expire by TTL.
+//!
+//! The local secondary index [`SOLD_INDEX`] sorts each partition by `soldQuantity`: the lists
+//! the top-5 merge reads from their top, strongly consistent (an LSI allows it, a GSI would not).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
+};
 use chrono::NaiveDate;
 use futures::future::try_join_all;
 
-use super::{built, get_n, get_s, map_sdk, n, s, Db};
+use super::{built, condition_failed, get_n, get_s, map_sdk, n, s, Db, Item};
 use crate::domain::ids::ProductId;
-use crate::domain::popular::{counter_expiry, day_key, shard_of};
-use crate::ports::{SalesStore, StoreResult};
-use crate::retry::{retry, Safety};
+use crate::domain::popular::{counter_expiry, day_key, shard_of, SalesHead, SalesKey, SalesList};
+use crate::ports::{NotApplied, SalesStore, StoreError, StoreResult};
+use crate::retry::{retry, Attempts, Safety, CALL_ATTEMPTS};
+
+/// The sales table's local secondary index: partition `pk`, sort `soldQuantity`, keys only.
+pub const SOLD_INDEX: &str = "sold";
+
+/// Keys a `BatchGetItem` may ask for at once.
+const BATCH_GET_KEYS: usize = 100;
+/// Items a `BatchWriteItem` may carry.
+const BATCH_WRITE_ITEMS: usize = 25;
+/// Conditional updates of one counter in a migration before giving up (each refusal means
+/// another run moved it meanwhile).
+const ABSORB_ATTEMPTS: usize = 8;
 
 impl Db {
+    fn sales_pk(&self, day: NaiveDate, product_id: &str) -> String {
+        day_key(day, shard_of(product_id, self.sales_shards))
+    }
+
     /// The counter update for one order line, to run inside the order transaction.
     pub(crate) fn sales_counter_update(
         &self,
@@ -37,14 +60,70 @@ impl Db {
         )
     }
 
-    async fn query_sales_partition(&self, pk: &str) -> StoreResult<Vec<(String, i64)>> {
+    /// A counter item as the order transaction leaves it.
+    fn sales_counter_item(&self, key: &SalesKey, quantity: i64) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(self.sales_pk(key.day, &key.product_id))),
+            ("sk".to_owned(), s(&*key.product_id)),
+            ("soldQuantity".to_owned(), n(quantity)),
+            ("day".to_owned(), s(key.day.format("%Y-%m-%d").to_string())),
+            (
+                "expiresAt".to_owned(),
+                n(counter_expiry(key.day, self.time_zone)),
+            ),
+        ])
+    }
+
+    /// Writes counters as given, replacing any there: seeding for tests and benchmarks (orders
+    /// count with [`Db::sales_counter_update`]).
+    pub async fn put_sales_counters(&self, counters: &[(SalesKey, i64)]) -> StoreResult<()> {
+        for chunk in counters.chunks(BATCH_WRITE_ITEMS) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(key, q)| {
+                    let put = built(
+                        PutRequest::builder()
+                            .set_item(Some(self.sales_counter_item(key, *q)))
+                            .build(),
+                    )?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<StoreResult<_>>()?;
+            let mut attempts = Attempts::new(CALL_ATTEMPTS);
+            while !pending.is_empty() {
+                if !attempts.next().await {
+                    return Err(StoreError::NotApplied(NotApplied::Throttled));
+                }
+                let out = retry("BatchWriteItem(sales)", Safety::Idempotent, || async {
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.tables.sales, pending.clone())
+                        .send()
+                        .await
+                        .map_err(map_sdk)
+                })
+                .await?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.tables.sales))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn query_sales_partition(
+        &self,
+        table: &str,
+        pk: &str,
+    ) -> StoreResult<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
             let page = retry("Query(sales)", Safety::Idempotent, || async {
                 self.client
                     .query()
-                    .table_name(&self.tables.sales)
+                    .table_name(table)
                     .key_condition_expression("pk = :pk")
                     .expression_attribute_values(":pk", s(pk))
                     .consistent_read(true)
@@ -63,10 +142,195 @@ impl Db {
             }
         }
     }
+
+    /// The counters of `days` in another sales table of `shards` shards a day: the table this
+    /// one replaced, read by a migration ([`Db::absorb_sales`]).
+    pub async fn sales_in(
+        &self,
+        table: &str,
+        shards: u32,
+        days: &[NaiveDate],
+    ) -> StoreResult<Vec<(SalesKey, i64)>> {
+        let mut out = Vec::new();
+        for day in days {
+            for shard in 0..shards.max(1) {
+                let pk = day_key(*day, shard);
+                for (sk, q) in self.query_sales_partition(table, &pk).await? {
+                    let key = SalesKey {
+                        day: *day,
+                        product_id: ProductId::from(sk),
+                    };
+                    out.push((key, q));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings counter `key` of this table up to `total` units counted elsewhere (the table it
+    /// replaced), once: the counter keeps in `migrated` the total already added, so a run adds
+    /// only what the other counter gained since, and a rerun or a resend adds nothing twice.
+    /// Orders keep adding to `soldQuantity` meanwhile. Returns the units this call added (0
+    /// when a lost answer was resent and found the work done).
+    pub async fn absorb_sales(&self, key: &SalesKey, total: i64) -> StoreResult<i64> {
+        // What `migrated` holds, as far as we know (None: not there yet).
+        let mut absorbed: Option<i64> = None;
+        for _ in 0..ABSORB_ATTEMPTS {
+            let delta = total - absorbed.unwrap_or(0);
+            if delta <= 0 {
+                return Ok(0);
+            }
+            let refused = retry("UpdateItem(sales migration)", Safety::Idempotent, || async {
+                let mut update = self
+                    .client
+                    .update_item()
+                    .table_name(&self.tables.sales)
+                    .key("pk", s(self.sales_pk(key.day, &key.product_id)))
+                    .key("sk", s(&*key.product_id))
+                    .update_expression(
+                        "ADD soldQuantity :d SET migrated = :total, #day = :day, expiresAt = :exp",
+                    )
+                    .expression_attribute_names("#day", "day")
+                    .expression_attribute_values(":d", n(delta))
+                    .expression_attribute_values(":total", n(total))
+                    .expression_attribute_values(":day", s(key.day.format("%Y-%m-%d").to_string()))
+                    .expression_attribute_values(":exp", n(counter_expiry(key.day, self.time_zone)))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                update = match absorbed {
+                    None => update.condition_expression("attribute_not_exists(migrated)"),
+                    Some(m) => update
+                        .condition_expression("migrated = :m")
+                        .expression_attribute_values(":m", n(m)),
+                };
+                match update.send().await {
+                    Ok(_) => Ok(None),
+                    Err(e) => condition_failed!(e, UpdateItemError::ConditionalCheckFailedException)
+                        .map(Some),
+                }
+            })
+            .await?;
+            match refused {
+                None => return Ok(delta),
+                Some(old) => {
+                    absorbed = old.as_ref().and_then(|item| get_n(item, "migrated").ok());
+                }
+            }
+        }
+        Err(StoreError::NotApplied(NotApplied::Conflict))
+    }
+
+    /// One `BatchGetItem` round of at most [`BATCH_GET_KEYS`] counters, unprocessed keys again.
+    async fn sales_batch(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>> {
+        let by_key: HashMap<(String, String), &SalesKey> = keys
+            .iter()
+            .map(|k| {
+                (
+                    (
+                        self.sales_pk(k.day, &k.product_id),
+                        k.product_id.to_string(),
+                    ),
+                    k,
+                )
+            })
+            .collect();
+        let items: Vec<Item> = by_key
+            .keys()
+            .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
+            .collect();
+        let mut request = Some(built(
+            KeysAndAttributes::builder()
+                .set_keys(Some(items))
+                .projection_expression("pk, sk, soldQuantity")
+                .consistent_read(true)
+                .build(),
+        )?);
+        let mut found = Vec::with_capacity(keys.len());
+        let mut attempts = Attempts::new(CALL_ATTEMPTS);
+        while let Some(req) = request.take() {
+            if !attempts.next().await {
+                return Err(StoreError::NotApplied(NotApplied::Throttled));
+            }
+            let out = retry("BatchGetItem(sales)", Safety::Idempotent, || async {
+                self.client
+                    .batch_get_item()
+                    .request_items(&self.tables.sales, req.clone())
+                    .send()
+                    .await
+                    .map_err(map_sdk)
+            })
+            .await?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.tables.sales))
+                .unwrap_or_default()
+            {
+                let at = (get_s(&item, "pk")?, get_s(&item, "sk")?);
+                if let Some(key) = by_key.get(&at) {
+                    found.push(((*key).clone(), get_n(&item, "soldQuantity")?));
+                }
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.tables.sales))
+                .filter(|k| !k.keys().is_empty());
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]
 impl SalesStore for Db {
+    fn sales_shards(&self) -> u32 {
+        self.sales_shards.max(1)
+    }
+
+    /// One Query of the index, most sold first, paginated only past 1 MB.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_head"))]
+    async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead> {
+        let pk = day_key(list.day, list.shard);
+        let limit = limit.max(1);
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let want = i32::try_from(limit - entries.len()).unwrap_or(i32::MAX);
+            let page = retry("Query(sales sold)", Safety::Idempotent, || async {
+                self.client
+                    .query()
+                    .table_name(&self.tables.sales)
+                    .index_name(SOLD_INDEX)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .scan_index_forward(false)
+                    .consistent_read(true)
+                    .limit(want)
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+                    .await
+                    .map_err(map_sdk)
+            })
+            .await?;
+            for item in page.items.unwrap_or_default() {
+                entries.push((
+                    ProductId::from(get_s(&item, "sk")?),
+                    get_n(&item, "soldQuantity")?,
+                ));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || entries.len() >= limit {
+                let complete = start.is_none();
+                return Ok(SalesHead { entries, complete });
+            }
+        }
+    }
+
+    /// `BatchGetItem`s of at most 100 keys, in parallel.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_of"))]
+    async fn sales_of(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>> {
+        let batches =
+            try_join_all(keys.chunks(BATCH_GET_KEYS).map(|c| self.sales_batch(c))).await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
     /// One Query per (day, shard), in parallel. Reading by day key is the date filter: expired
     /// days are never read, however late TTL runs.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_on"))]
@@ -76,7 +340,8 @@ impl SalesStore for Db {
             .iter()
             .flat_map(|d| (0..shards).map(move |sh| day_key(*d, sh)))
             .collect();
-        let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(k))).await?;
+        let table = &self.tables.sales;
+        let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(table, k))).await?;
         Ok(pages
             .into_iter()
             .flatten()

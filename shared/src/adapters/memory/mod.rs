@@ -147,6 +147,12 @@ impl MemoryStore {
             .map(|(lines, _)| lines.values().cloned().collect())
             .unwrap_or_default()
     }
+    /// Sets up a sales counter without going through the fault plan.
+    pub fn put_sales(&self, day: NaiveDate, product_id: &str, quantity: i64) {
+        self.state()
+            .sales
+            .insert((day, ProductId::from(product_id)), quantity);
+    }
     /// Sets up a product without going through the fault plan.
     pub fn put_product(&self, product: Product) {
         self.state()

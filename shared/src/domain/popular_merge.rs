@@ -1,0 +1,456 @@
+//! The exact top-k of units sold over the window, reading only the heads of sorted lists:
+//! Fagin's threshold algorithm (TA), with pages instead of single entries.
+//!
+//! The counters of one day and one shard form a list sorted by units sold ([`SalesList`]). A
+//! product has one shard ([`shard_of`]), the same on every day, so its window total is the sum
+//! of its entries in the lists of its shard. The merge reads:
+//! - **heads** (sorted access): the first `limit` entries of a list, in one read from its top.
+//!   Anything below a head sold at most the head's last quantity, so a product not read in any
+//!   list of shard `s` sold at most the sum of those quantities over the days (the shard's
+//!   threshold);
+//! - **counters by key** (random access): a product's counter on a day whose head did not show
+//!   it (an absent counter is 0).
+//!
+//! It stops when no product, read or not, can rank ahead of the k-th fully known one (quantity
+//! descending, then product id ascending); the answer is then exact. How much it reads depends
+//! on how far down the lists the k-th total lies, not on how many products sold (flat
+//! distributions, where thousands tie at the cut, are the worst case: docs/ERD.md).
+//!
+//! A deeper read starts again from the top of the list (twice the limit) instead of continuing
+//! after the last entry: counters only grow, and one read from the top cannot miss a counter
+//! that moved up between two reads. Each value used lies between the counter's value when the
+//! call began and when it ended, as with a full read.
+//!
+//! No I/O: [`TopMerge::next`] says what to read, the caller feeds the answers back
+//! ([`TopMerge::on_head`], [`TopMerge::on_counters`]) until it says [`Step::Done`].
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+
+use crate::domain::ids::ProductId;
+use crate::domain::popular::{shard_of, SalesHead, SalesKey, SalesList};
+
+/// Entries of a first head. An index entry (`pk`, `sk`, `soldQuantity`) is about 70 bytes as
+/// DynamoDB counts it, so 56 fit one 4 KB read unit.
+pub const FIRST_HEAD: usize = 56;
+/// Bytes of one index entry, rounded up, for the cost of a deeper head.
+const ENTRY_BYTES: usize = 72;
+const READ_UNIT_BYTES: usize = 4096;
+
+/// Read units of a head of `entries` entries (a strongly consistent read).
+fn head_read_units(entries: usize) -> usize {
+    entries
+        .saturating_mul(ENTRY_BYTES)
+        .div_ceil(READ_UNIT_BYTES)
+        .max(1)
+}
+
+/// Read the head of `list`: its first `limit` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadRead {
+    pub list: SalesList,
+    pub limit: usize,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Read these heads (independent: in parallel).
+    Heads(Vec<HeadRead>),
+    /// Read these counters by key.
+    Counters(Vec<SalesKey>),
+    /// The exact top-k, best first: (product, units sold in the window).
+    Done(Vec<(ProductId, i64)>),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ListState {
+    /// Limit of the last head read; 0 before the first.
+    limit: usize,
+    /// Smallest quantity of that head.
+    last: i64,
+    /// Nothing below the head.
+    complete: bool,
+}
+
+impl ListState {
+    /// The most that any entry not read yet has sold.
+    fn bound(&self) -> i64 {
+        if self.complete {
+            0
+        } else if self.limit == 0 {
+            i64::MAX
+        } else {
+            self.last
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    shard: u32,
+    /// Units per day of the window, where read.
+    days: Vec<Option<i64>>,
+}
+
+/// The merge's state: what each list's head showed and what is known of each product read.
+#[derive(Debug, Clone)]
+pub struct TopMerge {
+    days: Vec<NaiveDate>,
+    shards: u32,
+    k: usize,
+    /// Index `day * shards + shard`.
+    lists: Vec<ListState>,
+    seen: HashMap<ProductId, Seen>,
+}
+
+impl TopMerge {
+    /// A merge over `days` x `shards` lists for the best `k`.
+    pub fn new(days: Vec<NaiveDate>, shards: u32, k: usize) -> Self {
+        let shards = shards.max(1);
+        Self {
+            lists: vec![ListState::default(); days.len() * shards as usize],
+            days,
+            shards,
+            k,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn at(&self, day: usize, shard: u32) -> usize {
+        day * self.shards as usize + shard as usize
+    }
+
+    fn list_of(&self, index: usize) -> SalesList {
+        let shards = self.shards as usize;
+        SalesList {
+            day: self.days[index / shards],
+            shard: (index % shards) as u32,
+        }
+    }
+
+    /// A product's units on day `d`, if known: read, or absent from a complete list.
+    fn known(&self, p: &Seen, d: usize) -> Option<i64> {
+        p.days[d].or_else(|| self.lists[self.at(d, p.shard)].complete.then_some(0))
+    }
+
+    /// Worst and best case of a product's window total.
+    fn bounds(&self, p: &Seen) -> (i64, i64) {
+        (0..self.days.len()).fold((0i64, 0i64), |(lo, hi), d| match self.known(p, d) {
+            Some(q) => (lo.saturating_add(q), hi.saturating_add(q)),
+            None => (
+                lo,
+                hi.saturating_add(self.lists[self.at(d, p.shard)].bound()),
+            ),
+        })
+    }
+
+    /// The most a product not read in any list of `shard` can have sold.
+    fn unread_bound(&self, shard: u32) -> i64 {
+        (0..self.days.len()).fold(0i64, |sum, d| {
+            sum.saturating_add(self.lists[self.at(d, shard)].bound())
+        })
+    }
+
+    /// Heads `2 x limit` deep of the given lists, skipping complete ones.
+    fn deeper(&self, lists: impl IntoIterator<Item = usize>) -> Vec<HeadRead> {
+        lists
+            .into_iter()
+            .filter(|&i| !self.lists[i].complete)
+            .map(|i| HeadRead {
+                list: self.list_of(i),
+                limit: self.lists[i].limit.saturating_mul(2).max(FIRST_HEAD),
+            })
+            .collect()
+    }
+
+    pub fn next(&self) -> Step {
+        let unread: Vec<usize> = (0..self.lists.len())
+            .filter(|&i| self.lists[i].limit == 0)
+            .collect();
+        if !unread.is_empty() {
+            return Step::Heads(
+                unread
+                    .into_iter()
+                    .map(|i| HeadRead {
+                        list: self.list_of(i),
+                        limit: FIRST_HEAD,
+                    })
+                    .collect(),
+            );
+        }
+        // The bar: the k-th best worst case. A product whose best case ranks behind it has k
+        // products surely ahead of it.
+        let mut worst: Vec<(i64, &ProductId)> = self
+            .seen
+            .iter()
+            .map(|(id, p)| (self.bounds(p).0, id))
+            .collect();
+        worst.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let bar = self.k.checked_sub(1).and_then(|i| worst.get(i)).copied();
+        // `id` None: a product not read yet, whose id may be anything.
+        let may_rank = |best: i64, id: Option<&ProductId>| {
+            best > 0
+                && bar.is_none_or(|(q, bar_id)| {
+                    best > q || (best == q && id.is_none_or(|id| id <= bar_id))
+                })
+        };
+
+        // Products not read yet may still rank: read deeper in their shard.
+        let shallow: Vec<usize> = (0..self.shards)
+            .filter(|&s| may_rank(self.unread_bound(s), None))
+            .flat_map(|s| (0..self.days.len()).map(move |d| (d, s)))
+            .map(|(d, s)| self.at(d, s))
+            .collect();
+        let heads = self.deeper(shallow);
+        if !heads.is_empty() {
+            return Step::Heads(heads);
+        }
+
+        // Products read that may rank, and the counters still unknown among them.
+        let live: Vec<(&ProductId, &Seen)> = self
+            .seen
+            .iter()
+            .filter(|(id, p)| may_rank(self.bounds(p).1, Some(id)))
+            .collect();
+        let missing: Vec<(SalesKey, usize)> = live
+            .iter()
+            .flat_map(|(id, p)| {
+                (0..self.days.len())
+                    .filter(|&d| self.known(p, d).is_none())
+                    .map(|d| {
+                        let key = SalesKey {
+                            day: self.days[d],
+                            product_id: (*id).clone(),
+                        };
+                        (key, self.at(d, p.shard))
+                    })
+            })
+            .collect();
+        if missing.is_empty() {
+            let mut top: Vec<(ProductId, i64)> = live
+                .into_iter()
+                .map(|(id, p)| (id.clone(), self.bounds(p).0))
+                .filter(|(_, q)| *q > 0)
+                .collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            top.truncate(self.k);
+            return Step::Done(top);
+        }
+        // A key costs a read unit; a deeper head of the lists holding them costs its size (and
+        // may prove them out of reach instead). The cheaper wins, keys on a tie.
+        let lists: BTreeSet<usize> = missing.iter().map(|(_, l)| *l).collect();
+        let deeper_units: usize = lists
+            .iter()
+            .map(|&l| head_read_units(self.lists[l].limit.saturating_mul(2)))
+            .sum();
+        if missing.len() <= deeper_units {
+            let mut keys: Vec<SalesKey> = missing.into_iter().map(|(k, _)| k).collect();
+            keys.sort();
+            Step::Counters(keys)
+        } else {
+            Step::Heads(self.deeper(lists))
+        }
+    }
+
+    fn note(&mut self, d: usize, product_id: ProductId, quantity: i64) {
+        let shards = self.shards;
+        let days = self.days.len();
+        let p = self.seen.entry(product_id).or_insert_with_key(|id| Seen {
+            shard: shard_of(id, shards),
+            days: vec![None; days],
+        });
+        // Counters only grow: the larger of two reads is the later one.
+        p.days[d] = Some(p.days[d].map_or(quantity, |q| q.max(quantity)));
+    }
+
+    /// What a head read showed. A head shorter than its limit is the whole list.
+    pub fn on_head(&mut self, read: &HeadRead, head: SalesHead) {
+        let Some(d) = self.days.iter().position(|day| *day == read.list.day) else {
+            return;
+        };
+        if read.list.shard >= self.shards {
+            return;
+        }
+        let i = self.at(d, read.list.shard);
+        self.lists[i] = ListState {
+            limit: read.limit.max(1),
+            last: head.entries.iter().map(|(_, q)| *q).min().unwrap_or(0),
+            complete: head.complete || head.entries.len() < read.limit,
+        };
+        for (id, q) in head.entries {
+            self.note(d, id, q);
+        }
+    }
+
+    /// What counters by key showed: `found` holds those that exist; the other `asked` are 0.
+    pub fn on_counters(&mut self, asked: &[SalesKey], found: &[(SalesKey, i64)]) {
+        let found: HashMap<&SalesKey, i64> = found.iter().map(|(k, q)| (k, *q)).collect();
+        for key in asked {
+            if let Some(d) = self.days.iter().position(|day| *day == key.day) {
+                let q = found.get(key).copied().unwrap_or(0);
+                self.note(d, key.product_id.clone(), q);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::popular::{window, TOP_N};
+    use crate::testing::sales_histories::{adversarial, uniform, zipf, Rng, SalesHistory};
+    use chrono::{TimeZone, Utc};
+
+    fn days() -> Vec<NaiveDate> {
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 24, 3, 0, 0)
+            .single()
+            .expect("t");
+        window(now, chrono_tz::Asia::Seoul)
+    }
+
+    #[derive(Debug, Default)]
+    struct Cost {
+        heads: usize,
+        entries: usize,
+        keys: usize,
+    }
+
+    /// Runs the merge over a history held in memory, equal quantities in a seeded order.
+    fn merge(h: &SalesHistory, shards: u32, seed: u64) -> (Vec<(ProductId, i64)>, Cost) {
+        let window = days();
+        let lists = h.lists(shards, &mut Rng::new(seed));
+        let mut counters: HashMap<SalesKey, i64> = HashMap::new();
+        for (k, q) in &h.counters {
+            *counters.entry(k.clone()).or_default() += q;
+        }
+        let mut m = TopMerge::new(window.clone(), shards, TOP_N);
+        let mut cost = Cost::default();
+        for _ in 0..200 {
+            match m.next() {
+                Step::Heads(reads) => {
+                    for r in reads {
+                        let all = lists.get(&r.list).map_or(&[][..], Vec::as_slice);
+                        let entries = all[..all.len().min(r.limit)].to_vec();
+                        cost.heads += 1;
+                        cost.entries += entries.len();
+                        m.on_head(
+                            &r,
+                            SalesHead {
+                                entries,
+                                complete: all.len() < r.limit,
+                            },
+                        );
+                    }
+                }
+                Step::Counters(keys) => {
+                    cost.keys += keys.len();
+                    let found: Vec<(SalesKey, i64)> = keys
+                        .iter()
+                        .filter_map(|k| counters.get(k).map(|q| (k.clone(), *q)))
+                        .collect();
+                    m.on_counters(&keys, &found);
+                }
+                Step::Done(top) => return (top, cost),
+            }
+        }
+        panic!("{}: the merge did not finish in 200 steps", h.name);
+    }
+
+    fn assert_exact(h: &SalesHistory, shards: u32, seed: u64) -> Cost {
+        let (got, cost) = merge(h, shards, seed);
+        assert_eq!(got, h.oracle(&days()), "{} with {shards} shards", h.name);
+        cost
+    }
+
+    #[test]
+    fn zipf_histories_match_the_oracle() {
+        for n in [1, 2, 5, 6, 30, 300, 3_000] {
+            for (seed, s) in [(1, 0.7), (2, 1.0), (3, 1.3)] {
+                let h = zipf(seed, n, &days(), s, 500.0);
+                for shards in [1, 4, 7] {
+                    assert_exact(&h, shards, seed);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_histories_match_the_oracle() {
+        for n in [3, 50, 2_000] {
+            for (seed, max) in [(4, 1), (5, 3), (6, 1_000)] {
+                let h = uniform(seed, n, &days(), max);
+                for shards in [1, 3, 4] {
+                    assert_exact(&h, shards, seed);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adversarial_histories_match_the_oracle() {
+        for n in [20, 400, 3_000] {
+            for h in adversarial(7 + n as u64, n, &days()) {
+                for shards in [1, 3, 4] {
+                    for seed in 0..3 {
+                        assert_exact(&h, shards, seed);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_window_is_done_after_one_round() {
+        let h = zipf(1, 0, &days(), 1.0, 10.0);
+        let (got, cost) = merge(&h, 4, 0);
+        assert!(got.is_empty());
+        assert_eq!((cost.heads, cost.keys), (12, 0));
+    }
+
+    #[test]
+    fn zipf_reads_do_not_grow_with_products_sold() {
+        // 3 days x 4 shards: the first round is 12 heads of FIRST_HEAD entries.
+        let mut costs = Vec::new();
+        for n in [100, 1_000, 10_000] {
+            for seed in 0..3 {
+                let h = zipf(seed, n, &days(), 1.0, 2_000.0);
+                let cost = assert_exact(&h, 4, seed);
+                costs.push((n, seed, cost));
+            }
+        }
+        for (n, seed, cost) in &costs {
+            eprintln!("n={n} seed={seed}: {cost:?}");
+            assert!(
+                cost.entries <= 12 * FIRST_HEAD && cost.keys <= 12,
+                "n={n} seed={seed}: {cost:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_total_hidden_below_every_head_is_found() {
+        let h = adversarial(11, 3_000, &days())
+            .into_iter()
+            .find(|h| h.name.starts_with("hidden"))
+            .expect("history");
+        let (got, cost) = merge(&h, 4, 1);
+        assert_eq!(got, h.oracle(&days()));
+        assert!(got.iter().all(|(_, q)| *q == 120), "{got:?}");
+        assert!(cost.heads > 12, "it had to read deeper: {cost:?}");
+    }
+
+    #[test]
+    fn a_one_day_seller_is_completed_by_key() {
+        let h = adversarial(5, 3_000, &days())
+            .into_iter()
+            .find(|h| h.name.starts_with("one-day"))
+            .expect("history");
+        let (got, cost) = merge(&h, 4, 2);
+        assert_eq!(got, h.oracle(&days()));
+        assert_eq!(got.first().map(|(_, q)| *q), Some(500), "{got:?}");
+        assert!(cost.keys > 0, "its other days were read by key: {cost:?}");
+    }
+}
