@@ -228,7 +228,7 @@ async fn run_once(
     warm: usize,
     samples: &mut Samples,
 ) -> BoxResult<()> {
-    let mut emulator = Emulator::start().await?;
+    let emulator = Emulator::start().await?;
     let mut env = fixture.env.clone();
     env.extend_from_slice(extra_env);
     env.push(("AWS_LAMBDA_RUNTIME_API".into(), emulator.runtime_api()));
