@@ -13,7 +13,8 @@
 //!   request may end as the contract allows: `TRY_AGAIN` (nothing changed), or a charge approved
 //!   but not yet credited (503, credited by the reconciler, which the test then runs);
 //! - SIGTERM flushes the metrics the last second recorded: the processes exit 0 and their EMF
-//!   documents count every order and charge.
+//!   documents count every order and charge;
+//! - each process really had many invocations in flight at once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -459,6 +460,10 @@ async fn a_thousand_overlapping_invocations_keep_to_their_own_request_and_the_mo
             counted(&docs, metric),
             count,
             "{name}: {metric} in its EMF documents"
+        );
+        assert!(
+            emulator.most_in_flight() > 1,
+            "{name} took one invocation at a time (is it the concurrent entry point?)"
         );
         assert_eq!(
             emulator.extensions(),

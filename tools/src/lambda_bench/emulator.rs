@@ -51,6 +51,8 @@ struct Shared {
     first_poll: OnceLock<Instant>,
     init_error: Mutex<Option<String>>,
     extensions: Mutex<Vec<String>>,
+    /// The most invocations handed out and not yet answered at any one time.
+    most_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 pub struct Emulator {
@@ -72,6 +74,7 @@ impl Emulator {
             first_poll: OnceLock::new(),
             init_error: Mutex::new(None),
             extensions: Mutex::new(Vec::new()),
+            most_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -143,6 +146,11 @@ impl Emulator {
         }
     }
 
+    /// The most invocations the process had at once (handed out, not yet answered).
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.most_in_flight.load(Ordering::Relaxed)
+    }
+
     /// The names of the extensions the process registered.
     pub fn extensions(&self) -> Vec<String> {
         self.shared
@@ -180,6 +188,9 @@ async fn next(State(shared): State<Arc<Shared>>) -> (StatusCode, HeaderMap, Byte
     let given = Instant::now();
     if let Ok(mut in_flight) = shared.in_flight.lock() {
         in_flight.insert(inv.id.clone(), (given, inv.done));
+        shared
+            .most_in_flight
+            .fetch_max(in_flight.len(), Ordering::Relaxed);
     }
     let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
     let mut headers = HeaderMap::new();
