@@ -33,6 +33,15 @@ use crate::price_cache::PriceCache;
 use crate::retry::ATTEMPT_TIMEOUT;
 use crate::wiring::{AllPorts, Env, Ports, WireError};
 
+/// The SDK behaviour every client is built with, pinned so an SDK upgrade cannot change defaults
+/// silently (docs/PERFORMANCE.md, "Runtime and SDK versions"). 2026-01-12 turns SDK retries on and
+/// sets a 3.1 s connect timeout by default; both are set explicitly here anyway (retries off, the
+/// shop's own policy; 1 s connect), so moving to a newer version is a reviewed change, not a
+/// `cargo update`.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
@@ -52,7 +61,7 @@ fn local_credentials() -> Credentials {
 /// The full SDK configuration (the default credential chain: profiles, SSO, web identity, IMDS),
 /// for the local tools, which may run anywhere.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(behavior_version())
         .region(Region::new(config.region.clone()))
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts());
@@ -72,7 +81,7 @@ pub fn lambda_sdk_config(config: &Config) -> SdkConfig {
         SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new())
     };
     SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(behavior_version())
         .region(Region::new(config.region.clone()))
         .credentials_provider(credentials)
         .retry_config(RetryConfig::disabled())

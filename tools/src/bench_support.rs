@@ -42,8 +42,29 @@ pub async fn seed_product(
 /// Seeds one user with `balance` straight into the store (no argon2: the password is never used);
 /// returns the user id.
 pub async fn seed_user(store: &dyn UserStore, balance: i64) -> Result<UserId, StoreError> {
-    let user_id = ids::new_user_id();
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    create(store, &email, balance, "not-a-password-hash").await
+}
+
+/// Seeds one user who can log in with `password` (hashed as signup does); returns the email.
+pub async fn seed_login(
+    store: &dyn UserStore,
+    password: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let email = format!("bench-login-{}@example.com", uuid::Uuid::new_v4().simple());
+    let hash = shop_shared::auth::password::hash_blocking(password)?;
+    create(store, &email, 0, &hash).await?;
+    Ok(email)
+}
+
+async fn create(
+    store: &dyn UserStore,
+    email: &str,
+    balance: i64,
+    password_hash: &str,
+) -> Result<UserId, StoreError> {
+    let user_id = ids::new_user_id();
+    let email = email.to_owned();
     let profile = UserProfile {
         user_id: user_id.clone(),
         email: email.clone(),
@@ -52,8 +73,6 @@ pub async fn seed_user(store: &dyn UserStore, balance: i64) -> Result<UserId, St
         balance,
         created_at: chrono::Utc::now().to_rfc3339(),
     };
-    store
-        .create_user(&profile, &email, "not-a-password-hash")
-        .await?;
+    store.create_user(&profile, &email, password_hash).await?;
     Ok(user_id)
 }

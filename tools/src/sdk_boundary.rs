@@ -257,7 +257,7 @@ pub fn eventbridge_with(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_dynamodb::config::{Credentials, Region};
     use aws_sdk_dynamodb::types::AttributeValue;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
@@ -349,7 +349,7 @@ mod tests {
     async fn get_item(probe: Probe) -> (Vec<String>, Vec<String>, bool) {
         let (url, bodies) = server().await;
         let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
+            .behavior_version(shop_shared::aws::behavior_version())
             .region(Region::new("ap-northeast-2"))
             .credentials_provider(Credentials::new("local", "local", None, None, "test"))
             .endpoint_url(url)

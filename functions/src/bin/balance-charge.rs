@@ -3,11 +3,9 @@
 use shop_functions::handlers::balance_charge as endpoint;
 use shop_functions::lambda;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    lambda::serve_http(
+fn main() -> Result<(), lambda_http::Error> {
+    lambda::run_http(
         |ports| Box::pin(endpoint::wire(ports)),
         |ctx, req| Box::pin(endpoint::handle(ctx, req)),
     )
-    .await
 }

@@ -3,11 +3,9 @@
 use shop_functions::handlers::reconciler as function;
 use shop_functions::lambda;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::serve_event(
+fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::run_event(
         |ports| Box::pin(function::wire(ports)),
         |ctx, event| Box::pin(function::handle(ctx, event)),
     )
-    .await
 }

@@ -15,6 +15,7 @@ mod auth;
 mod balance;
 mod cart;
 mod catalog;
+mod concurrency;
 mod contract;
 mod event_ops;
 mod events;

@@ -46,7 +46,7 @@ async fn get_product(
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let table = std::env::var("BENCH_PRODUCTS_TABLE")?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12());
     if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
         loader = loader.endpoint_url(endpoint);
     }

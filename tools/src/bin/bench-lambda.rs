@@ -12,8 +12,15 @@
 //! DynamoDB Local, with and without the init-time warm-up read, to show what opening the
 //! connection during init saves the first invocation.
 //!
+//! Then many invocations at once (`tools/src/lambda_bench/concurrent.rs`): products-get and
+//! orders-create handed 1, 8 and 32 invocations at once, against a DynamoDB stand-in that answers
+//! after a fixed delay (`ddb_standin.rs`); then auth-login's memory before and after a burst of
+//! logins at 32 at once.
+//!
 //! Env: DYNAMODB_ENDPOINT, EVENTS_ENDPOINT (the local stack), BENCH_LAMBDA_COLD (10),
-//! BENCH_LAMBDA_WARM (300), BENCH_LAMBDA_BIN_DIR (target/lambda-release: the Lambdas' profile).
+//! BENCH_LAMBDA_WARM (300), BENCH_LAMBDA_BIN_DIR (target/lambda-release: the Lambdas' profile),
+//! BENCH_STANDIN_MS (5: the stand-in's answer time), BENCH_CONCURRENT_SECONDS (3 per level),
+//! BENCH_LOGINS (500).
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -27,8 +34,10 @@ use shop_shared::aws::connect_dynamodb;
 use shop_shared::config::Config;
 use shop_shared::domain::ids;
 use shop_shared::domain::user::Role;
-use shop_tools::bench_support::{seed_product, seed_user};
+use shop_tools::bench_support::{seed_login, seed_product, seed_user};
 use shop_tools::infra_tables;
+use shop_tools::lambda_bench::concurrent::{self, print_levels};
+use shop_tools::lambda_bench::ddb_standin::StandIn;
 use shop_tools::lambda_bench::emulator::{Emulator, Outcome};
 use shop_tools::lambda_bench::process::{peak_rss_kib, size_mib, spawn};
 use shop_tools::lambda_bench::stats::{median, quantile};
@@ -37,11 +46,13 @@ use shop_tools::lambda_bench::tls_proxy::TlsProxy;
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const PRICE: i64 = 1_000;
+const LOGIN_PASSWORD: &str = "bench-login-password-42";
 
 /// What the events are about: one product, one user with a token, the relay's bus and queue.
 struct Fixture {
     product_id: String,
     token: String,
+    login_email: String,
     env: Vec<(String, String)>,
 }
 
@@ -53,6 +64,7 @@ enum Kind {
     ProductsGet,
     OrdersCreate,
     OrderRelay,
+    Login,
 }
 
 struct Target {
@@ -146,6 +158,14 @@ fn event(kind: Kind, f: &Fixture) -> Vec<u8> {
                    "authorization": format!("Bearer {}", f.token)}),
             Some(json!({"items": [{"productId": f.product_id, "quantity": 1}]}).to_string()),
         ),
+        Kind::Login => api_event(
+            "POST",
+            "/auth/login",
+            "/auth/login",
+            json!({}),
+            json!({"accept": "application/json", "content-type": "application/json"}),
+            Some(json!({"email": f.login_email, "password": LOGIN_PASSWORD}).to_string()),
+        ),
         Kind::OrderRelay => {
             let order_id = ids::new_order_id();
             let user = "usr_019ab5f0a1b27c3d8e9f0a1b2c3d4e5f";
@@ -190,7 +210,9 @@ fn check(kind: Kind, outcome: &Outcome) -> Result<(), String> {
     let body: Value = serde_json::from_slice(&outcome.body).unwrap_or(Value::Null);
     let ok = outcome.ok
         && match kind {
-            Kind::Hello | Kind::BareGetItem | Kind::ProductsGet => body["statusCode"] == 200,
+            Kind::Hello | Kind::BareGetItem | Kind::ProductsGet | Kind::Login => {
+                body["statusCode"] == 200
+            }
             Kind::OrdersCreate => body["statusCode"] == 201,
             Kind::OrderRelay => body["batchItemFailures"]
                 .as_array()
@@ -228,7 +250,7 @@ async fn run_once(
     warm: usize,
     samples: &mut Samples,
 ) -> BoxResult<()> {
-    let mut emulator = Emulator::start().await?;
+    let emulator = Emulator::start().await?;
     let mut env = fixture.env.clone();
     env.extend_from_slice(extra_env);
     env.push(("AWS_LAMBDA_RUNTIME_API".into(), emulator.runtime_api()));
@@ -262,6 +284,7 @@ async fn fixture(config: &Config) -> BoxResult<Fixture> {
     infra_tables::create_all(&db.client, &db.tables).await?;
     let product_id = seed_product(&db, "Bench product", PRICE, 100_000_000).await?;
     let user_id = seed_user(&db, 1_000_000_000_000).await?;
+    let login_email = seed_login(&db, LOGIN_PASSWORD).await?;
     let token = JwtKeys::new(&config.jwt_secret, config.jwt_ttl_seconds)
         .issue(&user_id, Role::User, chrono::Utc::now().timestamp())
         .map_err(|e| format!("token: {e:?}"))?;
@@ -318,6 +341,7 @@ async fn fixture(config: &Config) -> BoxResult<Fixture> {
     Ok(Fixture {
         product_id: product_id.to_string(),
         token,
+        login_email,
         env,
     })
 }
@@ -477,5 +501,88 @@ async fn main() -> BoxResult<()> {
     ] {
         println!("| {label} | {:.2} ms | {:.2} ms |", f(&with), f(&without));
     }
+    drop(proxy);
+    concurrent_part(&fixture, &endpoint, &bin_dir).await
+}
+
+/// Many invocations at once per process, against the DynamoDB stand-in.
+async fn concurrent_part(fixture: &Fixture, endpoint: &str, bin_dir: &Path) -> BoxResult<()> {
+    let delay = Duration::from_millis(env_num("BENCH_STANDIN_MS", 5) as u64);
+    let run_for = Duration::from_secs(env_num("BENCH_CONCURRENT_SECONDS", 3) as u64);
+    let standin = StandIn::start(endpoint, delay).await?;
+    let env_of = |function: &str| {
+        let mut env = fixture.env.clone();
+        env.push(("DYNAMODB_ENDPOINT".to_owned(), standin.endpoint.clone()));
+        env.push(("AWS_LAMBDA_FUNCTION_NAME".to_owned(), function.to_owned()));
+        env
+    };
+    println!();
+    println!(
+        "Many invocations at once: one process per level, the emulator's queue kept full for {} s \
+         (after 0.5 s of warm-up), against a DynamoDB stand-in answering every call after {} ms:",
+        run_for.as_secs(),
+        delay.as_millis()
+    );
+    let checks: [(&str, Kind, concurrent::Check); 2] = [
+        ("products-get", Kind::ProductsGet, |o| {
+            check(Kind::ProductsGet, o)
+        }),
+        ("orders-create", Kind::OrdersCreate, |o| {
+            check(Kind::OrdersCreate, o)
+        }),
+    ];
+    for (name, kind, checker) in checks {
+        let mut levels = Vec::new();
+        for workers in [1, 8, 32] {
+            let l = concurrent::level(
+                &bin_dir.join(name),
+                &env_of(name),
+                &event(kind, fixture),
+                checker,
+                workers,
+                run_for,
+            )
+            .await
+            .map_err(|e| format!("{name} at {workers}: {e}"))?;
+            levels.push(l);
+        }
+        println!();
+        print_levels(name, &levels);
+        if let (Some(one), Some(top)) = (levels.first(), levels.last()) {
+            println!(
+                "\n{name}: at {} at once, x{:.2} the invocations/s of one at a time, peak RSS x{:.2} \
+                 ({:.0} KiB more per extra invocation in flight)",
+                top.workers,
+                top.per_second / one.per_second,
+                top.peak_rss_mib / one.peak_rss_mib,
+                (top.peak_rss_mib - one.peak_rss_mib) * 1024.0 / f64::from(top.workers - 1)
+            );
+        }
+    }
+    let logins = env_num("BENCH_LOGINS", 500);
+    let burst = concurrent::login_burst(
+        &bin_dir.join("auth-login"),
+        &env_of("auth-login"),
+        &event(Kind::Login, fixture),
+        32,
+        logins,
+    )
+    .await?;
+    println!();
+    println!(
+        "auth-login at 32 at once, {} logins queued at once ({} answered 200, {} 503 TRY_AGAIN, in \
+         {:.1} s):",
+        burst.logins,
+        burst.ok,
+        burst.busy,
+        burst.took.as_secs_f64()
+    );
+    println!("| RSS before | RSS after | peak RSS (VmHWM) |\n|---|---|---|");
+    println!(
+        "| {:.2} MiB | {:.2} MiB | {:.2} MiB |",
+        burst.rss_before_mib, burst.rss_after_mib, burst.peak_rss_mib
+    );
+    let (answered, forwarded) = standin.counts();
+    println!("\n(the stand-in answered {answered} calls, {forwarded} of them forwarded once to DynamoDB Local)");
     Ok(())
 }

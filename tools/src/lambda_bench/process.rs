@@ -3,11 +3,12 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
+use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
-/// Starts `binary` with exactly `env` (plus `PATH`), output discarded.
-pub fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<Child> {
+fn command(binary: &Path, env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(binary);
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -16,15 +17,97 @@ pub fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<Child> 
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    cmd.spawn()
+    cmd
+}
+
+/// Starts `binary` with exactly `env` (plus `PATH`), output discarded.
+pub fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<Child> {
+    command(binary, env).spawn()
+}
+
+/// What a process wrote to stdout and stderr so far.
+#[derive(Clone, Default)]
+pub struct Output {
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        text(&self.stdout)
+    }
+    pub fn stderr_text(&self) -> String {
+        text(&self.stderr)
+    }
+}
+
+fn text(buf: &Mutex<Vec<u8>>) -> String {
+    buf.lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Like [`spawn`], with stdout and stderr collected (the function's log stream).
+pub fn spawn_capturing(
+    binary: &Path,
+    env: &[(String, String)],
+) -> std::io::Result<(Child, Output)> {
+    let mut cmd = command(binary, env);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let output = Output::default();
+    if let Some(out) = child.stdout.take() {
+        collect(out, output.stdout.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        collect(err, output.stderr.clone());
+    }
+    Ok((child, output))
+}
+
+fn collect(
+    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+) {
+    tokio::spawn(async move {
+        let mut chunk = vec![0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut buf) = into.lock() {
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    });
+}
+
+/// Sends SIGTERM (Lambda's shutdown signal) to the process.
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) only sends a signal to the given process.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Resident set size now, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
 }
 
 /// Peak resident set size in KiB (`VmHWM`).
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -1,9 +1,15 @@
 //! Running a handler as a Lambda function: the runtime's tracing, the request log line, the EMF
-//! metrics flushed after every invocation.
+//! metrics; one invocation at a time (classic Lambda) or many at once (Lambda Managed Instances),
+//! from the same binary ([`Mode`]).
+
+mod metrics;
+mod mode;
+
+pub use metrics::Metrics;
+pub use mode::{Mode, MAX_CONCURRENCY};
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -26,52 +32,6 @@ use crate::routes::{self, Handler, Wire};
 /// Every line inside an invocation carries the runtime's span: `requestId` and `xrayTraceId`.
 pub fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
-}
-
-/// A Lambda's metrics: the CloudWatch EMF recorder (namespace `Shop`, dimension `function`), flushed
-/// to stdout (the function's log stream) after every invocation, and the cold-start flag.
-pub struct Metrics {
-    collector: Option<&'static metrics_cloudwatch_embedded::Collector>,
-    cold: AtomicBool,
-}
-
-impl Metrics {
-    /// Installs the recorder for this process (once; a second call only logs).
-    pub fn install() -> &'static Metrics {
-        let function =
-            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
-        let collector = metrics_cloudwatch_embedded::Builder::new()
-            .cloudwatch_namespace(telemetry::NAMESPACE)
-            .with_dimension(telemetry::FUNCTION_DIMENSION, function)
-            .init()
-            .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
-            .ok();
-        telemetry::describe();
-        Box::leak(Box::new(Metrics {
-            collector,
-            cold: AtomicBool::new(true),
-        }))
-    }
-
-    /// True for the instance's first invocation (and counts it as a cold start).
-    pub fn cold_start(&self) -> bool {
-        let cold = self.cold.swap(false, Ordering::SeqCst);
-        if cold {
-            telemetry::cold_start();
-        }
-        cold
-    }
-
-    /// Writes what the invocation recorded as EMF documents to stdout.
-    pub fn flush(&self) {
-        if let Some(c) = self.collector {
-            let out = std::io::stdout();
-            if let Err(e) = c.flush(out.lock()) {
-                tracing::warn!(error = %e, "metrics flush failed");
-            }
-            telemetry::flushed();
-        }
-    }
 }
 
 /// The API Gateway request id and route key of a payload-v2 request.
@@ -148,23 +108,87 @@ where
     .await
 }
 
-/// An API Lambda: at cold start, wires its context from the environment (building only the
-/// clients `wire` asks for), reads the origin secret when `ORIGIN_SECRET_PARAMETER` names one
-/// (then only requests through CloudFront are served: [`crate::origin`]) and opens the store
-/// connection (unless `SHOP_WARM_UP=off`, which only `make bench-lambda` sets, to measure what it
-/// saves); then serves `handler`.
+/// What every Lambda sets up at cold start: tracing, metrics, its context wired from the
+/// environment (building only the clients `wire` asks for), and in concurrent mode the shutdown
+/// hook. The context lives as long as the process and is shared by every invocation, so it holds
+/// only what is safe to share: clients, keys, the price cache (per-request state lives in the
+/// invocation's future: its span, its deadline).
+struct Process<C: 'static> {
+    mode: Mode,
+    metrics: &'static Metrics,
+    ports: AwsPorts,
+    ctx: &'static C,
+}
+
+impl<C: Send + Sync + 'static> Process<C> {
+    async fn start(wire: Wire<AwsPorts, C>) -> Result<Self, lambda_runtime::Error> {
+        init_tracing();
+        let mode = Mode::from_env();
+        let metrics = Metrics::install(mode);
+        let ports = AwsPorts::from_env()?;
+        let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
+        Ok(Self {
+            mode,
+            metrics,
+            ports,
+            ctx,
+        })
+    }
+
+    /// In concurrent mode, a SIGTERM (Lambda's shutdown) writes what the last second recorded
+    /// before the process exits: the runtime's graceful-shutdown hook, which registers an internal
+    /// extension (the only way to be sent SIGTERM). One at a time, every invocation has flushed
+    /// before it answered, so nothing is pending and no extension is registered (no init cost).
+    async fn flush_on_shutdown(&self) {
+        if let Mode::Concurrent(_) = self.mode {
+            let metrics = self.metrics;
+            lambda_runtime::spawn_graceful_shutdown_handler(move || async move { metrics.flush() })
+                .await;
+        }
+    }
+}
+
+/// An API Lambda's `main`: the tokio runtime its [`Mode`] needs, then [`serve_http`].
+pub fn run_http<C: Send + Sync + 'static>(
+    wire: Wire<AwsPorts, C>,
+    handler: Handler<C>,
+) -> Result<(), lambda_http::Error> {
+    Mode::from_env()
+        .runtime()?
+        .block_on(serve_http(wire, handler))
+}
+
+/// An event Lambda's `main`: the tokio runtime its [`Mode`] needs, then [`serve_event`].
+pub fn run_event<C, E, R, X>(
+    wire: Wire<AwsPorts, C>,
+    handler: EventHandler<C, E, R, X>,
+) -> Result<(), lambda_runtime::Error>
+where
+    C: Send + Sync + 'static,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    X: Into<lambda_runtime::Error> + 'static,
+{
+    Mode::from_env()
+        .runtime()?
+        .block_on(serve_event(wire, handler))
+}
+
+/// An API Lambda: at cold start, [`Process::start`], reads the origin secret when
+/// `ORIGIN_SECRET_PARAMETER` names one (then only requests through CloudFront are served:
+/// [`crate::origin`]), then opens the store connection (unless
+/// `SHOP_WARM_UP=off`, which only `make bench-lambda` sets, to measure what it saves); then serves
+/// `handler`, one invocation at a time or many at once (`run_concurrent` reads
+/// `AWS_LAMBDA_MAX_CONCURRENCY`).
 pub async fn serve_http<C: Send + Sync + 'static>(
     wire: Wire<AwsPorts, C>,
     handler: Handler<C>,
 ) -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let metrics = Metrics::install();
-    let ports = AwsPorts::from_env()?;
-    let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
+    let process = Process::start(wire).await?;
     let origin: Option<&'static OriginGuard> = match std::env::var("ORIGIN_SECRET_PARAMETER") {
         Ok(name) if !name.is_empty() => {
             let source = shop_shared::aws::SsmParameter {
-                sdk: ports.sdk().clone(),
+                sdk: process.ports.sdk().clone(),
                 name,
             };
             Some(Box::leak(Box::new(
@@ -174,18 +198,21 @@ pub async fn serve_http<C: Send + Sync + 'static>(
         _ => None,
     };
     if std::env::var("SHOP_WARM_UP").as_deref() != Ok("off") {
-        ports.warm_up().await;
+        process.ports.warm_up().await;
     }
-    let budget = ports.config().request_budget;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        if let Some(refused) = match origin {
+    process.flush_on_shutdown().await;
+    let (metrics, ctx) = (process.metrics, process.ctx);
+    let budget = process.ports.config().request_budget;
+    lambda_http::run_concurrent(service_fn(move |req: Request| async move {
+        let refused = match origin {
             Some(guard) => guard.refuse(&req).await,
             None => None,
-        } {
-            return Ok::<_, Infallible>(refused);
-        }
-        let resp = invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await;
-        metrics.flush();
+        };
+        let resp = match refused {
+            Some(refused) => refused,
+            None => invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await,
+        };
+        metrics.invocation_done();
         Ok::<_, Infallible>(resp)
     }))
     .await
@@ -195,8 +222,8 @@ pub async fn serve_http<C: Send + Sync + 'static>(
 /// invocation, so the event source retries it).
 pub type EventHandler<C, E, R, X> = for<'a> fn(&'a C, E) -> BoxFuture<'a, Result<R, X>>;
 
-/// An event Lambda (the stream relay, the consumer, the reconciler): wires its context from the
-/// environment at cold start, then handles each event, flushing metrics after every invocation.
+/// An event Lambda (the stream relay, the consumer, the reconciler): [`Process::start`], then
+/// handles each event (one at a time or many at once, as [`serve_http`]).
 pub async fn serve_event<C, E, R, X>(
     wire: Wire<AwsPorts, C>,
     handler: EventHandler<C, E, R, X>,
@@ -204,18 +231,17 @@ pub async fn serve_event<C, E, R, X>(
 where
     C: Send + Sync + 'static,
     E: DeserializeOwned + Send + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
     X: Into<lambda_runtime::Error> + 'static,
 {
-    init_tracing();
-    let metrics = Metrics::install();
-    let ports = AwsPorts::from_env()?;
-    let ctx: &'static C = Box::leak(Box::new(wire(&ports).await?));
-    lambda_runtime::run(lambda_runtime::service_fn(
+    let process = Process::start(wire).await?;
+    process.flush_on_shutdown().await;
+    let (metrics, ctx) = (process.metrics, process.ctx);
+    lambda_runtime::run_concurrent(lambda_runtime::service_fn(
         move |event: LambdaEvent<E>| async move {
             metrics.cold_start();
             let outcome = handler(ctx, event.payload).await;
-            metrics.flush();
+            metrics.invocation_done();
             outcome.map_err(Into::into)
         },
     ))
