@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`:
 #   deps -> build the release `bench` binary -> its own local stack (in-memory) on bench ports
-#   -> run `bench` once (gateway vs bare DynamoDB, see tools/src/bin/bench.rs) -> stack down -> leak check.
+#   -> run `bench` once (gateway vs bare DynamoDB, see bench/src/bin/bench.rs) -> stack down -> leak check.
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
@@ -39,12 +39,12 @@ log "building the release $BIN_NAME binary"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
   # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with release.
-  cargo build --profile lambda-release -p shop-tools --bin bench-hello --bin bench-getitem \
+  cargo build --profile lambda-release -p shop-bench --bin bench-hello --bin bench-getitem \
     -p shop-functions --bin products-get --bin orders-create --bin order-relay
-  cargo build --release -p shop-tools --bin bench-lambda
+  cargo build --release -p shop-bench --bin bench-lambda
   export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
-  cargo build --release -p shop-tools --bin "$BIN_NAME"
+  cargo build --release -p shop-bench --bin "$BIN_NAME"
 fi
 BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi

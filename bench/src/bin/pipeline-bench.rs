@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shop_bench::bench_support::{cpu_seconds, pid_from_env};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
 use shop_shared::adapters::data_platform::HttpDataPlatform;
 use shop_shared::adapters::eventbridge::EventBridgePublisher;
@@ -27,7 +28,6 @@ use shop_shared::domain::order::{request_hash, OrderRequest, RequestedLine};
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
 use shop_shared::services::orders;
-use shop_tools::bench_support::{cpu_seconds, pid_from_env};
 use shop_tools::infra_tables;
 use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
 
