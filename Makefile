@@ -1,6 +1,6 @@
 # Shop backend: developer and CI entry points (GNU make). Everything runs without Docker.
 #   make dev          whole shop locally (stack + set-up + API on http://127.0.0.1:3000); Ctrl-C stops all
-#   make test         lint, then scripts/test.sh (local stack on test ports, cargo tests, cfn-lint)
+#   make test         lint, then scripts/test.sh (cargo tests against DynamoDB Local and dynoxide, cfn-lint)
 #   make bench        scripts/bench.sh: release load generator vs its own local stack (docs/PERFORMANCE.md)
 #   make bench-pipeline  the local event pipeline under load: orders/s in, events/s out, lag (docs/PERFORMANCE.md)
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
@@ -18,6 +18,7 @@ STACK := localstack/stack.sh
 TOOLS := scripts/tools.sh
 TEST_DDB_PORT ?= 8100
 TEST_MOTO_PORT ?= 5100
+TEST_DYNOXIDE_PORT ?= $(shell echo $$(($(TEST_DDB_PORT) + 1)))
 BENCH_DDB_PORT ?= 8400
 BENCH_MOTO_PORT ?= 5400
 
@@ -38,7 +39,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: lint
-	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) scripts/test.sh
+	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) TEST_DYNOXIDE_PORT=$(TEST_DYNOXIDE_PORT) scripts/test.sh
 
 bench:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh
@@ -68,4 +69,5 @@ stack-status:
 clean-stack:
 	$(STACK) down
 	DDB_PORT=$(TEST_DDB_PORT) MOTO_PORT=$(TEST_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DDB_PORT) $(STACK) down
+	STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DYNOXIDE_PORT) $(STACK) down
 	DDB_PORT=$(BENCH_DDB_PORT) MOTO_PORT=$(BENCH_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-bench-$(BENCH_DDB_PORT) $(STACK) down

@@ -6,7 +6,7 @@
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
 #                                      (`make bench-pipeline`) or bench-lambda (`make bench-lambda`)
-# Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
+# Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400), DDB_BACKEND (dynamodb-local, or dynoxide),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
 #        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300)
 #        -- passed to the binary.
@@ -27,12 +27,11 @@ BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
 
 log() { echo "bench.sh: $*" >&2; }
 
-child=""
 trap run_exit EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
-# --- deps and build (before the stack, so compiling does not compete with a running DynamoDB Local) ---
+# --- deps and build (before the stack, so compiling does not compete with a running DynamoDB server) ---
 "$STACK" install
 BIN_NAME="${1:-bench}"
 log "building the release $BIN_NAME binary"
@@ -56,8 +55,11 @@ run_client_env
 # Local traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
-# DynamoDB Local's JVM (the group leader exec'd into java): the binary reports its CPU use per phase.
+# The DynamoDB server (the group leader exec'd into java or local-dynamodb): the binary reports its CPU
+# use per phase, under this name.
 BENCH_DDB_PID="$(cat "$STACK_RUN_DIR/ddb.pid" 2>/dev/null || true)"
+if [[ "${DDB_BACKEND:-dynamodb-local}" == dynoxide ]]; then BENCH_DDB_NAME=dynoxide; else BENCH_DDB_NAME="DynamoDB Local"; fi
+export BENCH_DDB_NAME
 BENCH_MOTO_PID="$(cat "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
 export BENCH_DDB_PID BENCH_MOTO_PID
 TABLE_PREFIX="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
@@ -68,8 +70,8 @@ rc=0
 # In the background + wait, so INT/TERM reach the trap at once (which then stops the whole command tree).
 log "running: $BENCH_BIN"
 timeout --signal=TERM --kill-after=10 "$BENCH_TIMEOUT" "$BENCH_BIN" &
-child=$!
-wait "$child" || rc=$?
-child=""
+children=$!
+wait "$children" || rc=$?
+children=""
 if ((rc != 0)); then log "FAIL: bench exited $rc"; fi
 exit "$rc"

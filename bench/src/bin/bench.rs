@@ -23,7 +23,7 @@ async fn run() -> BoxResult<()> {
         "ddb process:  {} (same machine, same cores)",
         ddb_pid().map_or(
             "pid unknown (BENCH_DDB_PID unset): no CPU accounting".to_owned(),
-            |p| format!("DynamoDB Local JVM pid {p}")
+            |p| format!("{} pid {p}", shop_bench::bench_support::ddb_name())
         )
     );
     // The shared client counts its calls (cheap; both sides of every comparison go through it).

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shop_bench::bench_support::{cpu_seconds, pid_from_env};
+use shop_bench::bench_support::{cpu_seconds, ddb_name, pid_from_env};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
 use shop_shared::adapters::data_platform::HttpDataPlatform;
 use shop_shared::adapters::eventbridge::EventBridgePublisher;
@@ -298,7 +298,7 @@ async fn main() -> BoxResult<()> {
         pid_from_env("BENCH_MOTO_PID").and_then(|p| cpu_seconds(&p)),
     ];
     if only == "orders" {
-        let names = ["this process", "DynamoDB Local", "moto"];
+        let names = ["this process".to_owned(), ddb_name(), "moto".to_owned()];
         for ((name, a), b) in names.iter().zip(cpu_at_start).zip(cpu_at_load_end) {
             if let (Some(a), Some(b)) = (a, b) {
                 println!(
@@ -364,9 +364,9 @@ async fn main() -> BoxResult<()> {
         lags.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
     let names = [
-        "this process (clients, relay, consumer, sink)",
-        "DynamoDB Local",
-        "moto",
+        "this process (clients, relay, consumer, sink)".to_owned(),
+        ddb_name(),
+        "moto".to_owned(),
     ];
     for ((name, a), b) in names.iter().zip(cpu_at_start).zip(cpu_at_end) {
         if let (Some(a), Some(b)) = (a, b) {
