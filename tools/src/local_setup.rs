@@ -147,6 +147,7 @@ mod tests {
         ))
         .is_ok());
         assert!(check_admin_password(&config(Some("http://localhost:8000"), "")).is_ok());
+        assert!(check_admin_password(&config(Some("http://[::1]:8000"), "")).is_ok());
         assert!(matches!(
             check_admin_password(&config(None, DEFAULT_ADMIN_PASSWORD)),
             Err(AdminError::WeakPassword("the default", _))

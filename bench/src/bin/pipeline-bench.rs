@@ -29,7 +29,7 @@ use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
 use shop_shared::services::orders;
 use shop_tools::infra_tables;
-use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
+use shop_tools::local_events::{self, sqs_queue, QueueDispatcher, StreamPoller};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -123,20 +123,22 @@ async fn main() -> BoxResult<()> {
     let poller = StreamPoller {
         dynamodb: db.client.clone(),
         streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-        sqs: sqs.clone(),
         orders_table: config.tables.orders.clone(),
         publisher: Arc::new(EventBridgePublisher::new(
             events.clone(),
             config.event_bus_name.clone(),
         )),
-        dead_letters: SqsDeadLetters::new(sqs.clone(), queues.relay_dlq.clone()),
-        relay_dlq: queues.relay_dlq.clone(),
+        dead_letters: Arc::new(SqsDeadLetters::new(sqs.clone(), queues.relay_dlq.clone())),
+        relay_dlq: sqs_queue(&sqs, &queues.relay_dlq),
         poll_interval: Duration::from_millis(250),
     };
     let dispatcher = QueueDispatcher {
-        sqs: sqs.clone(),
-        queue_urls: queues.order_queues.clone(),
-        dlq_url: queues.consumer_dlq.clone(),
+        queues: queues
+            .order_queues
+            .iter()
+            .map(|u| sqs_queue(&sqs, u))
+            .collect(),
+        dlq: sqs_queue(&sqs, &queues.consumer_dlq),
         consumer: ConsumerPorts {
             clock: Arc::new(SystemClock),
             idempotency: Arc::new(db.clone()),
