@@ -67,14 +67,15 @@ SHOP_NPM_BIN="$(scripts/tools.sh npm-bin)"
 export SHOP_CONTRACT_BIN SHOP_NPM_BIN
 
 # --- build once, before the stacks start (both runs then only run) ---
-# `cargo test ARGS -- FILTERS` builds with `cargo test --no-run ARGS`.
+# `cargo test ARGS -- FILTERS` builds with `cargo test --no-run ARGS`; prints the executables built.
 no_run() {
   local args=() a
   for a in "${@:3}"; do
     [[ "$a" == -- ]] && break
     args+=("$a")
   done
-  cargo test --no-run "${args[@]}"
+  cargo test --no-run --message-format=json-render-diagnostics "${args[@]}" |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
 }
 builds=()
 if wants_backend dynamodb-local; then builds+=(ref_cmd); fi
@@ -83,7 +84,13 @@ for name in "${builds[@]}"; do
   declare -n build="$name"
   if [[ "${build[0]}" == cargo && "${build[1]:-}" == test ]]; then
     log "building: ${build[*]}"
-    no_run "${build[@]}"
+    built="$(no_run "${build[@]}")"
+    # The workspace's test build links local-dynamodb (tools/tests/local_programs.rs runs it): the
+    # dynoxide stack runs that one rather than building it again with another feature set.
+    if [[ -z "${LOCAL_DYNAMODB_BIN:-}" ]] && grep -q '/local-dynamodb$' <<<"$built"; then
+      LOCAL_DYNAMODB_BIN="$(grep '/local-dynamodb$' <<<"$built" | tail -n1)"
+      export LOCAL_DYNAMODB_BIN
+    fi
   fi
   unset -n build
 done
