@@ -109,8 +109,10 @@ async fn shop_dev_embedded_serves_the_shop_and_delivers_an_order_event() {
     let mut shop = Running(
         Command::new(env!("CARGO_BIN_EXE_shop-dev"))
             .current_dir(&dir)
+            // Whatever the caller's environment says (scripts/test.sh sets some of these).
             .env_remove("EVENTS_ENDPOINT")
             .env_remove("DATA_PLATFORM_URL")
+            .env_remove("DDB_IN_MEMORY")
             .env("DYNAMODB_ENDPOINT", format!("http://127.0.0.1:{ddb_port}"))
             .env("PORT", port.to_string())
             .env("DATA_PLATFORM_PORT", sink_port.to_string())
