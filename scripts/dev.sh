@@ -53,9 +53,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- build only what runs: shop-dev, in the dev profile (the one `make test` builds too) ---
+# --- build only what runs: shop-dev, in the dev profile (the one `make test` builds too), without the SSM
+# client (no secret parameters locally; the largest SDK crate, docs/PERFORMANCE.md) ---
 log "building shop-dev (dev profile; the first build takes a few minutes)"
-SHOP_DEV="$(cargo_build_bins -p shop-tools --bin shop-dev | tail -n1)"
+SHOP_DEV="$(cargo_build_bins -p shop-tools --bin shop-dev --no-default-features | tail -n1)"
 [[ -x "$SHOP_DEV" ]] || { log "shop-dev was not built"; exit 1; }
 
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
