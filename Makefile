@@ -1,11 +1,12 @@
 # Shop backend: developer and CI entry points (GNU make). Everything runs without Docker.
-#   make dev          whole shop locally (stack + set-up + API on http://127.0.0.1:3000); Ctrl-C stops all
-#   make test         lint, then scripts/test.sh (local stack on test ports, cargo tests, cfn-lint)
+#   make dev          whole shop locally (API on http://127.0.0.1:3000): Rust only, DynamoDB and events embedded
+#   make dev STACK=emulators  the same on DynamoDB Local + moto (Java 17, Python; the reference); Ctrl-C stops all
+#   make test         lint, then scripts/test.sh (cargo tests against DynamoDB Local and dynoxide, cfn-lint)
 #   make bench        scripts/bench.sh: release load generator vs its own local stack (docs/PERFORMANCE.md)
 #   make bench-pipeline  the local event pipeline under load: orders/s in, events/s out, lag (docs/PERFORMANCE.md)
 #   make bench-popular  GET /products/popular at 100/1,000/10,000 products sold: reads and latency, before/after
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
-#   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
+#   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend} (not for make dev)
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
 #   make package      every Lambda for arm64 in one cargo-lambda build, then sam build of infra/template.yaml
 #   make clean-stack  stops the local stacks of `make dev`, `make test` and `make bench`
@@ -15,10 +16,13 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-STACK := localstack/stack.sh
+# `make dev STACK=emulators`: the stack under the shop (embedded or emulators).
+STACK ?= embedded
+STACK_SH := localstack/stack.sh
 TOOLS := scripts/tools.sh
 TEST_DDB_PORT ?= 8100
 TEST_MOTO_PORT ?= 5100
+TEST_DYNOXIDE_PORT ?= $(shell echo $$(($(TEST_DDB_PORT) + 1)))
 BENCH_DDB_PORT ?= 8400
 BENCH_MOTO_PORT ?= 5400
 
@@ -28,7 +32,7 @@ help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
 
 deps:
-	$(STACK) install
+	$(STACK_SH) install
 	$(TOOLS) install cfn-lint
 
 tools:
@@ -37,9 +41,10 @@ tools:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p shop-tools --no-default-features --bin shop-dev -- -D warnings
 
 test: lint
-	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) scripts/test.sh
+	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) TEST_DYNOXIDE_PORT=$(TEST_DYNOXIDE_PORT) scripts/test.sh
 
 bench:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh
@@ -54,22 +59,23 @@ bench-lambda:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh bench-lambda
 
 dev:
-	scripts/dev.sh
+	STACK=$(STACK) scripts/dev.sh
 
 # One `cargo lambda build --arm64` for every function, then `sam build` (functions/Makefile copies each).
 package: tools
 	scripts/package.sh
 
 stack-up:
-	$(STACK) up
+	$(STACK_SH) up
 
 stack-down:
-	$(STACK) down
+	$(STACK_SH) down
 
 stack-status:
-	$(STACK) status
+	$(STACK_SH) status
 
 clean-stack:
-	$(STACK) down
-	DDB_PORT=$(TEST_DDB_PORT) MOTO_PORT=$(TEST_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DDB_PORT) $(STACK) down
-	DDB_PORT=$(BENCH_DDB_PORT) MOTO_PORT=$(BENCH_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-bench-$(BENCH_DDB_PORT) $(STACK) down
+	$(STACK_SH) down
+	DDB_PORT=$(TEST_DDB_PORT) MOTO_PORT=$(TEST_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DDB_PORT) $(STACK_SH) down
+	STACK_RUN_DIR=$(CURDIR)/.local/stack-test-$(TEST_DYNOXIDE_PORT) $(STACK_SH) down
+	DDB_PORT=$(BENCH_DDB_PORT) MOTO_PORT=$(BENCH_MOTO_PORT) STACK_RUN_DIR=$(CURDIR)/.local/stack-bench-$(BENCH_DDB_PORT) $(STACK_SH) down

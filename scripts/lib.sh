@@ -1,5 +1,11 @@
 # shellcheck shell=bash
-# Helpers sourced by scripts/test.sh, scripts/bench.sh and scripts/dev.sh.
+# Helpers sourced by scripts/test.sh, scripts/bench.sh, scripts/dev.sh and localstack/stack.sh.
+
+# cargo_build_bins CARGO_BUILD_ARGS...: builds (diagnostics on stderr) and prints the path of every
+# executable built, one a line (wherever the target directory is).
+cargo_build_bins() {
+  cargo build --message-format=json-render-diagnostics "$@" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+}
 
 # Prints a process and all its descendants (pids, parents first).
 proc_tree() {
@@ -38,7 +44,8 @@ stop_tree() {
   kill -KILL $left 2>/dev/null || true
 }
 
-# Live (non-zombie) DynamoDB Local / moto servers on the given ports, as "pid args" lines.
+# Live (non-zombie) DynamoDB servers (DynamoDB Local or local-dynamodb) and moto servers on the given
+# ports, as "pid args" lines.
 stack_processes() {
   local ddb_port="$1" moto_port="$2" snapshot
   # Snapshot first, so the filter's own command line is not part of what it filters.
@@ -46,23 +53,31 @@ stack_processes() {
   awk -v dp="$ddb_port" -v mp="$moto_port" '
     $2 ~ /^Z/ { next }
     index($0, "DynamoDB" "Local.jar") && $0 ~ ("-port " dp "( |$)") { print $1, substr($0, index($0, $3)); next }
+    index($0, "local-" "dynamodb") && $0 ~ ("--port " dp "( |$)") { print $1, substr($0, index($0, $3)); next }
     index($0, "moto" "_server") && $0 ~ ("-p " mp "( |$)") { print $1, substr($0, index($0, $3)) }
   ' <<<"$snapshot"
 }
 
-# --- a run on a stack of its own (scripts/test.sh, scripts/bench.sh) ---
-# They use the caller's STACK, DDB_PORT, MOTO_PORT, STACK_RUN_DIR, log() and `child` (the pid of the
-# command the run is waiting for, empty when none).
+# --- a run on stacks of its own (scripts/test.sh, scripts/bench.sh) ---
+# They use the caller's STACK and log(), and `children` (the pids of the commands the run is waiting
+# for, stopped first on exit).
 run_preexisting="" # pids of servers on the run's ports that were running before it (not its to judge)
 run_groups=""      # process groups of the servers the run started
+run_stacks=()      # one "DDB_PORT|MOTO_PORT|STACK_RUN_DIR|STACK_SERVICES|DDB_BACKEND" per stack started
+children=""
 
-# run_stack_up: stops a leftover of a run that was SIGKILLed, then starts the stack.
+# run_stack_up: stops a leftover of a run that was SIGKILLed, then starts the stack of the caller's
+# DDB_PORT, MOTO_PORT, STACK_RUN_DIR, STACK_SERVICES and DDB_BACKEND. Call once per stack.
 # shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
 run_stack_up() {
+  local services="${STACK_SERVICES:-ddb moto}" ddb_port="-" moto_port="-"
+  if [[ " $services " == *" ddb "* ]]; then ddb_port="$DDB_PORT"; fi
+  if [[ " $services " == *" moto "* ]]; then moto_port="$MOTO_PORT"; fi
+  run_stacks+=("$ddb_port|$moto_port|$STACK_RUN_DIR|$services|${DDB_BACKEND:-dynamodb-local}")
   "$STACK" down
-  run_preexisting="$(stack_processes "$DDB_PORT" "$MOTO_PORT" | cut -d' ' -f1)"
+  run_preexisting+="$(stack_processes "$ddb_port" "$moto_port" | cut -d' ' -f1)"$'\n'
   "$STACK" up
-  run_groups="$(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null || true)"
+  run_groups+=" $(cat "$STACK_RUN_DIR/ddb.pid" "$STACK_RUN_DIR/moto.pid" 2>/dev/null | tr '\n' ' ' || true)"
 }
 
 # run_client_env: the environment of the run's clients: the stack's endpoints, local credentials,
@@ -78,19 +93,26 @@ run_client_env() {
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_DEFAULT_PROFILE
 }
 
-# run_exit: the run's EXIT trap. Stops the command, then the stack, and fails the run when a server
+# run_exit: the run's EXIT trap. Stops the commands, then every stack, and fails the run when a server
 # it started survived the teardown; logs OK or FAILED and exits with the run's status.
-# shellcheck disable=SC2153 # DDB_PORT and MOTO_PORT are the caller's
 run_exit() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n "$child" ]]; then stop_tree "$child" 5; fi
-  "$STACK" down || rc=1
+  local pid entry ddb_port moto_port dir services backend
+  for pid in $children; do stop_tree "$pid" 5; done
+  for entry in "${run_stacks[@]}"; do
+    IFS='|' read -r ddb_port moto_port dir services backend <<<"$entry"
+    DDB_PORT="$ddb_port" MOTO_PORT="$moto_port" STACK_RUN_DIR="$dir" STACK_SERVICES="$services" \
+      DDB_BACKEND="$backend" "$STACK" down || rc=1
+  done
   local leaked="" line pgid
-  while read -r line; do
-    [[ -n "$line" ]] || continue
-    grep -qx "${line%% *}" <<<"$run_preexisting" || leaked+="$line"$'\n'
-  done < <(stack_processes "$DDB_PORT" "$MOTO_PORT")
+  for entry in "${run_stacks[@]}"; do
+    IFS='|' read -r ddb_port moto_port dir services backend <<<"$entry"
+    while read -r line; do
+      [[ -n "$line" ]] || continue
+      grep -qx "${line%% *}" <<<"$run_preexisting" || leaked+="$line"$'\n'
+    done < <(stack_processes "$ddb_port" "$moto_port")
+  done
   for pgid in $run_groups; do
     leaked+="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="$pgid" '$2 == g && $3 !~ /^Z/')"
   done

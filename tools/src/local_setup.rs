@@ -78,8 +78,8 @@ pub fn is_local(config: &Config) -> bool {
     config
         .dynamodb_endpoint
         .as_deref()
-        .and_then(|e| reqwest::Url::parse(e).ok())
-        .and_then(|u| u.host_str().map(str::to_owned))
+        .and_then(|e| e.parse::<http::Uri>().ok())
+        .and_then(|u| u.host().map(str::to_owned))
         .is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "localhost" | "[::1]"))
 }
 
@@ -147,6 +147,7 @@ mod tests {
         ))
         .is_ok());
         assert!(check_admin_password(&config(Some("http://localhost:8000"), "")).is_ok());
+        assert!(check_admin_password(&config(Some("http://[::1]:8000"), "")).is_ok());
         assert!(matches!(
             check_admin_password(&config(None, DEFAULT_ADMIN_PASSWORD)),
             Err(AdminError::WeakPassword("the default", _))

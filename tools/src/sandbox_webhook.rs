@@ -13,6 +13,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use shop_shared::adapters::https::HttpsClient;
 use shop_shared::adapters::payment::sandbox::{
     SandboxGateway, SandboxLedger, SandboxWebhook, StatusChange,
 };
@@ -67,7 +68,7 @@ pub struct Delivery {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: Option<HttpsClient>,
     schedule: Schedule,
     /// Set once the local gateway's address is known; a delivery before that fails (and is retried).
     url: OnceLock<String>,
@@ -78,7 +79,7 @@ impl Delivery {
     pub fn new(schedule: Schedule) -> Self {
         Self {
             inner: Arc::new(Inner {
-                client: reqwest::Client::new(),
+                client: HttpsClient::new(schedule.timeout, schedule.timeout).ok(),
                 schedule,
                 url: OnceLock::new(),
                 sent: Mutex::new(Vec::new()),
@@ -109,14 +110,15 @@ impl Delivery {
             .url
             .get()
             .ok_or("the local gateway's address is not known yet")?;
-        self.inner
+        let client = self
+            .inner
             .client
-            .post(url)
-            .timeout(self.inner.schedule.timeout)
-            .json(event)
-            .send()
+            .as_ref()
+            .ok_or("no HTTP client (no root certificates)")?;
+        client
+            .post_json(url, &[], event.to_string().into_bytes())
             .await
-            .map(|r| r.status().as_u16())
+            .map(|a| a.status.as_u16())
             .map_err(|e| e.to_string())
     }
 

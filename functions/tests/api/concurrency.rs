@@ -24,8 +24,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use shop_shared::clock::SystemClock;
 use shop_shared::config::TableNames;
-use shop_tools::lambda_bench::emulator::{Emulator, Outcome, Pending};
-use shop_tools::lambda_bench::process::{spawn_capturing, terminate, Output};
+use shop_bench::lambda_bench::emulator::{Emulator, Outcome, Pending};
+use shop_bench::lambda_bench::process::{spawn_capturing, terminate, Output};
 
 use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, TestApp};

@@ -1,5 +1,6 @@
 //! Order events end to end on the local stack: orders table stream -> relay -> EventBridge (moto)
-//! -> rule -> queue -> consumer -> data platform sink, with the Lambdas' own handler code.
+//! -> rule -> queue -> consumer -> data platform sink, with the Lambdas' own handler code; and the
+//! same over the in-process bus and queues of the embedded `make dev` (`in_process_*`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,10 @@ use shop_shared::adapters::eventbridge::EventBridgePublisher;
 use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::aws::sdk_config;
 use shop_shared::clock::SystemClock;
+use shop_shared::ports::{DeadLetterStore, EventPublisher};
 use shop_tools::local_events::{
-    self, DataPlatformSink, LocalQueues, QueueDispatcher, StreamPoller,
+    self, sqs_queue, DataPlatformSink, EventQueue, InProcess, LocalQueues, QueueDeadLetters,
+    QueueDispatcher, StreamPoller,
 };
 use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 use tokio::net::{TcpListener, TcpStream};
@@ -49,54 +52,34 @@ pub(crate) async fn rig_with(
     let queues = local_events::setup(&app.events, &app.sqs, &config.event_bus_name, &suffix)
         .await
         .expect("event plumbing");
-
-    let sink = DataPlatformSink::default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sink_url = format!("http://{}/events", listener.local_addr().expect("addr"));
-    let router = sink.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-
-    let sdk = sdk_config(&config).await;
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
-    if let Some(e) = &config.dynamodb_endpoint {
-        streams = streams.endpoint_url(e);
-    }
+    let (sink, sink_url) = sink().await;
+    let publisher = {
+        let p =
+            EventBridgePublisher::new(events_client(&app.events), config.event_bus_name.clone());
+        match rounds {
+            Some((n, min, max)) => p.with_rounds(n, min, max),
+            None => p,
+        }
+    };
+    let (poller, dispatcher) = pipeline(
+        &app,
+        Arc::new(publisher),
+        Arc::new(SqsDeadLetters::new(
+            app.sqs.clone(),
+            queues.relay_dlq.clone(),
+        )),
+        sqs_queue(&app.sqs, &queues.relay_dlq),
+        queues
+            .order_queues
+            .iter()
+            .map(|u| sqs_queue(&app.sqs, u))
+            .collect(),
+        sqs_queue(&app.sqs, &queues.consumer_dlq),
+        &sink_url,
+    )
+    .await;
     let (stop_tx, stop) = watch::channel(false);
-    let poller = StreamPoller {
-        dynamodb: app.db.client.clone(),
-        streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-        sqs: app.sqs.clone(),
-        orders_table: app.db.tables.orders.clone(),
-        publisher: Arc::new({
-            let p = EventBridgePublisher::new(
-                events_client(&app.events),
-                config.event_bus_name.clone(),
-            );
-            match rounds {
-                Some((n, min, max)) => p.with_rounds(n, min, max),
-                None => p,
-            }
-        }),
-        dead_letters: SqsDeadLetters::new(app.sqs.clone(), queues.relay_dlq.clone()),
-        relay_dlq: queues.relay_dlq.clone(),
-        poll_interval: Duration::from_millis(100),
-    };
-    let dispatcher = QueueDispatcher {
-        sqs: app.sqs.clone(),
-        queue_urls: queues.order_queues.clone(),
-        dlq_url: queues.consumer_dlq.clone(),
-        consumer: ConsumerPorts {
-            clock: Arc::new(SystemClock),
-            idempotency: Arc::new(app.db.clone()),
-            platform: Arc::new(HttpDataPlatform::new(sink_url.clone()).expect("client")),
-        },
-        receivers: 2,
-    };
-    let s1 = stop.clone();
-    tokio::spawn(async move { poller.run(s1).await.expect("poller") });
-    tokio::spawn(async move { dispatcher.run(stop).await.expect("dispatcher") });
+    tokio::spawn(local_events::run(poller, dispatcher, stop));
     Rig {
         app,
         bus: config.event_bus_name.clone(),
@@ -105,6 +88,57 @@ pub(crate) async fn rig_with(
         queues,
         _stop: stop_tx,
     }
+}
+
+/// A data-platform sink on a free port, and its URL.
+async fn sink() -> (DataPlatformSink, String) {
+    let sink = DataPlatformSink::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    let router = sink.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (sink, url)
+}
+
+/// The poller (relay) and the dispatcher (consumer) of `app`'s orders table over the given bus
+/// and queues.
+async fn pipeline(
+    app: &TestApp,
+    publisher: Arc<dyn EventPublisher>,
+    dead_letters: Arc<dyn DeadLetterStore>,
+    relay_dlq: Arc<dyn EventQueue>,
+    queues: Vec<Arc<dyn EventQueue>>,
+    consumer_dlq: Arc<dyn EventQueue>,
+    sink_url: &str,
+) -> (StreamPoller, QueueDispatcher) {
+    let config = &app.ctx().env.config;
+    let sdk = sdk_config(config).await;
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+    if let Some(e) = &config.dynamodb_endpoint {
+        streams = streams.endpoint_url(e);
+    }
+    let poller = StreamPoller {
+        dynamodb: app.db.client.clone(),
+        streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
+        orders_table: app.db.tables.orders.clone(),
+        publisher,
+        dead_letters,
+        relay_dlq,
+        poll_interval: Duration::from_millis(100),
+    };
+    let dispatcher = QueueDispatcher {
+        queues,
+        dlq: consumer_dlq,
+        consumer: ConsumerPorts {
+            clock: Arc::new(SystemClock),
+            idempotency: Arc::new(app.db.clone()),
+            platform: Arc::new(HttpDataPlatform::new(sink_url.to_owned()).expect("client")),
+        },
+        receivers: 2,
+    };
+    (poller, dispatcher)
 }
 
 pub(crate) async fn place_order(app: &TestApp) -> Value {
@@ -697,4 +731,94 @@ async fn a_forwarded_event_id_is_remembered_beyond_the_redrive_horizon() {
     let again = consume(&app.db, &platform, &late, &event).await;
     assert_eq!(again.expect("recognised"), Consumed::AlreadyForwarded);
     assert_eq!(sink.events().len(), 1, "forwarded once");
+}
+
+/// The embedded `make dev`'s event path for a fresh app: the relay publishes to the in-process
+/// bus, whose rule (the template's) puts the event on an in-process queue that the consumer drains.
+async fn in_process_rig() -> (TestApp, DataPlatformSink, InProcess, watch::Sender<bool>) {
+    let app = TestApp::new().await;
+    let config = app.ctx().env.config.clone();
+    let plumbing =
+        local_events::in_process(&config.event_bus_name, &config.region).expect("in-process bus");
+    let (sink, sink_url) = sink().await;
+    let (poller, dispatcher) = pipeline(
+        &app,
+        plumbing.bus.clone(),
+        Arc::new(QueueDeadLetters(plumbing.relay_dlq.clone())),
+        plumbing.relay_dlq.clone(),
+        vec![plumbing.order_queue.clone() as Arc<dyn EventQueue>],
+        plumbing.consumer_dlq.clone(),
+        &sink_url,
+    )
+    .await;
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(local_events::run(poller, dispatcher, stop));
+    (app, sink, plumbing, stop_tx)
+}
+
+/// Waits (bounded) until `queue` holds `n` messages; returns their bodies.
+async fn held(queue: &local_events::MemoryQueue, n: usize, within: Duration) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    while queue.len() < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    queue.bodies()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_an_order_reaches_the_data_platform_exactly_once() {
+    let (app, sink, plumbing, _stop) = in_process_rig().await;
+    let order = place_order(&app).await;
+    let got = wait_for(&sink, 1, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0]["eventId"],
+        format!("evt_{}", order["orderId"].as_str().expect("id"))
+    );
+    assert_eq!(got[0]["totalAmount"], order["totalAmount"]);
+    assert!(plumbing.order_queue.is_empty(), "consumed and deleted");
+    assert!(plumbing.relay_dlq.is_empty() && plumbing.consumer_dlq.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_events_the_data_platform_refused_are_dead_lettered_after_the_retries() {
+    let (app, sink, plumbing, _stop) = in_process_rig().await;
+    sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let order = place_order(&app).await;
+    // Received CONSUMER_MAX_RECEIVES times, redelivered a second after each failure.
+    let dead = held(&plumbing.consumer_dlq, 1, Duration::from_secs(30)).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let event: Value = serde_json::from_str(&dead[0]).expect("json");
+    assert_eq!(event["detail-type"], "OrderPlaced");
+    assert_eq!(event["detail"]["orderId"], order["orderId"]);
+    assert!(plumbing.order_queue.is_empty(), "moved, not copied");
+    assert!(sink.events().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_an_unreadable_stream_record_is_dead_lettered_raw() {
+    use shop_shared::events::DeadLetter;
+    let (app, sink, plumbing, _stop) = in_process_rig().await;
+    app.db
+        .client
+        .put_item()
+        .table_name(&app.db.tables.orders)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("USER#junk".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ORDER#junk".into()),
+        )
+        .send()
+        .await
+        .expect("put junk");
+    let dead = held(&plumbing.relay_dlq, 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    match serde_json::from_str::<DeadLetter>(&dead[0]).expect("a dead letter") {
+        DeadLetter::Unreadable { image, .. } => assert_eq!(image["pk"]["S"], "USER#junk"),
+        other => panic!("{other:?}"),
+    }
+    assert!(plumbing.order_queue.is_empty() && sink.events().is_empty());
 }

@@ -1,8 +1,8 @@
 //! The stall scenario: many keyed and keyless orders and charges in flight while the test
-//! stack's own DynamoDB Local is frozen (`kill -STOP` of the pid its stack recorded, then
-//! `kill -CONT`) at random moments, for several seconds each time. Requests time out, their
-//! answers are lost, and the stalled requests are applied when the process resumes, after their
-//! clients gave up. Afterwards every answer is compared with the truth:
+//! stack's own DynamoDB server (DynamoDB Local, or `local-dynamodb` on the second backend) is
+//! frozen (`kill -STOP` of the pid its stack recorded, then `kill -CONT`) at random moments, for
+//! several seconds each time. Requests time out, their answers are lost, and the stalled requests
+//! are applied when the process resumes, after their clients gave up. Afterwards every answer is compared with the truth:
 //! - a 2xx took effect (the order is listed with that body, the charge is in the ledger);
 //! - a 4xx took no effect, and a replay of its key gives the same 4xx;
 //! - a 5xx that says "nothing was changed / charged" took no effect;
@@ -11,7 +11,7 @@
 //! - money and stock are conserved exactly.
 //!
 //! Needs the stack of scripts/test.sh (`STACK_RUN_DIR/ddb.pid`); its app holds the stack alone
-//! ([`TestApp::alone`]) so no other test runs on it while DynamoDB Local is frozen. Counts are
+//! ([`TestApp::alone`]) so no other test runs on it while its DynamoDB is frozen. Counts are
 //! printed and written to `$STACK_RUN_DIR/stall-report.txt` (scripts/test.sh shows it). Env:
 //! STALL_SECONDS (run length, default 24), STALL_SEED.
 
@@ -32,7 +32,7 @@ const START_BALANCE: i64 = 25_000;
 const CHARGE: i64 = 5_000;
 const WORKERS: usize = 24;
 
-/// Freezes DynamoDB Local; resumes it when dropped (also when the test panics).
+/// Freezes the DynamoDB server; resumes it when dropped (also when the test panics).
 struct Frozen(String);
 
 impl Frozen {
@@ -56,15 +56,19 @@ fn signal(sig: &str, pid: &str) {
     assert!(ok, "kill -{sig} {pid} failed");
 }
 
-/// DynamoDB Local's pid, as the test stack recorded it.
+/// What the command line of either DynamoDB server of the test stack contains.
+const DDB_SERVERS: [&str; 2] = ["DynamoDBLocal.jar", "local-dynamodb"];
+
+/// The DynamoDB server's pid, as the test stack recorded it.
 fn ddb_pid() -> String {
     let dir = std::env::var("STACK_RUN_DIR").expect("STACK_RUN_DIR: run with scripts/test.sh");
     let pid = std::fs::read_to_string(format!("{dir}/ddb.pid")).expect("ddb.pid");
     let pid = pid.trim().to_owned();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
     assert!(
-        String::from_utf8_lossy(&cmdline).contains("DynamoDBLocal.jar"),
-        "pid {pid} is not this stack's DynamoDB Local"
+        DDB_SERVERS.iter().any(|s| cmdline.contains(s)),
+        "pid {pid} is not this stack's DynamoDB server: {cmdline}"
     );
     pid
 }
@@ -483,7 +487,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
     }
 
     let summary = format!(
-        "stall scenario: {} requests by {WORKERS} clients over {seconds} s, {} freezes of DynamoDB Local \
+        "stall scenario: {} requests by {WORKERS} clients over {seconds} s, {} freezes of the DynamoDB server \
          ({:.1} s frozen in all); answers by status {:?}; {} non-final answers replayed with their key; \
          {} keyless orders whose answer was not final ({} of them placed); {} records settled by the \
          reconciler; charges: {} told 200, {} KRW credited, {voided} voided at the gateway, gateway \

@@ -2,29 +2,34 @@
 //! consumer (the Lambda's own code) for each event.
 //!
 //! Throughput (docs/PERFORMANCE.md): each queue has its own receive loops; a received batch of up
-//! to 10 is consumed concurrently; successes are deleted with one `DeleteMessageBatch`, failures
-//! made visible again with one `ChangeMessageVisibilityBatch` (redelivered) or, after
-//! [`CONSUMER_MAX_RECEIVES`], sent to the consumer DLQ in one `SendMessageBatch`.
+//! to 10 is consumed concurrently; successes are deleted in one call, failures made visible again
+//! in one call (redelivered) or, after [`CONSUMER_MAX_RECEIVES`], sent to the consumer DLQ in one
+//! call before they are deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName, SendMessageBatchRequestEntry,
-};
 use futures::future::{join_all, try_join_all};
 use shop_shared::events::OrderPlaced;
 use tokio::sync::watch;
 
+use super::queue::{EventQueue, Received};
 use super::{err, BoxError, CONSUMER_MAX_RECEIVES};
 use shop_functions::handlers::order_consumer::{self, ConsumerPorts};
 
 /// How long a received message stays hidden while it is consumed.
-const VISIBILITY_SECONDS: i32 = 30;
+const VISIBILITY: Duration = Duration::from_secs(30);
+/// How long a receive waits for a first message.
+const LONG_POLL: Duration = Duration::from_secs(1);
+/// When a failed message is delivered again.
+const REDELIVERY: Duration = Duration::from_secs(1);
 
 pub struct QueueDispatcher {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_urls: Vec<String>,
-    pub dlq_url: String,
+    /// The rule's target queues.
+    pub queues: Vec<Arc<dyn EventQueue>>,
+    /// The consumer DLQ.
+    pub dlq: Arc<dyn EventQueue>,
     /// What the consumer Lambda runs with.
     pub consumer: ConsumerPorts,
     /// Receive loops per queue.
@@ -38,58 +43,42 @@ enum Fate {
     DeadLetter,
 }
 
-fn sqs_err(e: impl std::error::Error + 'static) -> BoxError {
-    err(aws_sdk_sqs::error::DisplayErrorContext(e))
-}
-
 impl QueueDispatcher {
     pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<(), BoxError> {
-        let loops = self.queue_urls.iter().flat_map(|url| {
+        let loops = self.queues.iter().flat_map(|queue| {
             (0..self.receivers.max(1)).map({
                 let stop = stop.clone();
-                move |_| self.drain(url, stop.clone())
+                move |_| self.drain(queue.as_ref(), stop.clone())
             })
         });
         try_join_all(loops).await.map(|_| ())
     }
 
-    async fn drain(&self, url: &str, stop: watch::Receiver<bool>) -> Result<(), BoxError> {
+    async fn drain(
+        &self,
+        queue: &dyn EventQueue,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), BoxError> {
         while !*stop.borrow() {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .visibility_timeout(VISIBILITY_SECONDS)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await
-                .map_err(sqs_err)?;
-            let messages = out.messages.unwrap_or_default();
+            let messages = queue.receive(10, LONG_POLL, VISIBILITY).await?;
             if messages.is_empty() {
                 continue;
             }
             let fates = join_all(messages.iter().map(|m| self.consume(m))).await;
-            self.settle(url, &messages, &fates).await?;
+            self.settle(queue, &messages, &fates).await?;
         }
         Ok(())
     }
 
-    async fn consume(&self, message: &Message) -> Fate {
-        let body = message.body().unwrap_or_default();
-        let receives: i32 = message
-            .attributes()
-            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let result = match serde_json::from_str::<EventBridgeEvent<OrderPlaced>>(body) {
+    async fn consume(&self, message: &Received) -> Fate {
+        let result = match serde_json::from_str::<EventBridgeEvent<OrderPlaced>>(&message.body) {
             Ok(event) => order_consumer::handle(&self.consumer, event)
                 .await
                 .map(|_| ())
                 .map_err(err),
             Err(e) => Err(err(format!("not an OrderPlaced event: {e}"))),
         };
+        let receives = message.receives;
         match result {
             Ok(()) => Fate::Done,
             Err(e) if receives < CONSUMER_MAX_RECEIVES => {
@@ -106,83 +95,32 @@ impl QueueDispatcher {
     /// One call per kind of outcome for the whole batch.
     async fn settle(
         &self,
-        url: &str,
-        messages: &[Message],
+        queue: &dyn EventQueue,
+        messages: &[Received],
         fates: &[Fate],
     ) -> Result<(), BoxError> {
         let mut delete = Vec::new();
         let mut retry = Vec::new();
         let mut dead = Vec::new();
-        for (i, (m, fate)) in messages.iter().zip(fates).enumerate() {
-            let receipt = m.receipt_handle().unwrap_or_default();
+        for (m, fate) in messages.iter().zip(fates) {
             match fate {
-                Fate::Done => delete.push(
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .build()
-                        .map_err(err)?,
-                ),
-                Fate::Retry => retry.push(
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .visibility_timeout(1)
-                        .build()
-                        .map_err(err)?,
-                ),
+                Fate::Done => delete.push(m.receipt.clone()),
+                Fate::Retry => retry.push(m.receipt.clone()),
                 Fate::DeadLetter => {
-                    dead.push(
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(m.body().unwrap_or_default())
-                            .build()
-                            .map_err(err)?,
-                    );
-                    delete.push(
-                        DeleteMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(receipt)
-                            .build()
-                            .map_err(err)?,
-                    );
+                    dead.push(m.body.clone());
+                    delete.push(m.receipt.clone());
                 }
             }
         }
         if !dead.is_empty() {
             // Stored in the DLQ before the originals are deleted.
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.dlq_url)
-                .set_entries(Some(dead))
-                .send()
-                .await
-                .map_err(sqs_err)?;
-            if !out.failed().is_empty() {
-                return Err(err(format!(
-                    "{} dead letters not stored",
-                    out.failed().len()
-                )));
-            }
+            self.dlq.send(&dead).await?;
         }
         if !retry.is_empty() {
-            self.sqs
-                .change_message_visibility_batch()
-                .queue_url(url)
-                .set_entries(Some(retry))
-                .send()
-                .await
-                .map_err(sqs_err)?;
+            queue.release(&retry, REDELIVERY).await?;
         }
         if !delete.is_empty() {
-            self.sqs
-                .delete_message_batch()
-                .queue_url(url)
-                .set_entries(Some(delete))
-                .send()
-                .await
-                .map_err(sqs_err)?;
+            queue.delete(&delete).await?;
         }
         Ok(())
     }

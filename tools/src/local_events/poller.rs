@@ -1,4 +1,4 @@
-//! The local stand-in for the DynamoDB event source mapping: reads DynamoDB Local's stream of
+//! The local stand-in for the DynamoDB event source mapping: reads the local DynamoDB's stream of
 //! the orders table, calls the relay (the Lambda's own code), resumes from a reported failure,
 //! and after bounded retries leaves a pointer in the relay DLQ, as the mapping's OnFailure does.
 
@@ -8,23 +8,23 @@ use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 pub use shop_functions::ops::stream_reader::change_record;
-use shop_shared::adapters::sqs::SqsDeadLetters;
 use shop_shared::events::relay::{self, ChangeRecord};
-use shop_shared::ports::EventPublisher;
+use shop_shared::ports::{DeadLetterStore, EventPublisher};
 use tokio::sync::watch;
 
+use super::queue::EventQueue;
 use super::{err, BoxError, RELAY_MAX_ATTEMPTS};
 
 /// Reads the orders table's stream and relays it, like the event source mapping.
 pub struct StreamPoller {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub streams: aws_sdk_dynamodbstreams::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub orders_table: String,
     pub publisher: Arc<dyn EventPublisher>,
     /// The relay's own dead-letter store (the relay DLQ, as on AWS).
-    pub dead_letters: SqsDeadLetters,
-    pub relay_dlq: String,
+    pub dead_letters: Arc<dyn DeadLetterStore>,
+    /// The relay DLQ, for the mapping's pointers to records it gave up on.
+    pub relay_dlq: Arc<dyn EventQueue>,
     pub poll_interval: Duration,
 }
 
@@ -198,7 +198,7 @@ impl StreamPoller {
         }
         let outcome = relay::relay(
             self.publisher.as_ref(),
-            &self.dead_letters,
+            self.dead_letters.as_ref(),
             &records,
             relay::RelayBudget::LAMBDA,
         )
@@ -228,13 +228,7 @@ impl StreamPoller {
                             "streamArn": arn,
                         },
                     });
-                    self.sqs
-                        .send_message()
-                        .queue_url(&self.relay_dlq)
-                        .message_body(info.to_string())
-                        .send()
-                        .await
-                        .map_err(|e| err(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    self.relay_dlq.send(&[info.to_string()]).await?;
                     tracing::error!(sequence = %seq, "relay retries exhausted; a pointer to the records sent to the relay DLQ");
                     state.failures = 0;
                     state.last_sequence = batch_end;

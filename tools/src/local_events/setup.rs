@@ -1,4 +1,4 @@
-//! The local bus, rules and queues (moto), created idempotently.
+//! The bus, rules and queues on moto (`make dev STACK=emulators`, the tests), created idempotently.
 //!
 //! On AWS the `OrderPlaced` rule invokes the consumer Lambda. Locally a rule delivers to an SQS
 //! queue that [`super::QueueDispatcher`] drains. moto's SQS costs grow with a queue's depth (every

@@ -28,20 +28,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use shop_bench::bench_support::{seed_login, seed_product, seed_user};
+use shop_bench::lambda_bench::concurrent::{self, print_levels};
+use shop_bench::lambda_bench::ddb_standin::StandIn;
+use shop_bench::lambda_bench::emulator::{Emulator, Outcome};
+use shop_bench::lambda_bench::process::{peak_rss_kib, size_mib, spawn};
+use shop_bench::lambda_bench::stats::{median, quantile};
+use shop_bench::lambda_bench::tls_proxy::TlsProxy;
 use shop_shared::adapters::dynamodb::Db;
 use shop_shared::auth::JwtKeys;
 use shop_shared::aws::connect_dynamodb;
 use shop_shared::config::Config;
 use shop_shared::domain::ids;
 use shop_shared::domain::user::Role;
-use shop_tools::bench_support::{seed_login, seed_product, seed_user};
 use shop_tools::infra_tables;
-use shop_tools::lambda_bench::concurrent::{self, print_levels};
-use shop_tools::lambda_bench::ddb_standin::StandIn;
-use shop_tools::lambda_bench::emulator::{Emulator, Outcome};
-use shop_tools::lambda_bench::process::{peak_rss_kib, size_mib, spawn};
-use shop_tools::lambda_bench::stats::{median, quantile};
-use shop_tools::lambda_bench::tls_proxy::TlsProxy;
 
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 

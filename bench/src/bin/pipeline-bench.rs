@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shop_bench::bench_support::{cpu_seconds, ddb_name, pid_from_env};
 use shop_functions::handlers::order_consumer::ConsumerPorts;
 use shop_shared::adapters::data_platform::HttpDataPlatform;
 use shop_shared::adapters::eventbridge::EventBridgePublisher;
@@ -27,9 +28,8 @@ use shop_shared::domain::order::{request_hash, OrderRequest, RequestedLine};
 use shop_shared::domain::product::Product;
 use shop_shared::domain::user::{Role, UserProfile};
 use shop_shared::services::orders;
-use shop_tools::bench_support::{cpu_seconds, pid_from_env};
 use shop_tools::infra_tables;
-use shop_tools::local_events::{self, QueueDispatcher, StreamPoller};
+use shop_tools::local_events::{self, sqs_queue, QueueDispatcher, StreamPoller};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -123,20 +123,22 @@ async fn main() -> BoxResult<()> {
     let poller = StreamPoller {
         dynamodb: db.client.clone(),
         streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-        sqs: sqs.clone(),
         orders_table: config.tables.orders.clone(),
         publisher: Arc::new(EventBridgePublisher::new(
             events.clone(),
             config.event_bus_name.clone(),
         )),
-        dead_letters: SqsDeadLetters::new(sqs.clone(), queues.relay_dlq.clone()),
-        relay_dlq: queues.relay_dlq.clone(),
+        dead_letters: Arc::new(SqsDeadLetters::new(sqs.clone(), queues.relay_dlq.clone())),
+        relay_dlq: sqs_queue(&sqs, &queues.relay_dlq),
         poll_interval: Duration::from_millis(250),
     };
     let dispatcher = QueueDispatcher {
-        sqs: sqs.clone(),
-        queue_urls: queues.order_queues.clone(),
-        dlq_url: queues.consumer_dlq.clone(),
+        queues: queues
+            .order_queues
+            .iter()
+            .map(|u| sqs_queue(&sqs, u))
+            .collect(),
+        dlq: sqs_queue(&sqs, &queues.consumer_dlq),
         consumer: ConsumerPorts {
             clock: Arc::new(SystemClock),
             idempotency: Arc::new(db.clone()),
@@ -298,7 +300,7 @@ async fn main() -> BoxResult<()> {
         pid_from_env("BENCH_MOTO_PID").and_then(|p| cpu_seconds(&p)),
     ];
     if only == "orders" {
-        let names = ["this process", "DynamoDB Local", "moto"];
+        let names = ["this process".to_owned(), ddb_name(), "moto".to_owned()];
         for ((name, a), b) in names.iter().zip(cpu_at_start).zip(cpu_at_load_end) {
             if let (Some(a), Some(b)) = (a, b) {
                 println!(
@@ -364,9 +366,9 @@ async fn main() -> BoxResult<()> {
         lags.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
     let names = [
-        "this process (clients, relay, consumer, sink)",
-        "DynamoDB Local",
-        "moto",
+        "this process (clients, relay, consumer, sink)".to_owned(),
+        ddb_name(),
+        "moto".to_owned(),
     ];
     for ((name, a), b) in names.iter().zip(cpu_at_start).zip(cpu_at_end) {
         if let (Some(a), Some(b)) = (a, b) {

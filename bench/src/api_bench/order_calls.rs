@@ -9,7 +9,7 @@ use shop_shared::config::TableNames;
 use super::interceptors::{client_with, Call, CapacityRecorder};
 use super::setup::{new_product, new_user};
 use super::{BoxResult, Env};
-use crate::gateway::Gateway;
+use shop_tools::gateway::Gateway;
 
 fn table_label(name: &str, tables: &TableNames) -> String {
     tables

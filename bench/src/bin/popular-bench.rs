@@ -1,11 +1,11 @@
 //! `make bench-popular`: read requests, read units and latency of `GET /products/popular` for
 //! 100, 1,000 and 10,000 products sold, before and after the sold index. See
-//! [`shop_tools::popular_bench`].
+//! [`shop_bench::popular_bench`].
 
 use std::time::Instant;
 
-use shop_tools::api_bench::{bench_config, machine, verdict, BoxResult};
-use shop_tools::popular_bench::{run, table, GOAL_P50_MS, GOAL_UNITS_RATIO, RUN_LIMIT};
+use shop_bench::api_bench::{bench_config, machine, verdict, BoxResult};
+use shop_bench::popular_bench::{run, table, GOAL_P50_MS, GOAL_UNITS_RATIO, RUN_LIMIT};
 
 async fn bench() -> BoxResult<()> {
     machine();

@@ -15,6 +15,15 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// What the DynamoDB server under test is called in the reports (`BENCH_DDB_NAME`, set by
+/// scripts/bench.sh from its `DDB_BACKEND`): DynamoDB Local unless said otherwise.
+pub fn ddb_name() -> String {
+    std::env::var("BENCH_DDB_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "DynamoDB Local".to_owned())
+}
+
 /// The pid in environment variable `name` (set by scripts/bench.sh), if any.
 pub fn pid_from_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|p| !p.is_empty())

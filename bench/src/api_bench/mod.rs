@@ -13,7 +13,8 @@
 //! all traffic goes to 127.0.0.1 and the run is bounded in time.
 //!
 //! Env: DYNAMODB_ENDPOINT (required, a 127.0.0.1/localhost URL), BENCH_GET_REQUESTS (2000),
-//! BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10), BENCH_DDB_PID (DynamoDB Local's pid, for CPU accounting).
+//! BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10), BENCH_DDB_PID (the DynamoDB server's pid, for CPU
+//! accounting), BENCH_DDB_NAME (what it is called in the report).
 //!
 //! Modules: `get_overhead` (a), `hot_product` (b), `order_calls` (c); `interceptors` (the SDK
 //! interceptors that count calls and record consumed capacity), `setup` (fixtures), `machine`

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::bench_support::{cpu_seconds, pid_from_env};
+use crate::bench_support::{cpu_seconds, ddb_name, pid_from_env};
 
 /// Prints what the run is on: cores, CPU model, memory, load, build profile.
 pub fn machine() {
@@ -63,7 +63,7 @@ pub(crate) struct CpuMark {
     pub(crate) ddb: Option<f64>,
 }
 
-/// DynamoDB Local's pid (`BENCH_DDB_PID`), if known.
+/// The DynamoDB server's pid (`BENCH_DDB_PID`), if known.
 pub fn ddb_pid() -> Option<String> {
     pid_from_env("BENCH_DDB_PID")
 }
@@ -88,8 +88,9 @@ pub(crate) fn print_cpu(since: CpuMark) {
         _ => "n/a".to_owned(),
     };
     println!(
-        "  CPU over {wall:.1} s wall: bench process (client + gateway + SDK) {}, DynamoDB Local {}",
+        "  CPU over {wall:.1} s wall: bench process (client + gateway + SDK) {}, {} {}",
         used(since.own, now.own),
+        ddb_name(),
         used(since.ddb, now.ddb)
     );
 }

@@ -11,7 +11,7 @@ use super::machine::{cpu_mark, print_cpu};
 use super::setup::new_product;
 use super::stats::{histogram, ms, ratio_at, record, summary};
 use super::{env_num, verdict, BoxResult, GET_WARMUP, GOAL_GET_OVERHEAD};
-use crate::gateway::Gateway;
+use shop_tools::gateway::Gateway;
 
 async fn gateway_get(http: &reqwest::Client, url: &str) -> BoxResult<()> {
     let resp = http.get(url).send().await?;

@@ -184,9 +184,10 @@ impl Side {
             self.failed_calls
         );
         println!(
-            "  CPU: bench process (client + gateway + SDK) {:.1} s ({:.0}% of one core), DynamoDB Local {}",
+            "  CPU: bench process (client + gateway + SDK) {:.1} s ({:.0}% of one core), {} {}",
             self.cpu_own,
             100.0 * self.cpu_own / cpu_secs,
+            crate::bench_support::ddb_name(),
             self.cpu_ddb.map_or("n/a".to_owned(), |c| format!(
                 "{c:.1} s ({:.0}% of one core)",
                 100.0 * c / cpu_secs

@@ -1,13 +1,13 @@
 //! Load generator behind `make bench`: (a) GET overhead of the gateway, (b) hot-product orders/s,
-//! (c) DynamoDB calls and consumed capacity per order. See [`shop_tools::api_bench`].
+//! (c) DynamoDB calls and consumed capacity per order. See [`shop_bench::api_bench`].
 
 use std::time::{Duration, Instant};
 
-use shop_shared::adapters::dynamodb::Db;
-use shop_tools::api_bench::{
+use shop_bench::api_bench::{
     bench_config, client_with, ddb_pid, machine, part_a, part_b, part_c, serve, verdict, BoxResult,
     CallCounter, Env, GOAL_GET_OVERHEAD, GOAL_HOT_RATIO, RUN_LIMIT,
 };
+use shop_shared::adapters::dynamodb::Db;
 use shop_tools::gateway::Gateway;
 use shop_tools::infra_tables;
 
@@ -23,7 +23,7 @@ async fn run() -> BoxResult<()> {
         "ddb process:  {} (same machine, same cores)",
         ddb_pid().map_or(
             "pid unknown (BENCH_DDB_PID unset): no CPU accounting".to_owned(),
-            |p| format!("DynamoDB Local JVM pid {p}")
+            |p| format!("{} pid {p}", shop_bench::bench_support::ddb_name())
         )
     );
     // The shared client counts its calls (cheap; both sides of every comparison go through it).

@@ -8,7 +8,7 @@ use shop_shared::wiring::AllPorts;
 
 use super::BoxResult;
 use crate::bench_support::{seed_product, seed_user};
-use crate::gateway::Gateway;
+use shop_tools::gateway::Gateway;
 
 pub(crate) const PRICE: i64 = 100;
 pub(crate) const HOT_STOCK: i64 = 1_000_000_000;

@@ -1,4 +1,4 @@
-//! SDK interceptors on the benchmark's DynamoDB clients, built on [`crate::sdk_boundary`]:
+//! SDK interceptors on the benchmark's DynamoDB clients, built on [`shop_tools::sdk_boundary`]:
 //! [`CallCounter`] counts the calls of the shared client (for (b)); [`CapacityRecorder`] asks
 //! every call for `ReturnConsumedCapacity=TOTAL` and records what comes back (for (c)).
 
@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use serde_json::Value;
 use shop_shared::config::Config;
 
-use crate::sdk_boundary::{Boundary, Intercepted, Request};
+use shop_tools::sdk_boundary::{Boundary, Intercepted, Request};
 
 /// `op` if it is one of `names`, else `"other"`.
 fn one_of(op: &str, names: &[&'static str]) -> &'static str {

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use serde_json::Value;
 
-use crate::sdk_boundary::{Boundary, Request};
+use shop_tools::sdk_boundary::{Boundary, Request};
 
 /// What the reads of one stretch of time cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -37,7 +37,7 @@ use shop_shared::wiring::Env;
 pub use meter::{ReadMeter, Reads};
 
 use crate::api_bench::{client_with, BoxResult};
-use crate::infra_tables;
+use shop_tools::infra_tables;
 
 /// The whole run must end well inside the script's timeout.
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
