@@ -10,4 +10,5 @@ pub mod money;
 pub mod order;
 pub mod popular;
 pub mod product;
+pub mod stock;
 pub mod user;
