@@ -1,6 +1,7 @@
 //! Orders at every fault point.
 
 use super::*;
+use crate::domain::product::Stocked;
 
 // ------------------------------------------------------------------------------------------------
 // Orders
@@ -125,7 +126,8 @@ async fn prepare(w: &World, case: OrderCase) {
             price,
             stock: START_STOCK,
         });
-        w.orders.prices.remember(products.iter());
+        let stocked = products.clone().map(|p| Stocked::new(p, vec![START_STOCK]));
+        w.orders.prices.remember(stocked.iter());
         w.store.put_product(Product {
             price: NEW_P1_PRICE,
             ..products[0].clone()
