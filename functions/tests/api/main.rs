@@ -18,6 +18,7 @@ mod catalog;
 mod contract;
 mod events;
 mod fences;
+mod flash;
 mod iam;
 mod infra;
 mod invariants;
