@@ -29,12 +29,24 @@ pub fn pid_from_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|p| !p.is_empty())
 }
 
-/// Seeds one product straight into the store (no admin, no HTTP); returns its id.
+/// Seeds one product (one stock bucket) straight into the store (no admin, no HTTP); returns
+/// its id.
 pub async fn seed_product(
     store: &dyn ProductStore,
     name: &str,
     price: i64,
     stock: i64,
+) -> Result<ProductId, StoreError> {
+    seed_bucketed(store, name, price, stock, 1).await
+}
+
+/// [`seed_product`] with its stock split over `buckets`.
+pub async fn seed_bucketed(
+    store: &dyn ProductStore,
+    name: &str,
+    price: i64,
+    stock: i64,
+    buckets: u32,
 ) -> Result<ProductId, StoreError> {
     let product = Product {
         product_id: ids::new_product_id(),
@@ -43,7 +55,7 @@ pub async fn seed_product(
         stock,
     };
     store
-        .create(&product, &chrono::Utc::now().to_rfc3339())
+        .create(&product, buckets, &chrono::Utc::now().to_rfc3339())
         .await?;
     Ok(product.product_id)
 }

@@ -180,6 +180,9 @@ pub struct Config {
     pub admin_password: String,
     pub time_zone: Tz,
     pub sales_shards: u32,
+    /// The most stock buckets a product gets automatically under contention (`STOCK_AUTO_BUCKETS`,
+    /// 1 to 64; 1 switches the raise off). The admin may set up to 64 on any product.
+    pub stock_auto_buckets: u32,
     /// `sandbox` (local and test stages only) or `toss`.
     pub payment_gateway: String,
     /// `SHOP_STAGE` (see [`Stage`]): off Lambda `local` by default; on Lambda required.
@@ -377,6 +380,9 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_ADMIN_PASSWORD.to_owned()),
             time_zone,
             sales_shards: parse_num(&var, "SALES_SHARDS", 4, |v| (1..=100).contains(v))?,
+            stock_auto_buckets: parse_num(&var, "STOCK_AUTO_BUCKETS", 16, |v| {
+                (1..=64).contains(v)
+            })?,
             payment_gateway: gateway,
             stage,
             toss_api_base,

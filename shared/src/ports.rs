@@ -9,6 +9,8 @@
 //! Adapters: `adapters::dynamodb` (AWS), `adapters::memory` (unit tests, with fault injection),
 //! `adapters::payment` (gateways).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use thiserror::Error;
@@ -19,7 +21,8 @@ use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, Recor
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::popular::{SalesHead, SalesKey, SalesList};
-use crate::domain::product::Product;
+use crate::domain::product::{Product, Stocked};
+use crate::domain::stock::{Draw, Reshape};
 use crate::domain::user::{LoginRecord, UserProfile};
 
 /// Why a call definitely did not happen.
@@ -188,18 +191,47 @@ pub struct ProductPage {
     pub last_key: Option<String>,
 }
 
+/// What a [`ProductStore::reshape`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReshapeOutcome {
+    /// Applied; `total` is the product's stock right after, when the store knows it (a product
+    /// of one bucket: the one item written).
+    Applied {
+        total: Option<i64>,
+    },
+    /// Nothing changed: the bucket count, or a bucket it takes from, is not as read any more.
+    Changed,
+    NotFound,
+}
+
 #[async_trait]
 pub trait ProductStore: Send + Sync {
-    async fn create(&self, product: &Product, created_at: &str) -> StoreResult<()>;
+    /// Creates the product with its stock split over `buckets` (1 to `MAX_BUCKETS`).
+    async fn create(&self, product: &Product, buckets: u32, created_at: &str) -> StoreResult<()>;
+    /// The product with its stock summed over its buckets.
     async fn get(&self, product_id: &ProductId) -> StoreResult<Option<Product>>;
-    /// Strongly consistent reads of many products; unknown ids are absent from the map.
-    async fn get_many(
-        &self,
-        ids: &[ProductId],
-    ) -> StoreResult<std::collections::HashMap<ProductId, Product>>;
+    /// Strongly consistent reads of many products with the stock of each bucket; unknown ids are
+    /// absent. Each item is read at its own moment: the buckets' sum is not one snapshot (see
+    /// [`ProductStore::snapshot`]).
+    async fn stocked(&self, ids: &[ProductId]) -> StoreResult<HashMap<ProductId, Stocked>>;
+    /// [`ProductStore::stocked`], totals only.
+    async fn get_many(&self, ids: &[ProductId]) -> StoreResult<HashMap<ProductId, Product>> {
+        Ok(self
+            .stocked(ids)
+            .await?
+            .into_iter()
+            .map(|(id, s)| (id, s.product))
+            .collect())
+    }
+    /// Every bucket of one product as of one moment (a serializable read): what a refusal for
+    /// lack of stock is decided on. `buckets` is the count last read (a hint; the read follows
+    /// the product's own count).
+    async fn snapshot(&self, product_id: &ProductId, buckets: u32) -> StoreResult<Option<Stocked>>;
     async fn list(&self, limit: usize, start_after: Option<&str>) -> StoreResult<ProductPage>;
-    /// Adds `quantity` atomically; `None` when the product does not exist.
-    async fn restock(&self, product_id: &ProductId, quantity: i64) -> StoreResult<Option<Product>>;
+    /// Applies `change` to `product`'s buckets in one transaction, only while the product has
+    /// `change.from` buckets and every bucket it takes from (or drops) holds what it takes.
+    /// Resent only while its outcome is unknown (a restock must not add twice).
+    async fn reshape(&self, product: &Product, change: &Reshape) -> StoreResult<ReshapeOutcome>;
 }
 
 /// The cart as stored (empty when its TTL has passed).
@@ -272,6 +304,8 @@ pub struct OrderPlacement<'a> {
     pub order: &'a Order,
     pub request_hash: &'a str,
     pub lines: &'a [PricedLine],
+    /// Where each line takes its units from (same order as `lines`).
+    pub draws: &'a [LineDraws],
     /// `fromCart`: the cart lines to remove, with the quantities read.
     pub cart_lines: Option<&'a [(ProductId, i64)]>,
     /// Keyed orders: the record completed in the same step (only while this owner holds it).
@@ -284,20 +318,36 @@ pub struct OrderPlacement<'a> {
     pub commit_token: &'a str,
 }
 
+/// The buckets one order line takes its units from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDraws {
+    /// The product's bucket count as the plan knew it.
+    pub buckets: u32,
+    /// What each bucket gives; the quantities sum to the line's.
+    pub draws: Vec<Draw>,
+}
+
 /// What one order commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceOutcome {
     Placed,
     /// An earlier attempt of this very order committed.
     AlreadyPlaced(Order),
-    /// Line `line` (index into the placement's lines) lacks stock; `available` as found.
-    OutOfStock {
+    /// A bucket that line `line` (index into the placement's lines) draws from holds less than
+    /// the draw: `available` units as found. Not a refusal: other buckets may hold the line.
+    BucketShort {
         line: usize,
+        bucket: u32,
         available: i64,
     },
-    /// Line `line`'s product is gone.
+    /// Line `line`'s product (or the bucket it draws from) is gone.
     ProductGone {
         line: usize,
+    },
+    /// A bucket of these lines was busy (another transaction held it, or its write rate was
+    /// exceeded): nothing written.
+    Contended {
+        lines: Vec<usize>,
     },
     ShortOfMoney {
         balance: i64,

@@ -1,17 +1,19 @@
-//! A per-instance cache of what an order needs to price a line: the product's name and price.
+//! A per-instance cache of what an order needs to price a line and pick a bucket: the product's
+//! name, price and bucket count.
 //!
 //! Correctness never depends on it. The order transaction conditions every line on
 //! `price = :price AND #name = :name` (and `stock >= :q`), so a stale entry costs one cancelled
 //! transaction, after which the order re-reads its products, refreshes the entries and retries.
 //! Stock is never cached: every answer that needs a number (`available`, `balance`) comes from a
-//! fresh read.
+//! fresh read. A stale bucket count is harmless too: an order draws from a bucket that exists
+//! (counts only shrink through a restock, and a draw from a dropped bucket fails its condition).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::domain::ids::ProductId;
-use crate::domain::product::Product;
+use crate::domain::product::Stocked;
 
 /// How long an entry serves orders. A price change is seen at the latest by the first order
 /// that commits against it (its condition fails), so this only bounds the memory of idle entries.
@@ -19,11 +21,12 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// Past this many entries the expired ones go; if none has, the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-/// A product's name and unit price as last read.
+/// A product's name, unit price and bucket count as last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedPrice {
     pub name: String,
     pub unit_price: i64,
+    pub buckets: u32,
 }
 
 #[derive(Debug)]
@@ -63,13 +66,14 @@ impl PriceCache {
     }
 
     /// Records products as just read.
-    pub fn remember<'a>(&self, products: impl IntoIterator<Item = &'a Product>) {
+    pub fn remember<'a>(&self, products: impl IntoIterator<Item = &'a Stocked>) {
         if self.ttl.is_zero() {
             return;
         }
         let now = Instant::now();
         let mut entries = self.lock();
-        for p in products {
+        for s in products {
+            let p = &s.product;
             if entries.len() >= MAX_ENTRIES && !entries.contains_key(&p.product_id) {
                 entries.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
                 if entries.len() >= MAX_ENTRIES {
@@ -79,6 +83,7 @@ impl PriceCache {
             let price = CachedPrice {
                 name: p.name.clone(),
                 unit_price: p.price,
+                buckets: s.count(),
             };
             entries.insert(p.product_id.clone(), (now, price));
         }
@@ -102,14 +107,16 @@ impl PriceCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::product::Product;
 
-    fn product(id: &str, price: i64) -> Product {
-        Product {
+    fn product(id: &str, price: i64) -> Stocked {
+        let p = Product {
             product_id: id.into(),
             name: format!("name of {id}"),
             price,
             stock: 5,
-        }
+        };
+        Stocked::new(p, vec![2, 3])
     }
 
     fn ids(v: &[&str]) -> Vec<ProductId> {
@@ -124,6 +131,7 @@ mod tests {
         let got = cache.get_all(&ids(&["b", "a"])).expect("both cached");
         assert_eq!(got[0].unit_price, 200);
         assert_eq!(got[1].name, "name of a");
+        assert_eq!(got[1].buckets, 2);
         assert_eq!(cache.get_all(&ids(&["a", "c"])), None);
         cache.forget(&ids(&["a"]));
         assert_eq!(cache.get_all(&ids(&["a", "b"])), None);

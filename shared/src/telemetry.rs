@@ -27,6 +27,8 @@ pub const ORDER_AMOUNT: &str = "OrderAmount";
 pub const ORDERS_REFUSED: &str = "OrdersRefused";
 pub const ORDER_ATTEMPTS: &str = "OrderAttempts";
 pub const ORDER_CONFLICTS: &str = "OrderConflicts";
+pub const BUCKETS_RAISED: &str = "StockBucketsRaised";
+pub const BUCKETS_REBALANCED: &str = "StockBucketsRebalanced";
 pub const CHARGES_COMPLETED: &str = "ChargesCompleted";
 pub const CHARGED_AMOUNT: &str = "ChargedAmount";
 pub const CHARGES_DECLINED: &str = "ChargesDeclined";
@@ -47,7 +49,7 @@ pub const CONSUMER_DUPLICATES: &str = "ConsumerDuplicates";
 pub const CONSUMER_FAILED: &str = "ConsumerFailed";
 
 /// Every metric with its unit, for [`describe`] and the tests.
-pub const ALL: [(&str, Unit); 25] = [
+pub const ALL: [(&str, Unit); 27] = [
     (COLD_START, Unit::Count),
     (REQUEST_LATENCY, Unit::Milliseconds),
     (PROBLEMS, Unit::Count),
@@ -58,6 +60,8 @@ pub const ALL: [(&str, Unit); 25] = [
     (ORDERS_REFUSED, Unit::Count),
     (ORDER_ATTEMPTS, Unit::Count),
     (ORDER_CONFLICTS, Unit::Count),
+    (BUCKETS_RAISED, Unit::Count),
+    (BUCKETS_REBALANCED, Unit::Count),
     (CHARGES_COMPLETED, Unit::Count),
     (CHARGED_AMOUNT, Unit::Count),
     (CHARGES_DECLINED, Unit::Count),
@@ -141,6 +145,16 @@ pub fn order_attempt() {
 
 pub fn order_conflict() {
     counter!(ORDER_CONFLICTS).increment(1);
+}
+
+/// A product's bucket count raised under contention.
+pub fn buckets_raised() {
+    counter!(BUCKETS_RAISED).increment(1);
+}
+
+/// Units moved between a product's buckets.
+pub fn buckets_rebalanced() {
+    counter!(BUCKETS_REBALANCED).increment(1);
 }
 
 pub fn charge_completed(amount: i64) {

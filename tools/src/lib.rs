@@ -3,8 +3,10 @@
 //! redrive, event reconciliation),
 //! the tables of `infra/template.yaml` created for local set-up and the tests (`infra_tables`), and
 //! the SDK interceptors of the benchmarks (crate `shop-bench`) and the integration tests (`sdk_boundary`,
-//! `sdk_faults`). They run the Lambdas' own code from `shop-functions` and `shop-shared`.
+//! `sdk_faults`, and `aws_limits`, the model of DynamoDB's per-item write rate and transaction
+//! conflicts). They run the Lambdas' own code from `shop-functions` and `shop-shared`.
 
+pub mod aws_limits;
 pub mod embedded_dynamodb;
 pub mod gateway;
 pub mod infra_tables;

@@ -47,6 +47,7 @@ pub async fn setup(
                     name: (*name).to_owned(),
                     price: *price,
                     stock: *stock,
+                    buckets: 1,
                 },
             )
             .await?;

@@ -13,7 +13,8 @@ use shop_shared::domain::order::{
     build_order, request_hash, OrderRequest, PricedLine, RequestedLine,
 };
 use shop_shared::domain::popular::sales_day;
-use shop_shared::ports::{OrderPlacement, OrderStore, PlaceOutcome};
+use shop_shared::domain::stock::Draw;
+use shop_shared::ports::{LineDraws, OrderPlacement, OrderStore, PlaceOutcome};
 use shop_shared::services::orders;
 
 use super::interceptors::CallCounter;
@@ -97,10 +98,18 @@ async fn bare_order(db: &Db, user_id: &UserId, product_id: &ProductId) -> Option
     let order = build_order(&order_id, user_id, &lines, &now.to_rfc3339()).ok()?;
     let day = sales_day(now, db.time_zone);
     let token = uuid::Uuid::new_v4().simple().to_string();
+    let draws = [LineDraws {
+        buckets: 1,
+        draws: vec![Draw {
+            bucket: 0,
+            quantity: 1,
+        }],
+    }];
     let placement = OrderPlacement {
         order: &order,
         request_hash: "bench",
         lines: &lines,
+        draws: &draws,
         cart_lines: None,
         owner: None,
         stored_outcome: "",

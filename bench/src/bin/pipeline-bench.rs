@@ -179,7 +179,7 @@ async fn main() -> BoxResult<()> {
             price: 100,
             stock: 1_000_000,
         };
-        ctx.products.create(&p, "2026-11-24T00:00:00Z").await?;
+        ctx.products.create(&p, 1, "2026-11-24T00:00:00Z").await?;
         products.push(p.product_id);
     }
     let mut users = Vec::new();

@@ -14,10 +14,10 @@ pub async fn wire(p: &impl Ports) -> Result<Authed<CatalogPorts>, WireError> {
 
 pub async fn handle(ctx: &Authed<CatalogPorts>, req: Request) -> HttpResult {
     http::authenticate_admin(&ctx.keys, &req)?;
-    let quantity = catalog::restock_quantity(&http::json_body(&req)?)?;
+    let input = catalog::Restock::from_json(&http::json_body(&req)?)?;
     let id = http::path_param(&req, "productId");
     Ok(http::json(
         200,
-        &catalog::restock(&ctx.ports, &id, quantity).await?,
+        &catalog::restock(&ctx.ports, &id, input).await?,
     ))
 }

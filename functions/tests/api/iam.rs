@@ -144,6 +144,31 @@ async fn exercise(rig: &Rig) {
     );
     assert_eq!(get("/products?limit=1".into(), None).await.status, 200);
     assert_eq!(get(format!("/products/{product}"), None).await.status, 200);
+    // A product spread over buckets: created, resized both ways, read, listed.
+    let b = post(
+        "/products",
+        admin.clone(),
+        None,
+        json!({"name": "IAM buckets", "price": 10, "stock": 8, "buckets": 4}),
+    )
+    .await;
+    let bucketed = b.body["productId"].as_str().expect("id").to_owned();
+    for buckets in [2, 6] {
+        assert_eq!(
+            rig.call(
+                Method::POST,
+                &format!("/products/{bucketed}/restock"),
+                admin.as_deref(),
+                None,
+                Some(json!({"quantity": 1, "buckets": buckets}))
+            )
+            .await
+            .status,
+            200
+        );
+    }
+    assert_eq!(get(format!("/products/{bucketed}"), None).await.status, 200);
+    assert_eq!(get("/products?limit=100".into(), None).await.status, 200);
 
     assert_eq!(get("/balance".into(), token.clone()).await.status, 200);
     // Saved cards: register (and its replay, and a refusal), list, charge, delete.
@@ -349,6 +374,25 @@ async fn exercise(rig: &Rig) {
         200
     );
     assert_eq!(get("/cart".into(), token.clone()).await.status, 200);
+    // Bucketed: more than any bucket holds (several draws), then more than all (a snapshot).
+    for (quantity, status) in [(5, 201), (6, 409)] {
+        let body = json!({"items": [{"productId": bucketed, "quantity": quantity}]});
+        assert_eq!(
+            post("/orders", token.clone(), None, body).await.status,
+            status
+        );
+    }
+    assert_eq!(
+        post(
+            "/cart/items",
+            token.clone(),
+            None,
+            json!({"productId": bucketed, "quantity": 6})
+        )
+        .await
+        .status,
+        409
+    );
     let items = json!({"items": [{"productId": product, "quantity": 1}]});
     let o = post("/orders", token.clone(), Some("iam-order"), items.clone()).await;
     assert_eq!(o.status, 201, "{o:?}");

@@ -20,6 +20,7 @@ mod contract;
 mod event_ops;
 mod events;
 mod fences;
+mod flash;
 mod iam;
 mod infra;
 mod infra_edge;

@@ -8,7 +8,10 @@ use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 
 async fn setup(injector: SdkFaultPlan) -> (TestApp, String, String) {
     // Products, users and money are set up through a clean app; the app under test shares the tables.
-    let config = test_config();
+    // No automatic bucket raise here: these tests count the order's own commits (the raise under
+    // conflicts is tested in `flash`).
+    let mut config = test_config();
+    config.stock_auto_buckets = 1;
     let clean = TestApp::with_context_tweak(config.clone(), |_| {}).await;
     let admin = clean.admin().await;
     let product = clean.product(&admin, 1_000, 10).await;

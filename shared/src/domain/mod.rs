@@ -11,4 +11,5 @@ pub mod order;
 pub mod popular;
 pub mod popular_merge;
 pub mod product;
+pub mod stock;
 pub mod user;

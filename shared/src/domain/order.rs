@@ -12,6 +12,13 @@ use super::money::{self, Overflow};
 pub const MAX_ORDER_LINES: usize = 30;
 pub const MAX_LINE_QUANTITY: i64 = 1_000;
 
+/// The actions of one order commit besides its stock draws (as the DynamoDB adapter writes it):
+/// the balance, the order, each line's sales count, the idempotency record of a keyed order and
+/// the cart of a `fromCart` order. The draws get what is left of the transaction's 100.
+pub fn commit_actions(lines: usize, keyed: bool, from_cart: bool) -> usize {
+    2 + lines + usize::from(keyed) + usize::from(from_cart)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestedLine {

@@ -124,10 +124,18 @@ pub async fn add(
             return Err(CartError::LineTooLarge { holds: current });
         }
         if wanted > product.stock {
-            return Err(CartError::InsufficientStock {
-                product_id: product.product_id,
-                available: product.stock,
-            });
+            // The buckets were read one by one: refuse only on a snapshot of all of them.
+            let now = ctx
+                .products
+                .snapshot(&product.product_id, 1)
+                .await?
+                .ok_or_else(|| CartError::ProductNotFound(input.product_id.clone()))?;
+            if wanted > now.product.stock {
+                return Err(CartError::InsufficientStock {
+                    product_id: product.product_id,
+                    available: now.product.stock,
+                });
+            }
         }
         let write = if !cart.exists {
             LineWrite::CreateCart { quantity: wanted }

@@ -11,7 +11,9 @@ use crate::domain::money::MAX_PRICE;
 use crate::domain::product::Product;
 use std::sync::Arc;
 
-use crate::ports::{ProductStore, StoreError};
+use crate::domain::stock::{self, MAX_BUCKETS};
+use crate::ports::{NotApplied, ProductStore, ReshapeOutcome, StoreError};
+use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::wiring::{Env, Ports, WireError};
 
 /// What the catalog uses (reading, creating and restocking one product).
@@ -61,6 +63,8 @@ pub struct NewProduct {
     pub name: String,
     pub price: i64,
     pub stock: i64,
+    /// How many buckets the stock is spread over (1 unless a sale is planned).
+    pub buckets: u32,
 }
 
 impl NewProduct {
@@ -69,12 +73,34 @@ impl NewProduct {
             name: body.string("name", 1, 200)?,
             price: body.int("price", 1, MAX_PRICE)?,
             stock: body.int("stock", 0, MAX_STOCK)?,
+            buckets: buckets(body)?.unwrap_or(1),
         })
     }
 }
 
-pub fn restock_quantity(body: &JsonObject) -> Result<i64, ValidationError> {
-    body.int("quantity", 1, MAX_RESTOCK)
+/// A restock: units to add and, optionally, the bucket count to leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restock {
+    pub quantity: i64,
+    pub buckets: Option<u32>,
+}
+
+impl Restock {
+    pub fn from_json(body: &JsonObject) -> Result<Self, ValidationError> {
+        Ok(Self {
+            quantity: body.int("quantity", 1, MAX_RESTOCK)?,
+            buckets: buckets(body)?,
+        })
+    }
+}
+
+/// The optional `buckets` field (1 to [`MAX_BUCKETS`]).
+fn buckets(body: &JsonObject) -> Result<Option<u32>, ValidationError> {
+    if !body.has("buckets") {
+        return Ok(None);
+    }
+    let n = body.int("buckets", 1, i64::from(MAX_BUCKETS))?;
+    Ok(Some(n as u32))
 }
 
 #[derive(Debug, Error)]
@@ -122,21 +148,51 @@ pub async fn create(ctx: &CatalogPorts, input: NewProduct) -> Result<Product, Ca
         stock: input.stock,
     };
     ctx.products
-        .create(&product, &rfc3339(ctx.env.clock.now()))
+        .create(&product, input.buckets, &rfc3339(ctx.env.clock.now()))
         .await?;
     Ok(product)
 }
 
+/// Adds `quantity` units over the product's buckets (the emptiest first), leaving `buckets`
+/// of them when given (dropped buckets hand their units to the others), in one conditioned
+/// transaction; re-read and re-planned when the buckets changed meanwhile. An outcome left
+/// unknown is not retried (it would add twice): that error reaches the admin, who checks the
+/// stock.
 pub async fn restock(
     ctx: &CatalogPorts,
     product_id: &ProductId,
-    quantity: i64,
+    input: Restock,
 ) -> Result<Product, CatalogError> {
     if !ids::is_product_id(product_id) {
         return Err(CatalogError::ProductNotFound(product_id.to_owned()));
     }
-    ctx.products
-        .restock(product_id, quantity)
-        .await?
-        .ok_or_else(|| CatalogError::ProductNotFound(product_id.to_owned()))
+    let not_found = || CatalogError::ProductNotFound(product_id.to_owned());
+    let mut attempts = Attempts::new(CYCLE_ATTEMPTS);
+    let mut last = StoreError::NotApplied(NotApplied::Conflict);
+    while attempts.next().await {
+        let read = ctx
+            .products
+            .stocked(std::slice::from_ref(product_id))
+            .await?;
+        let stocked = read.get(product_id).ok_or_else(not_found)?;
+        let to = input.buckets.unwrap_or(stocked.count());
+        let change = stock::restock(&stocked.buckets, input.quantity, to);
+        match ctx.products.reshape(&stocked.product, &change).await {
+            Ok(ReshapeOutcome::Applied { total: Some(stock) }) => {
+                return Ok(Product {
+                    stock,
+                    ..stocked.product.clone()
+                })
+            }
+            // Several buckets: the stock now (it may include what others did since).
+            Ok(ReshapeOutcome::Applied { total: None }) => {
+                return ctx.products.get(product_id).await?.ok_or_else(not_found)
+            }
+            Ok(ReshapeOutcome::NotFound) => return Err(not_found()),
+            Ok(ReshapeOutcome::Changed) => {}
+            Err(StoreError::NotApplied(n)) if n.is_transient() => last = StoreError::NotApplied(n),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.into())
 }

@@ -42,7 +42,7 @@ impl TestApp {
         };
         self.ctx()
             .products
-            .create(&p, "2026-11-24T00:00:00Z")
+            .create(&p, 1, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
         p.product_id.to_string()

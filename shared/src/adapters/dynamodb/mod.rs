@@ -11,6 +11,7 @@ mod payment_methods;
 pub use orders::{is_fence, OrderRecord};
 pub mod order_timeline;
 mod products;
+pub use products::bucket_key;
 mod sales;
 pub use sales::SOLD_INDEX;
 mod sandbox;
@@ -134,7 +135,7 @@ where
     by_code(&code, message)
 }
 
-fn by_code(code: &str, message: String) -> StoreError {
+pub(crate) fn by_code(code: &str, message: String) -> StoreError {
     match code {
         "TransactionConflictException" | "TransactionConflict" => {
             StoreError::NotApplied(NotApplied::Conflict)
@@ -181,6 +182,15 @@ impl CancelReason {
     pub fn condition_failed(&self) -> bool {
         self.code == "ConditionalCheckFailed"
     }
+
+    /// Another transaction held the item, or its write rate was exceeded: nothing written,
+    /// worth another attempt.
+    pub fn contended(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }
 }
 
 /// A `TransactWriteItems` error: `Ok(reasons)` when DynamoDB cancelled it for failed
@@ -188,12 +198,7 @@ impl CancelReason {
 pub(crate) fn transaction_cancelled(
     err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
 ) -> Result<Vec<CancelReason>, StoreError> {
-    let reasons = match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            cancellation(c.cancellation_reasons())
-        }
-        _ => return Err(map_sdk(err)),
-    };
+    let reasons = cancellation_reasons(err)?;
     // Any reason other than a failed condition decides the answer: the transaction was not applied.
     if let Some(other) = reasons
         .iter()
@@ -205,6 +210,19 @@ pub(crate) fn transaction_cancelled(
         ));
     }
     Ok(reasons)
+}
+
+/// A `TransactWriteItems` error: `Ok(reasons)`, whatever they are, when DynamoDB cancelled it
+/// (nothing written); every other error is a [`StoreError`].
+pub(crate) fn cancellation_reasons(
+    err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+) -> Result<Vec<CancelReason>, StoreError> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            Ok(cancellation(c.cancellation_reasons()))
+        }
+        _ => Err(map_sdk(err)),
+    }
 }
 
 fn cancellation(reasons: &[CancellationReason]) -> Vec<CancelReason> {

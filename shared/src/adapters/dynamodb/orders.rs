@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::users::{user_pk, PROFILE_SK};
 use super::{
-    built, condition_failed, get_n, map_sdk, n, s, transaction_cancelled, CancelReason, Db, Item,
+    bucket_key, built, by_code, cancellation_reasons, condition_failed, get_n, map_sdk, n, s,
+    CancelReason, Db, Item,
 };
 use crate::domain::ids::{OrderId, UserId};
 use crate::domain::order::Order;
@@ -83,7 +84,11 @@ pub fn is_stream_fence(image: &serde_dynamo::Item) -> bool {
 /// What one position of the order transaction does (cancellation reasons come by position).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
-    Product(usize),
+    /// Line `line` taking its units from `bucket`.
+    Draw {
+        line: usize,
+        bucket: u32,
+    },
     Balance,
     Order,
     Idempotency,
@@ -99,26 +104,31 @@ impl Db {
         let old = ReturnValuesOnConditionCheckFailure::AllOld;
         let mut items = Vec::new();
         let mut actions = Vec::new();
-        for (i, line) in p.lines.iter().enumerate() {
-            // Stock never below zero, and the price and name are the ones the order was priced at
-            // (which may come from the price cache).
-            let update = built(
-                Update::builder()
-                    .table_name(&self.tables.products)
-                    .key("productId", s(&line.product_id))
-                    .update_expression("SET stock = stock - :q")
-                    .condition_expression(
-                        "attribute_exists(productId) AND stock >= :q AND price = :price AND #name = :name",
-                    )
-                    .expression_attribute_names("#name", "name")
-                    .expression_attribute_values(":q", n(line.quantity))
-                    .expression_attribute_values(":price", n(line.unit_price))
-                    .expression_attribute_values(":name", s(&line.name))
-                    .return_values_on_condition_check_failure(old.clone())
-                    .build(),
-            )?;
-            items.push(TransactWriteItem::builder().update(update).build());
-            actions.push(Action::Product(i));
+        for (i, (line, plan)) in p.lines.iter().zip(p.draws).enumerate() {
+            // No bucket below zero, and the price and name are the ones the order was priced at
+            // (which may come from the price cache; every bucket holds a copy of both).
+            for draw in &plan.draws {
+                let update = built(
+                    Update::builder()
+                        .table_name(&self.tables.products)
+                        .key("productId", s(bucket_key(&line.product_id, draw.bucket)))
+                        .update_expression("SET stock = stock - :q")
+                        .condition_expression(
+                            "attribute_exists(productId) AND stock >= :q AND price = :price AND #name = :name",
+                        )
+                        .expression_attribute_names("#name", "name")
+                        .expression_attribute_values(":q", n(draw.quantity))
+                        .expression_attribute_values(":price", n(line.unit_price))
+                        .expression_attribute_values(":name", s(&line.name))
+                        .return_values_on_condition_check_failure(old.clone())
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().update(update).build());
+                actions.push(Action::Draw {
+                    line: i,
+                    bucket: draw.bucket,
+                });
+            }
         }
         let balance = built(
             Update::builder()
@@ -199,6 +209,21 @@ impl Db {
     }
 }
 
+/// The lines whose buckets were busy (a conflict or throttling on a draw), if any.
+fn contended_lines(actions: &[Action], reasons: &[CancelReason]) -> Option<Vec<usize>> {
+    let mut lines: Vec<usize> = actions
+        .iter()
+        .zip(reasons)
+        .filter(|(_, r)| r.contended())
+        .filter_map(|(a, _)| match a {
+            Action::Draw { line, .. } => Some(*line),
+            _ => None,
+        })
+        .collect();
+    lines.dedup();
+    (!lines.is_empty()).then_some(lines)
+}
+
 /// Reads a cancelled order transaction's reasons as one domain outcome, the truth first: our
 /// own order already there, then the key, then (in line order) stock, then money, then the cart.
 fn outcome_of(
@@ -231,17 +256,26 @@ fn outcome_of(
         return Ok(PlaceOutcome::KeyTaken);
     }
     let mut price_changed = false;
-    for (i, line) in p.lines.iter().enumerate() {
-        let Some(r) = failed(Action::Product(i)) else {
+    for (action, r) in actions.iter().zip(reasons) {
+        let Action::Draw { line, bucket } = *action else {
             continue;
         };
+        if !r.condition_failed() {
+            continue;
+        }
         let Some(item) = &r.item else {
-            return Ok(PlaceOutcome::ProductGone { line: i });
+            return Ok(PlaceOutcome::ProductGone { line });
         };
         let stock = get_n(item, "stock")?;
-        if stock < line.quantity {
-            return Ok(PlaceOutcome::OutOfStock {
-                line: i,
+        let wanted = p.draws[line]
+            .draws
+            .iter()
+            .find(|d| d.bucket == bucket)
+            .map_or(0, |d| d.quantity);
+        if stock < wanted {
+            return Ok(PlaceOutcome::BucketShort {
+                line,
+                bucket,
                 available: stock,
             });
         }
@@ -284,7 +318,19 @@ impl OrderStore for Db {
             match result {
                 Ok(_) => Ok(PlaceOutcome::Placed),
                 Err(e) => {
-                    let reasons = transaction_cancelled(e)?;
+                    let reasons = cancellation_reasons(e)?;
+                    if let Some(busy) = contended_lines(&actions, &reasons) {
+                        return Ok(PlaceOutcome::Contended { lines: busy });
+                    }
+                    if let Some(other) = reasons
+                        .iter()
+                        .find(|r| r.code != "None" && !r.condition_failed())
+                    {
+                        return Err(by_code(
+                            &other.code,
+                            format!("transaction cancelled: {}", other.code),
+                        ));
+                    }
                     outcome_of(p, &actions, &reasons)
                 }
             }

@@ -35,7 +35,7 @@ use crate::domain::cart::CartLine;
 use crate::domain::idempotency::{IdemRecord, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
-use crate::domain::product::Product;
+use crate::domain::product::{Product, Stocked};
 use crate::domain::user::{LoginRecord, UserProfile};
 use crate::ports::{HealthCheck, LedgerEntry, StoreResult};
 use crate::retry::{retry, Safety};
@@ -55,7 +55,7 @@ struct State {
     profiles: HashMap<UserId, UserProfile>,
     logins: HashMap<String, LoginRecord>,
     ledger: HashMap<(UserId, String), LedgerEntry>,
-    products: BTreeMap<ProductId, Product>,
+    products: BTreeMap<ProductId, Stocked>,
     carts: HashMap<UserId, (BTreeMap<ProductId, CartLine>, i64)>,
     orders: BTreeMap<(UserId, OrderId), OrderSlot>,
     sales: HashMap<(NaiveDate, ProductId), i64>,
@@ -110,7 +110,10 @@ impl MemoryStore {
         self.state().profiles.get(user_id).map(|p| p.balance)
     }
     pub fn stock_now(&self, product_id: &str) -> Option<i64> {
-        self.state().products.get(product_id).map(|p| p.stock)
+        self.state()
+            .products
+            .get(product_id)
+            .map(|p| p.buckets.iter().sum())
     }
     pub fn orders_now(&self, user_id: &str) -> Vec<Order> {
         self.state()
@@ -153,11 +156,23 @@ impl MemoryStore {
             .sales
             .insert((day, ProductId::from(product_id)), quantity);
     }
-    /// Sets up a product without going through the fault plan.
+    /// Sets up a product (one bucket) without going through the fault plan.
     pub fn put_product(&self, product: Product) {
+        let stock = product.stock;
+        self.put_bucketed(product, vec![stock]);
+    }
+    /// Sets up a product whose stock is spread over `buckets`, without the fault plan.
+    pub fn put_bucketed(&self, product: Product, buckets: Vec<i64>) {
         self.state()
             .products
-            .insert(product.product_id.clone(), product);
+            .insert(product.product_id.clone(), Stocked::new(product, buckets));
+    }
+    /// Test helper: a product's units per bucket.
+    pub fn buckets_now(&self, product_id: &str) -> Option<Vec<i64>> {
+        self.state()
+            .products
+            .get(product_id)
+            .map(|p| p.buckets.clone())
     }
     /// Sets up a cart line without going through the fault plan.
     pub fn put_cart_line(

@@ -18,6 +18,7 @@ struct OwnedPlacement {
     order: Order,
     request_hash: String,
     lines: Vec<crate::domain::order::PricedLine>,
+    draws: Vec<crate::ports::LineDraws>,
     cart_lines: Option<Vec<(ProductId, i64)>>,
     owner: Option<(RecordKey, LeaseToken)>,
     stored_outcome: String,
@@ -31,6 +32,7 @@ impl OwnedPlacement {
             order: p.order.clone(),
             request_hash: p.request_hash.to_owned(),
             lines: p.lines.to_vec(),
+            draws: p.draws.to_vec(),
             cart_lines: p.cart_lines.map(<[_]>::to_vec),
             owner: p
                 .owner
@@ -47,6 +49,7 @@ impl OwnedPlacement {
             order: &self.order,
             request_hash: &self.request_hash,
             lines: &self.lines,
+            draws: &self.draws,
             cart_lines: self.cart_lines.as_deref(),
             owner: self
                 .owner
@@ -82,19 +85,25 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
         }
     }
     let mut price_changed = false;
-    for (i, line) in p.lines.iter().enumerate() {
-        match st.products.get(&line.product_id) {
-            None => return Ok(PlaceOutcome::ProductGone { line: i }),
-            Some(prod) if prod.stock < line.quantity => {
-                return Ok(PlaceOutcome::OutOfStock {
-                    line: i,
-                    available: prod.stock,
-                })
+    for (i, (line, plan)) in p.lines.iter().zip(p.draws).enumerate() {
+        let Some(prod) = st.products.get(&line.product_id) else {
+            return Ok(PlaceOutcome::ProductGone { line: i });
+        };
+        for draw in &plan.draws {
+            match prod.buckets.get(draw.bucket as usize) {
+                None => return Ok(PlaceOutcome::ProductGone { line: i }),
+                Some(held) if *held < draw.quantity => {
+                    return Ok(PlaceOutcome::BucketShort {
+                        line: i,
+                        bucket: draw.bucket,
+                        available: *held,
+                    })
+                }
+                Some(_) => {}
             }
-            Some(prod) if prod.price != line.unit_price || prod.name != line.name => {
-                price_changed = true
-            }
-            Some(_) => {}
+        }
+        if prod.product.price != line.unit_price || prod.product.name != line.name {
+            price_changed = true
         }
     }
     if price_changed {
@@ -119,9 +128,12 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
         }
     }
     // Apply.
-    for line in p.lines {
+    for (line, plan) in p.lines.iter().zip(p.draws) {
         if let Some(prod) = st.products.get_mut(&line.product_id) {
-            prod.stock -= line.quantity;
+            for draw in &plan.draws {
+                prod.buckets[draw.bucket as usize] -= draw.quantity;
+            }
+            prod.product.stock -= line.quantity;
         }
         *st.sales
             .entry((p.sales_day, line.product_id.clone()))

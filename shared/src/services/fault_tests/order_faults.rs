@@ -1,6 +1,7 @@
 //! Orders at every fault point.
 
 use super::*;
+use crate::domain::product::Stocked;
 
 // ------------------------------------------------------------------------------------------------
 // Orders
@@ -20,7 +21,15 @@ enum OrderCase {
     /// Two lines priced from the cache, but the first line's price changed since it was cached:
     /// the commit is refused, the order re-reads and is placed at the new price.
     StalePrice,
+    /// The first line's product keeps its stock in three buckets, none of which holds the line:
+    /// the blind draw (from the cache) comes up short, and the order re-reads and draws from two.
+    Spread,
+    /// The same product, a line larger than all its buckets: refused on a snapshot.
+    SpreadShort,
 }
+
+/// P1's units per bucket in the `Spread` cases.
+const P1_BUCKETS: [i64; 3] = [4, 3, 3];
 
 /// The price of P1 after the change behind the cache's back.
 const NEW_P1_PRICE: i64 = 1_200;
@@ -37,6 +46,8 @@ fn order_request(case: OrderCase) -> OrderRequest {
         OrderCase::FromCart => OrderRequest::FromCart,
         OrderCase::OutOfStock => OrderRequest::Items(vec![line(P1, 1), line(P2, START_STOCK + 1)]),
         OrderCase::StockRace => OrderRequest::Items(vec![line(P1, 1), line(P2, 2)]),
+        OrderCase::Spread => OrderRequest::Items(vec![line(P1, 6), line(P2, 1)]),
+        OrderCase::SpreadShort => OrderRequest::Items(vec![line(P1, START_STOCK + 1)]),
     }
 }
 
@@ -83,7 +94,10 @@ fn check_order_answer(
                 placed.is_empty(),
                 "{what}: a refusal ({r:?}) changed nothing"
             );
-            if !matches!(case, OrderCase::OutOfStock | OrderCase::StockRace) {
+            if !matches!(
+                case,
+                OrderCase::OutOfStock | OrderCase::StockRace | OrderCase::SpreadShort
+            ) {
                 panic!("{what}: unexpected refusal {r:?}");
             }
         }
@@ -125,11 +139,32 @@ async fn prepare(w: &World, case: OrderCase) {
             price,
             stock: START_STOCK,
         });
-        w.orders.prices.remember(products.iter());
+        let stocked = products.clone().map(|p| Stocked::new(p, vec![START_STOCK]));
+        w.orders.prices.remember(stocked.iter());
         w.store.put_product(Product {
             price: NEW_P1_PRICE,
             ..products[0].clone()
         });
+    }
+    if matches!(case, OrderCase::Spread | OrderCase::SpreadShort) {
+        let p1 = Product {
+            product_id: P1.into(),
+            name: P1.into(),
+            price: 1_000,
+            stock: START_STOCK,
+        };
+        w.store.put_bucketed(p1.clone(), P1_BUCKETS.to_vec());
+        let p2 = Product {
+            product_id: P2.into(),
+            name: P2.into(),
+            price: 2_500,
+            stock: START_STOCK,
+        };
+        let cached = [
+            Stocked::new(p1, P1_BUCKETS.to_vec()),
+            Stocked::new(p2, vec![START_STOCK]),
+        ];
+        w.orders.prices.remember(cached.iter());
     }
     if case == OrderCase::StockRace {
         let (store, elsewhere) = (w.store.clone(), w.taken_elsewhere.clone());
@@ -153,12 +188,26 @@ async fn order_trace(case: OrderCase, key: Option<&str>) -> usize {
     let answer = place(&w, case, key).await;
     assert!(answer.is_some());
     let trace = w.store.faults.trace();
-    if case == OrderCase::StalePrice {
+    let at = |name| trace.iter().position(|c| *c == name);
+    if matches!(case, OrderCase::StalePrice | OrderCase::Spread) {
         // Priced from the cache: the first commit comes before any product read.
-        let at = |name| trace.iter().position(|c| *c == name);
         assert!(
             at("place_order") < at("get_products"),
             "the cache was not used: {trace:?}"
+        );
+    }
+    if case == OrderCase::Spread {
+        assert_eq!(
+            trace.iter().filter(|c| **c == "place_order").count(),
+            2,
+            "a blind draw, then two buckets: {trace:?}"
+        );
+        assert_eq!(w.store.buckets_now(P1).map(|b| b.iter().sum()), Some(4));
+    }
+    if case == OrderCase::SpreadShort {
+        assert!(
+            at("snapshot_product").is_some(),
+            "refused on a snapshot: {trace:?}"
         );
     }
     trace.len()
@@ -202,7 +251,7 @@ async fn order_faults(case: OrderCase, keyed: bool) {
                 _ => {}
             }
             match case {
-                OrderCase::OutOfStock => assert!(
+                OrderCase::OutOfStock | OrderCase::SpreadShort => assert!(
                     matches!(
                         second,
                         Err(OrderError::Refused(OrderRefusal::InsufficientStock { .. }))
@@ -250,6 +299,14 @@ async fn cart_orders_tell_the_truth_at_every_fault() {
 async fn orders_priced_from_a_stale_cache_tell_the_truth_at_every_fault() {
     order_faults(OrderCase::StalePrice, true).await;
     order_faults(OrderCase::StalePrice, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn orders_drawing_from_several_buckets_tell_the_truth_at_every_fault() {
+    order_faults(OrderCase::Spread, true).await;
+    order_faults(OrderCase::Spread, false).await;
+    order_faults(OrderCase::SpreadShort, true).await;
+    order_faults(OrderCase::SpreadShort, false).await;
 }
 
 #[tokio::test(start_paused = true)]
