@@ -168,7 +168,7 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
             price: 1_000,
             stock: 100,
         };
-        ctx.products.create(&p, "2026-11-24T00:00:00Z").await?;
+        ctx.products.create(&p, 1, "2026-11-24T00:00:00Z").await?;
     }
     println!(
         "{products:>6} products: {} counters in {} lists seeded in {:.1?}",

@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shop_shared::clock::SystemClock;
-use shop_shared::config::TableNames;
 use shop_bench::lambda_bench::emulator::{Emulator, Outcome, Pending};
 use shop_bench::lambda_bench::process::{spawn_capturing, terminate, Output};
+use shop_shared::clock::SystemClock;
+use shop_shared::config::TableNames;
 
 use crate::helpers::ledger::ledger;
 use crate::helpers::{test_config, TestApp};

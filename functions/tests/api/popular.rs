@@ -200,7 +200,7 @@ async fn the_endpoint_equals_the_oracle_on_both_sides_of_midnight_in_seoul() {
         };
         app.ctx()
             .products
-            .create(&p, "2026-11-24T00:00:00Z")
+            .create(&p, 1, "2026-11-24T00:00:00Z")
             .await
             .expect("product");
     }
