@@ -45,6 +45,11 @@ if [[ "$BIN_NAME" == bench-lambda ]]; then
 else
   cargo build --release -p shop-bench --bin "$BIN_NAME"
 fi
+# With DDB_BACKEND=dynoxide the stack runs a release local-dynamodb too (a debug one would not be a fair DynamoDB).
+if [[ "${DDB_BACKEND:-dynamodb-local}" == dynoxide && -z "${LOCAL_DYNAMODB_BIN:-}" ]]; then
+  LOCAL_DYNAMODB_BIN="$(cargo_build_bins --release -p shop-tools --bin local-dynamodb | tail -n1)"
+  export LOCAL_DYNAMODB_BIN
+fi
 BENCH_BIN="$REPO_ROOT/target/release/$BIN_NAME"
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then BENCH_BIN="$CARGO_TARGET_DIR/release/$BIN_NAME"; fi
 
