@@ -41,7 +41,6 @@ tools:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p shop-tools --no-default-features --bin shop-dev -- -D warnings
 
 test: lint
 	TEST_DDB_PORT=$(TEST_DDB_PORT) TEST_MOTO_PORT=$(TEST_MOTO_PORT) TEST_DYNOXIDE_PORT=$(TEST_DYNOXIDE_PORT) scripts/test.sh

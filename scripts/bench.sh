@@ -51,6 +51,11 @@ fi
 PROFILE_DIR="$BENCH_PROFILE"
 if [[ "$BENCH_PROFILE" == dev ]]; then PROFILE_DIR=debug; fi
 BENCH_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$PROFILE_DIR/$BIN_NAME"
+# With DDB_BACKEND=dynoxide the stack runs a release local-dynamodb too (a debug one would not be a fair DynamoDB).
+if [[ "${DDB_BACKEND:-dynamodb-local}" == dynoxide && -z "${LOCAL_DYNAMODB_BIN:-}" ]]; then
+  LOCAL_DYNAMODB_BIN="$(cargo_build_bins --release -p shop-tools --bin local-dynamodb | tail -n1)"
+  export LOCAL_DYNAMODB_BIN
+fi
 
 # --- stack (a leftover from a run that was SIGKILLed is stopped first) ---
 run_stack_up

@@ -103,15 +103,18 @@ impl EmbeddedDynamoDb {
         format!("http://{}", self.addr)
     }
 
-    /// Whether the server is still serving.
-    pub fn is_running(&self) -> bool {
-        !self.server.is_finished()
+    /// Resolves if the server stops serving before [`EmbeddedDynamoDb::stop`] (it failed).
+    pub async fn failed(&mut self) {
+        let _ = (&mut self.server).await;
     }
 
     /// Stops accepting requests, lets the running ones finish, and stops the sweeper.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        // A server that already ended (and may have been awaited by `failed`) is not awaited again.
+        if !self.server.is_finished() {
+            let _ = self.server.await;
+        }
         let _ = self.sweeper.await;
     }
 }

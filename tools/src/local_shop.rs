@@ -72,7 +72,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BoxError> {
     crate::metrics_sink::install("shop-dev", &options.metrics_dir)?;
-    let embedded = match &options.stack {
+    let mut embedded = match &options.stack {
         Stack::Embedded { storage, ttl_sweep } => {
             let endpoint = config
                 .dynamodb_endpoint
@@ -126,9 +126,19 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
         }
     });
-    let gateway = tokio::spawn(async move { gateway.await });
+    let mut gateway = tokio::spawn(async move { gateway.await });
 
-    shutdown.await;
+    // Until asked to stop, or until a part the shop cannot run without ends.
+    let ended = tokio::select! {
+        () = shutdown => None,
+        r = &mut gateway => Some(format!("the gateway stopped: {r:?}")),
+        () = async {
+            match embedded.as_mut() {
+                Some(ddb) => ddb.failed().await,
+                None => std::future::pending().await,
+            }
+        } => Some("the embedded DynamoDB stopped".to_owned()),
+    };
     let _ = stop_tx.send(true);
     let stopped = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = gateway.await;
@@ -142,7 +152,10 @@ pub async fn run(
     if let Some(ddb) = embedded {
         ddb.stop().await;
     }
-    Ok(())
+    match ended {
+        None => Ok(()),
+        Some(why) => Err(why.into()),
+    }
 }
 
 /// What runs where, printed once the shop answers.
