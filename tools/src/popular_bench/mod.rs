@@ -20,13 +20,14 @@ mod meter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{NaiveDate, Utc};
 use futures::future::try_join_all;
-use shop_shared::adapters::dynamodb::Db;
+use shop_shared::adapters::dynamodb::{Db, SOLD_INDEX};
 use shop_shared::clock::FixedClock;
 use shop_shared::config::{Config, TableNames};
 use shop_shared::domain::ids::ProductId;
-use shop_shared::domain::popular::{rank, window, SalesList};
+use shop_shared::domain::popular::{day_key, rank, window, SalesList};
 use shop_shared::domain::popular_merge::FIRST_HEAD;
 use shop_shared::domain::product::Product;
 use shop_shared::ports::{SalesStore, StoreResult};
@@ -65,6 +66,9 @@ pub struct SizeFigures {
     /// What the requests alone take: p50 of one head Query, and of all the first round's heads
     /// in parallel (ms).
     pub floor: (f64, f64),
+    /// The alternative not taken: p50 (ms) of one PartiQL statement reading every list's entries
+    /// down to a third of the fifth total (all a merge with a perfect guess needs), and how many.
+    pub statement: (f64, usize),
     pub products: usize,
     pub counters: usize,
     pub calls: usize,
@@ -207,9 +211,12 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
         }
     }
     let floor = floor(&db, &days, calls).await?;
+    let fifth = want.last().map_or(1, |(_, q)| *q);
+    let statement = one_statement(&db, &days, fifth, calls).await?;
     meter.take();
     Ok(SizeFigures {
         floor,
+        statement,
         products,
         counters: history.counters.len(),
         calls,
@@ -236,6 +243,53 @@ async fn floor(db: &Db, days: &[NaiveDate], calls: usize) -> BoxResult<(f64, f64
         all.times.push(started.elapsed());
     }
     Ok((one.figures("").p50_ms, all.figures("").p50_ms))
+}
+
+/// p50 (ms) of one `ExecuteStatement` over every list of the window (`pk IN [...]` on the sold
+/// index, `soldQuantity >= ceil(fifth / days)`), and the entries it returns. Below that value
+/// no product of any shard can reach the fifth total, so this one request holds the whole
+/// sorted phase of the merge, had it guessed the bound.
+async fn one_statement(
+    db: &Db,
+    days: &[NaiveDate],
+    fifth: i64,
+    calls: usize,
+) -> BoxResult<(f64, usize)> {
+    let keys: Vec<String> = days
+        .iter()
+        .flat_map(|d| (0..db.sales_shards()).map(|shard| format!("'{}'", day_key(*d, shard))))
+        .collect();
+    let statement = format!(
+        "SELECT pk, sk, soldQuantity FROM \"{}\".\"{SOLD_INDEX}\" WHERE pk IN [{}] AND soldQuantity >= ?",
+        db.tables.sales,
+        keys.join(", ")
+    );
+    let at_least = (fifth + days.len() as i64 - 1) / days.len().max(1) as i64;
+    let mut samples = Samples::default();
+    let mut entries = 0;
+    for _ in 0..calls {
+        let started = Instant::now();
+        entries = 0;
+        let mut next = None;
+        loop {
+            let out = db
+                .client
+                .execute_statement()
+                .statement(&statement)
+                .parameters(AttributeValue::N(at_least.to_string()))
+                .consistent_read(true)
+                .set_next_token(next)
+                .send()
+                .await?;
+            entries += out.items.map_or(0, |i| i.len());
+            next = out.next_token;
+            if next.is_none() {
+                break;
+            }
+        }
+        samples.times.push(started.elapsed());
+    }
+    Ok((samples.figures("").p50_ms, entries))
 }
 
 /// Every size, one after the other.
@@ -281,6 +335,17 @@ pub fn table(figures: &[SizeFigures]) -> String {
         })
         .collect();
     t.push_str(&floors.join("; "));
+    t.push_str("\nOne PartiQL statement over all the lists instead (p50): ");
+    let statements: Vec<String> = figures
+        .iter()
+        .map(|f| {
+            format!(
+                "{} products: {:.2} ms for {} entries",
+                f.products, f.statement.0, f.statement.1
+            )
+        })
+        .collect();
+    t.push_str(&statements.join("; "));
     t.push('\n');
     t
 }
