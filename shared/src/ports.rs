@@ -279,6 +279,14 @@ pub trait SalesStore: Send + Sync {
     /// The head of one list: its `limit` largest counters, read from its top.
     async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead>;
 
+    /// Every entry of at least `min` units of these lists, by list, read from their top (in one
+    /// request where the store can).
+    async fn sales_above(
+        &self,
+        lists: &[SalesList],
+        min: i64,
+    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>>;
+
     /// Counters by key; a key without a counter is left out.
     async fn sales_of(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>>;
 

@@ -1,21 +1,32 @@
 //! Read requests and read units of a DynamoDB client: asks every read for
 //! `ReturnConsumedCapacity=TOTAL` and adds up what comes back. Safe under parallel calls (the
 //! merge reads its heads in parallel): answers are summed, not paired with their requests.
+//!
+//! DynamoDB Local returns no consumed capacity for PartiQL (`ExecuteStatement`): those
+//! statements are kept ([`Reads::statements`]) for the benchmark to count the same reads as
+//! Queries.
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::operation::{batch_get_item, get_item, query};
+use aws_sdk_dynamodb::operation::{batch_get_item, execute_statement, get_item, query};
 use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use serde_json::Value;
 
 use shop_tools::sdk_boundary::{Boundary, Request};
 
+/// A PartiQL statement as sent: its text and its parameters (DynamoDB JSON).
+pub type Statement = (String, Vec<Value>);
+
 /// What the reads of one stretch of time cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reads {
     pub queries: u64,
     pub batch_gets: u64,
+    /// `ExecuteStatement` requests (every page).
+    pub partiql: u64,
+    /// Those that came back without consumed capacity (all of them on DynamoDB Local).
+    pub statements: Vec<Statement>,
     /// Other calls (`GetItem`, writes, …): none on either path of the benchmark.
     pub other: u64,
     /// Read capacity units DynamoDB reported.
@@ -24,7 +35,7 @@ pub struct Reads {
 
 impl Reads {
     pub fn requests(&self) -> u64 {
-        self.queries + self.batch_gets + self.other
+        self.queries + self.batch_gets + self.partiql + self.other
     }
 }
 
@@ -47,13 +58,14 @@ impl ReadMeter {
     }
 }
 
-const READS: [&str; 3] = ["Query", "BatchGetItem", "GetItem"];
+const READS: [&str; 4] = ["Query", "BatchGetItem", "GetItem", "ExecuteStatement"];
 
 impl Boundary for ReadMeter {
     fn on_call(&self, op: &str) {
         self.with(|r| match op {
             "Query" => r.queries += 1,
             "BatchGetItem" => r.batch_gets += 1,
+            "ExecuteStatement" => r.partiql += 1,
             _ => r.other += 1,
         });
     }
@@ -65,6 +77,13 @@ impl Boundary for ReadMeter {
                     fields.insert("ReturnConsumedCapacity".into(), Value::from("TOTAL"));
                 }
             });
+        }
+        if request.op() == "ExecuteStatement" {
+            if let Some(body) = request.json() {
+                let statement = body["Statement"].as_str().unwrap_or_default().to_owned();
+                let parameters = body["Parameters"].as_array().cloned().unwrap_or_default();
+                self.with(|r| r.statements.push((statement, parameters)));
+            }
         }
     }
 
@@ -86,6 +105,18 @@ impl Boundary for ReadMeter {
                 .iter()
                 .filter_map(|c| c.capacity_units)
                 .sum()
+        } else if let Some(o) = output.downcast_ref::<execute_statement::ExecuteStatementOutput>() {
+            match o.consumed_capacity.as_ref().and_then(|c| c.capacity_units) {
+                // Counted by the server: no need to count it again (the statement kept last is
+                // this one: the benchmark's statements run one at a time).
+                Some(units) => {
+                    self.with(|r| {
+                        r.statements.pop();
+                    });
+                    units
+                }
+                None => 0.0,
+            }
         } else {
             0.0
         };

@@ -4,13 +4,17 @@
 //! after, in the same run against the same tables:
 //! - **before**: the full read this endpoint used to do (every counter of 3 days x shards, then
 //!   rank), kept here as the baseline;
-//! - **after**: the merge over the sold index ([`shop_shared::services::popular::top`]).
+//! - **after, warm**: [`shop_shared::services::popular::top`] as an instance runs it from its
+//!   second call on (one PartiQL read above the floor the last answer left);
+//! - **after, cold**: the same, first call of an instance (no floor yet: the heads of every list).
 //!
 //! Per size: fresh tables; the history's counters written with `BatchWriteItem`; the five
 //! products the answer joins (a `BatchGetItem` by key costs the same whatever the size of the
-//! products table); a few warm-up calls; then calls alternating between the two paths, each
+//! products table); a few warm-up calls; then calls rotating between the three paths, each
 //! answer checked against the history's oracle. Reads are counted by [`ReadMeter`] from the
-//! `ConsumedCapacity` DynamoDB Local returns.
+//! `ConsumedCapacity` DynamoDB Local returns; it returns none for PartiQL, so a statement's read
+//! units are those of the same reads done as Queries (one per list, `soldQuantity >= floor`),
+//! replayed after the timed call.
 //!
 //! Env: DYNAMODB_ENDPOINT (loopback), POP_SIZES (`100,1000,10000`), POP_CALLS (calls per path
 //! and size; default 100, and 30 at 10,000 where the baseline is slow).
@@ -20,9 +24,11 @@ mod meter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use chrono::{NaiveDate, Utc};
 use futures::future::try_join_all;
 use shop_shared::adapters::dynamodb::Db;
+use shop_shared::aws::connect_dynamodb;
 use shop_shared::clock::FixedClock;
 use shop_shared::config::{Config, TableNames};
 use shop_shared::domain::ids::ProductId;
@@ -34,7 +40,7 @@ use shop_shared::services::popular::{self, PopularPorts};
 use shop_shared::testing::sales_histories::zipf;
 use shop_shared::wiring::Env;
 
-pub use meter::{ReadMeter, Reads};
+pub use meter::{ReadMeter, Reads, Statement};
 
 use crate::api_bench::{client_with, BoxResult};
 use shop_tools::infra_tables;
@@ -59,17 +65,20 @@ pub struct PathFigures {
     pub mean_ms: f64,
 }
 
-/// Both paths at one size.
+/// The three paths at one size.
 #[derive(Debug, Clone)]
 pub struct SizeFigures {
-    /// What the requests alone take: p50 of one head Query, and of all the first round's heads
-    /// in parallel (ms).
-    pub floor: (f64, f64),
     pub products: usize,
     pub counters: usize,
+    /// Lists of the window (days x shards).
+    pub lists: usize,
     pub calls: usize,
     pub before: PathFigures,
-    pub after: PathFigures,
+    pub warm: PathFigures,
+    pub cold: PathFigures,
+    /// What requests alone take: p50 of one head Query, and of the heads of every list in
+    /// parallel (ms).
+    pub requests_alone: (f64, f64),
 }
 
 fn sizes() -> Vec<usize> {
@@ -137,7 +146,66 @@ impl Samples {
     }
 }
 
-/// One size: fresh tables, the history, then both paths call by call.
+/// The parts of a statement this service sends: table, index, partition keys, floor.
+fn parse_statement(statement: &Statement) -> Option<(String, String, Vec<String>, String)> {
+    let (text, parameters) = statement;
+    let mut quoted = text.split('"').skip(1).step_by(2);
+    let table = quoted.next()?.to_owned();
+    let index = quoted.next()?.to_owned();
+    let (min, keys) = parameters.split_last()?;
+    let keys = keys
+        .iter()
+        .map(|k| k["S"].as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()?;
+    Some((table, index, keys, min["N"].as_str()?.to_owned()))
+}
+
+/// Read units of the statements DynamoDB Local did not count: the same reads as Queries.
+async fn statement_units(
+    client: &aws_sdk_dynamodb::Client,
+    statements: &[Statement],
+) -> BoxResult<f64> {
+    let mut units = 0.0;
+    for statement in statements {
+        let (table, index, keys, min) = parse_statement(statement)
+            .ok_or_else(|| format!("a statement this benchmark cannot read: {statement:?}"))?;
+        for pk in keys {
+            let mut start = None;
+            loop {
+                let out = client
+                    .query()
+                    .table_name(&table)
+                    .index_name(&index)
+                    .key_condition_expression("pk = :pk AND soldQuantity >= :min")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                    .expression_attribute_values(":min", AttributeValue::N(min.clone()))
+                    .consistent_read(true)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await?;
+                units += out
+                    .consumed_capacity
+                    .and_then(|c| c.capacity_units)
+                    .unwrap_or(0.0);
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(units)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Before,
+    Warm,
+    Cold,
+}
+
+/// One size: fresh tables, the history, then the three paths call by call.
 async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxResult<SizeFigures> {
     let prefix = format!(
         "{}{products}-",
@@ -145,17 +213,30 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
     );
     let tables = TableNames::with_prefix(&prefix);
     let client = client_with(config, meter.clone()).await;
-    let db = Db::new(client, tables, config.time_zone, config.sales_shards);
+    let db = Db::new(
+        client,
+        tables.clone(),
+        config.time_zone,
+        config.sales_shards,
+    );
+    let unmetered = connect_dynamodb(&Config {
+        tables,
+        ..config.clone()
+    })
+    .await;
     infra_tables::create_all(&db.client, &db.tables).await?;
     let clock = Arc::new(FixedClock::new(Utc::now()));
-    let ctx = PopularPorts {
-        env: Env {
-            config: Arc::new(config.clone()),
-            clock: clock.clone(),
-        },
-        sales: Arc::new(db.clone()),
-        products: Arc::new(db.clone()),
+    let ctx = || {
+        PopularPorts::new(
+            Env {
+                config: Arc::new(config.clone()),
+                clock: clock.clone(),
+            },
+            Arc::new(db.clone()),
+            Arc::new(db.clone()),
+        )
     };
+    let (warm, cold) = (ctx(), ctx());
     let days = window(Utc::now(), config.time_zone);
     let history = zipf(products as u64, products, &days, ZIPF_S, products as f64);
     let want = history.oracle(&days);
@@ -168,7 +249,7 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
             price: 1_000,
             stock: 100,
         };
-        ctx.products.create(&p, 1, "2026-11-24T00:00:00Z").await?;
+        warm.products.create(&p, 1, "2026-11-24T00:00:00Z").await?;
     }
     println!(
         "{products:>6} products: {} counters in {} lists seeded in {:.1?}",
@@ -179,48 +260,53 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
     meter.take();
 
     let calls = calls_for(products);
-    let mut before = Samples::default();
-    let mut after = Samples::default();
+    let mut samples = [Samples::default(), Samples::default(), Samples::default()];
+    let paths = [Path::Before, Path::Warm, Path::Cold];
     for i in 0..WARM_UP + calls {
-        // Alternate which path goes first, so neither always follows the other.
-        for full in [i % 2 == 0, i % 2 == 1] {
+        // Rotate which path goes first, so none always follows the same other.
+        for k in 0..paths.len() {
+            let path = paths[(i + k) % paths.len()];
+            if path == Path::Cold {
+                cold.floor.set(None);
+            }
             let started = Instant::now();
-            let got = if full {
-                full_read(&ctx).await?
-            } else {
-                merged(&ctx).await?
+            let got = match path {
+                Path::Before => full_read(&warm).await?,
+                Path::Warm => merged(&warm).await?,
+                Path::Cold => merged(&cold).await?,
             };
             let took = started.elapsed();
-            let reads = meter.take();
+            let mut reads = meter.take();
+            reads.units += statement_units(&unmetered.client, &reads.statements).await?;
             if got != want {
-                return Err(format!(
-                    "{products} products, {}: {got:?} is not the oracle's {want:?}",
-                    if full { "full read" } else { "merge" }
-                )
-                .into());
+                return Err(
+                    format!("{products} products: {got:?} is not the oracle's {want:?}").into(),
+                );
             }
             if i >= WARM_UP {
-                let side = if full { &mut before } else { &mut after };
+                let side = &mut samples[paths.iter().position(|p| *p == path).unwrap_or(0)];
                 side.reads.push(reads);
                 side.times.push(took);
             }
         }
     }
-    let floor = floor(&db, &days, calls).await?;
-    meter.take();
+    let requests_alone = heads_alone(&unmetered, &days, calls).await?;
+    let [before, warm, cold] = samples;
     Ok(SizeFigures {
-        floor,
         products,
         counters: history.counters.len(),
+        lists: days.len() * config.sales_shards as usize,
         calls,
         before: before.figures("before: full read"),
-        after: after.figures("after: merge"),
+        warm: warm.figures("after, warm instance: one PartiQL read above the last floor"),
+        cold: cold.figures("after, first call of an instance: heads"),
+        requests_alone,
     })
 }
 
-/// p50 (ms) of one head Query alone, and of the heads of every list in parallel: what the
-/// merge's first round costs in requests alone, without the merge.
-async fn floor(db: &Db, days: &[NaiveDate], calls: usize) -> BoxResult<(f64, f64)> {
+/// p50 (ms) of one head Query alone, and of the heads of every list in parallel: what a cold
+/// call's first round costs in requests alone, without the merge.
+async fn heads_alone(db: &Db, days: &[NaiveDate], calls: usize) -> BoxResult<(f64, f64)> {
     let lists: Vec<SalesList> = days
         .iter()
         .flat_map(|d| (0..db.sales_shards()).map(|shard| SalesList { day: *d, shard }))
@@ -255,7 +341,7 @@ pub fn table(figures: &[SizeFigures]) -> String {
          |---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for f in figures {
-        for p in [&f.before, &f.after] {
+        for p in [&f.before, &f.warm, &f.cold] {
             t.push_str(&format!(
                 "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |\n",
                 f.products,
@@ -270,17 +356,15 @@ pub fn table(figures: &[SizeFigures]) -> String {
             ));
         }
     }
-    t.push_str("\nThe requests alone (p50): ");
-    let floors: Vec<String> = figures
+    let alone: Vec<String> = figures
         .iter()
         .map(|f| {
             format!(
-                "{} products: one head Query {:.2} ms, all heads in parallel {:.2} ms",
-                f.products, f.floor.0, f.floor.1
+                "{} products: one head Query {:.2} ms, the {} heads in parallel {:.2} ms",
+                f.products, f.requests_alone.0, f.lists, f.requests_alone.1
             )
         })
         .collect();
-    t.push_str(&floors.join("; "));
-    t.push('\n');
+    t.push_str(&format!("\nRequests alone (p50): {}\n", alone.join("; ")));
     t
 }

@@ -161,8 +161,14 @@ async fn the_merge_over_the_sold_index_equals_the_oracle() {
         app.db.put_sales_counters(&h.counters).await.expect("seed");
         let want = h.oracle(&days);
         assert!(!want.is_empty(), "{}", h.name);
-        let got = top_sold(&app.db, &days).await.expect("merge");
-        assert_eq!(got, want, "{}", h.name);
+        // From heads (a cold instance), from the floor that found (a warm one), from a wrong floor.
+        let cold = top_sold(&app.db, &days, None).await.expect("merge");
+        assert_eq!(cold.top, want, "{}", h.name);
+        let floor = cold.next_floor.expect("a floor");
+        for start in [floor, floor * 10 + 1_000] {
+            let warm = top_sold(&app.db, &days, Some(start)).await.expect("merge");
+            assert_eq!(warm.top, want, "{} from {start}", h.name);
+        }
         // The full read of the same table agrees (the oracle is the history itself).
         let full = rank(app.db.sales_on(&days).await.expect("full read"));
         assert_eq!(full, want, "{}: full read", h.name);
@@ -279,7 +285,7 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
         (in_window, in_window, units)
     );
     let want = both(&[]).oracle(&days);
-    assert_eq!(top_sold(&app.db, &days).await.expect("top"), want);
+    assert_eq!(top_sold(&app.db, &days, None).await.expect("top").top, want);
     assert_eq!(rank(app.db.sales_on(&days).await.expect("full")), want);
 
     // Again: nothing new, nothing added.
@@ -299,6 +305,82 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
         .expect("late");
     assert_eq!((late.moved, late.units), (1, 9_000));
     let want = both(&[(key, 9_000)]).oracle(&days);
-    assert_eq!(top_sold(&app.db, &days).await.expect("top"), want);
+    assert_eq!(top_sold(&app.db, &days, None).await.expect("top").top, want);
     assert!(want[0].1 > 9_000, "the late units lead: {want:?}");
+}
+
+#[tokio::test]
+async fn an_order_counts_at_once_on_an_instance_that_reads_above_a_floor() {
+    let app = TestApp::new().await;
+    let days = shop_shared::domain::popular::window(Utc::now(), app.db.time_zone);
+    let h = zipf(41, 2_000, &days, 1.0, 500.0);
+    app.db.put_sales_counters(&h.counters).await.expect("seed");
+    let mut ids: Vec<String> = Vec::new();
+    for id in h.oracle(&days).into_iter().map(|(p, _)| p) {
+        let p = Product {
+            product_id: id,
+            name: "Seeded".into(),
+            price: 1,
+            stock: 1_000,
+        };
+        ids.push(p.product_id.to_string());
+        app.ctx()
+            .products
+            .create(&p, 1, "2026-11-24T00:00:00Z")
+            .await
+            .expect("product");
+    }
+    // The first call leaves a floor; from then on this instance reads above it.
+    let first = app.get("/products/popular", None).await;
+    let want: Vec<(String, i64)> = h
+        .oracle(&days)
+        .into_iter()
+        .map(|(p, q)| (p.to_string(), q))
+        .collect();
+    assert_eq!(sold(&first.body), want);
+    // A product that sold nothing yet overtakes them all with one order.
+    let newcomer = app.seeded_product("Newcomer", 1, 1_000_000).await;
+    let (_, token) = app.seeded_user(10_000_000).await;
+    let leader = want[0].1;
+    let r = app
+        .post(
+            "/orders",
+            Some(&token),
+            json!({"items": [{"productId": newcomer, "quantity": 1_000}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    // And the old fifth sells up to 1,000 more.
+    let fifth = want[4].0.clone();
+    let more = leader - want[4].1 + 1;
+    let r = app
+        .post(
+            "/orders",
+            Some(&token),
+            json!({"items": [{"productId": fifth, "quantity": more.min(1_000)}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let mut now = h.clone();
+    now.counters.push((
+        SalesKey {
+            day: days[0],
+            product_id: ProductId::from(newcomer.as_str()),
+        },
+        1_000,
+    ));
+    now.counters.push((
+        SalesKey {
+            day: days[0],
+            product_id: ProductId::from(fifth.as_str()),
+        },
+        more.min(1_000),
+    ));
+    let want: Vec<(String, i64)> = now
+        .oracle(&days)
+        .into_iter()
+        .map(|(p, q)| (p.to_string(), q))
+        .collect();
+    assert!(want.iter().any(|(p, _)| *p == newcomer), "{want:?}");
+    assert_eq!(sold(&app.get("/products/popular", None).await.body), want);
 }

@@ -1,28 +1,36 @@
-//! The exact top-k of units sold over the window, reading only the heads of sorted lists:
+//! The exact top-k of units sold over the window, reading only the top of sorted lists:
 //! Fagin's threshold algorithm (TA), with pages instead of single entries.
 //!
 //! The counters of one day and one shard form a list sorted by units sold ([`SalesList`]). A
 //! product has one shard ([`shard_of`]), the same on every day, so its window total is the sum
-//! of its entries in the lists of its shard. The merge reads:
-//! - **heads** (sorted access): the first `limit` entries of a list, in one read from its top.
-//!   Anything below a head sold at most the head's last quantity, so a product not read in any
-//!   list of shard `s` sold at most the sum of those quantities over the days (the shard's
-//!   threshold);
-//! - **counters by key** (random access): a product's counter on a day whose head did not show
-//!   it (an absent counter is 0).
+//! of its entries in the lists of its shard. The merge reads (sorted access) the top of lists,
+//! in one of two ways:
+//! - **heads**: the first `limit` entries of each list, one read per list. Anything below a
+//!   head sold at most the head's last quantity;
+//! - **above a floor**: every entry with at least `min` units, of many lists in one read.
+//!   Anything not read sold at most `min - 1`.
+//!
+//! So a product not read in any list of shard `s` sold at most the sum of those bounds over the
+//! days (the shard's threshold). The merge also reads **counters by key** (random access): a
+//! product's counter on a day whose list did not show it (an absent counter is 0).
 //!
 //! It stops when no product, read or not, can rank ahead of the k-th fully known one (quantity
 //! descending, then product id ascending); the answer is then exact. How much it reads depends
 //! on how far down the lists the k-th total lies, not on how many products sold (flat
 //! distributions, where thousands tie at the cut, are the worst case: docs/ERD.md).
 //!
-//! A deeper read starts again from the top of the list (twice the limit) instead of continuing
-//! after the last entry: counters only grow, and one read from the top cannot miss a counter
-//! that moved up between two reads. Each value used lies between the counter's value when the
-//! call began and when it ended, as with a full read.
+//! Reads above a floor need a floor: a caller that knows roughly where the k-th total lies (the
+//! last answer, [`TopMerge::next_floor`]) starts with one; a wrong floor costs a second read, never
+//! a wrong answer. Without one it starts with heads.
+//!
+//! A deeper read starts again from the top of the list (twice the limit, or a lower floor)
+//! instead of continuing after the last entry: counters only grow, and one read from the top
+//! cannot miss a counter that moved up between two reads. Each value used lies between the
+//! counter's value when the call began and when it ended, as with a full read.
 //!
 //! No I/O: [`TopMerge::next`] says what to read, the caller feeds the answers back
-//! ([`TopMerge::on_head`], [`TopMerge::on_counters`]) until it says [`Step::Done`].
+//! ([`TopMerge::on_head`], [`TopMerge::on_above`], [`TopMerge::on_counters`]) until it says
+//! [`Step::Done`].
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,12 +39,16 @@ use chrono::NaiveDate;
 use crate::domain::ids::ProductId;
 use crate::domain::popular::{shard_of, SalesHead, SalesKey, SalesList};
 
-/// Entries of a first head. An index entry (`pk`, `sk`, `soldQuantity`) is about 70 bytes as
-/// DynamoDB counts it, so 56 fit one 4 KB read unit.
-pub const FIRST_HEAD: usize = 56;
+/// Entries of a first head: one read unit (an index entry, `pk`, `sk` and `soldQuantity`, is
+/// about 70 bytes as DynamoDB counts it; 56 fit in 4 KB). 8 are enough to finish Zipf-like
+/// histories (s >= 0.5) in one round; 16 leave a margin, and a shorter answer is faster to
+/// parse than 56 entries.
+pub const FIRST_HEAD: usize = 16;
 /// Bytes of one index entry, rounded up, for the cost of a deeper head.
 const ENTRY_BYTES: usize = 72;
 const READ_UNIT_BYTES: usize = 4096;
+/// Counters by key read at once (one `BatchGetItem`); past that, lists are read deeper.
+pub const MAX_KEYS: usize = 100;
 
 /// Read units of a head of `entries` entries (a strongly consistent read).
 fn head_read_units(entries: usize) -> usize {
@@ -58,31 +70,38 @@ pub struct HeadRead {
 pub enum Step {
     /// Read these heads (independent: in parallel).
     Heads(Vec<HeadRead>),
+    /// Read every entry of at least `min` units of these lists (one read where the store can).
+    Above { lists: Vec<SalesList>, min: i64 },
     /// Read these counters by key.
     Counters(Vec<SalesKey>),
     /// The exact top-k, best first: (product, units sold in the window).
     Done(Vec<(ProductId, i64)>),
 }
 
+/// How a list was last read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Read {
+    #[default]
+    Not,
+    Head(usize),
+    Above(i64),
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct ListState {
-    /// Limit of the last head read; 0 before the first.
-    limit: usize,
-    /// Smallest quantity of that head.
-    last: i64,
-    /// Nothing below the head.
+    read: Read,
+    /// The most that any entry not read yet has sold (once read).
+    bound: i64,
+    /// Nothing below what was read.
     complete: bool,
 }
 
 impl ListState {
-    /// The most that any entry not read yet has sold.
     fn bound(&self) -> i64 {
-        if self.complete {
-            0
-        } else if self.limit == 0 {
-            i64::MAX
-        } else {
-            self.last
+        match self.read {
+            Read::Not => i64::MAX,
+            _ if self.complete => 0,
+            _ => self.bound,
         }
     }
 }
@@ -94,26 +113,30 @@ struct Seen {
     days: Vec<Option<i64>>,
 }
 
-/// The merge's state: what each list's head showed and what is known of each product read.
+/// The merge's state: what each list's read showed and what is known of each product read.
 #[derive(Debug, Clone)]
 pub struct TopMerge {
     days: Vec<NaiveDate>,
     shards: u32,
     k: usize,
+    /// The first floor, if any (else heads first).
+    start: Option<i64>,
     /// Index `day * shards + shard`.
     lists: Vec<ListState>,
     seen: HashMap<ProductId, Seen>,
 }
 
 impl TopMerge {
-    /// A merge over `days` x `shards` lists for the best `k`.
-    pub fn new(days: Vec<NaiveDate>, shards: u32, k: usize) -> Self {
+    /// A merge over `days` x `shards` lists for the best `k`, starting with every entry of at
+    /// least `start` units when given, else with heads.
+    pub fn new(days: Vec<NaiveDate>, shards: u32, k: usize, start: Option<i64>) -> Self {
         let shards = shards.max(1);
         Self {
             lists: vec![ListState::default(); days.len() * shards as usize],
             days,
             shards,
             k,
+            start: start.map(|m| m.max(1)),
             seen: HashMap::new(),
         }
     }
@@ -128,6 +151,11 @@ impl TopMerge {
             day: self.days[index / shards],
             shard: (index % shards) as u32,
         }
+    }
+
+    fn index_of(&self, list: &SalesList) -> Option<usize> {
+        let d = self.days.iter().position(|day| *day == list.day)?;
+        (list.shard < self.shards).then(|| self.at(d, list.shard))
     }
 
     /// A product's units on day `d`, if known: read, or absent from a complete list.
@@ -153,42 +181,83 @@ impl TopMerge {
         })
     }
 
-    /// Heads `2 x limit` deep of the given lists, skipping complete ones.
-    fn deeper(&self, lists: impl IntoIterator<Item = usize>) -> Vec<HeadRead> {
-        lists
-            .into_iter()
-            .filter(|&i| !self.lists[i].complete)
-            .map(|i| HeadRead {
-                list: self.list_of(i),
-                limit: self.lists[i].limit.saturating_mul(2).max(FIRST_HEAD),
-            })
-            .collect()
-    }
-
-    pub fn next(&self) -> Step {
-        let unread: Vec<usize> = (0..self.lists.len())
-            .filter(|&i| self.lists[i].limit == 0)
-            .collect();
-        if !unread.is_empty() {
-            return Step::Heads(
-                unread
-                    .into_iter()
-                    .map(|i| HeadRead {
-                        list: self.list_of(i),
-                        limit: FIRST_HEAD,
-                    })
-                    .collect(),
-            );
-        }
-        // The bar: the k-th best worst case. A product whose best case ranks behind it has k
-        // products surely ahead of it.
+    /// The k-th best worst case (quantity, product), if k products were read.
+    fn bar(&self) -> Option<(i64, &ProductId)> {
         let mut worst: Vec<(i64, &ProductId)> = self
             .seen
             .iter()
             .map(|(id, p)| (self.bounds(p).0, id))
             .collect();
         worst.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        let bar = self.k.checked_sub(1).and_then(|i| worst.get(i)).copied();
+        self.k.checked_sub(1).and_then(|i| worst.get(i)).copied()
+    }
+
+    /// A lower floor than `min`: one under which no unread product can reach `bar` (the k-th
+    /// worst case), or a quarter of `min` while fewer than k products are known.
+    fn lower_floor(&self, min: i64, bar: Option<i64>) -> i64 {
+        let days = self.days.len().max(1) as i64;
+        let wanted = bar.map_or(min / 4, |q| q / (days + 1));
+        wanted.min(min - 1).max(1)
+    }
+
+    /// Reads one step deeper of the given lists (complete ones skipped): heads twice as long,
+    /// or every entry above a lower floor.
+    fn deeper(&self, lists: impl IntoIterator<Item = usize>, bar: Option<i64>) -> Option<Step> {
+        let lists: Vec<usize> = lists
+            .into_iter()
+            .filter(|&i| !self.lists[i].complete)
+            .collect();
+        let floors: Vec<i64> = lists
+            .iter()
+            .filter_map(|&i| match self.lists[i].read {
+                Read::Above(min) => Some(min),
+                _ => None,
+            })
+            .collect();
+        if let Some(min) = floors.iter().min() {
+            return Some(Step::Above {
+                lists: lists.iter().map(|&i| self.list_of(i)).collect(),
+                min: self.lower_floor(*min, bar),
+            });
+        }
+        let heads: Vec<HeadRead> = lists
+            .into_iter()
+            .map(|i| HeadRead {
+                list: self.list_of(i),
+                limit: match self.lists[i].read {
+                    Read::Head(limit) => limit.saturating_mul(2),
+                    _ => FIRST_HEAD,
+                },
+            })
+            .collect();
+        (!heads.is_empty()).then_some(Step::Heads(heads))
+    }
+
+    pub fn next(&self) -> Step {
+        let unread: Vec<usize> = (0..self.lists.len())
+            .filter(|&i| self.lists[i].read == Read::Not)
+            .collect();
+        if !unread.is_empty() {
+            return match self.start {
+                Some(min) => Step::Above {
+                    lists: unread.into_iter().map(|i| self.list_of(i)).collect(),
+                    min,
+                },
+                None => Step::Heads(
+                    unread
+                        .into_iter()
+                        .map(|i| HeadRead {
+                            list: self.list_of(i),
+                            limit: FIRST_HEAD,
+                        })
+                        .collect(),
+                ),
+            };
+        }
+        // The bar: the k-th best worst case. A product whose best case ranks behind it has k
+        // products surely ahead of it.
+        let bar = self.bar();
+        let bar_quantity = bar.map(|(q, _)| q);
         // `id` None: a product not read yet, whose id may be anything.
         let may_rank = |best: i64, id: Option<&ProductId>| {
             best > 0
@@ -203,9 +272,8 @@ impl TopMerge {
             .flat_map(|s| (0..self.days.len()).map(move |d| (d, s)))
             .map(|(d, s)| self.at(d, s))
             .collect();
-        let heads = self.deeper(shallow);
-        if !heads.is_empty() {
-            return Step::Heads(heads);
+        if let Some(step) = self.deeper(shallow, bar_quantity) {
+            return step;
         }
 
         // Products read that may rank, and the counters still unknown among them.
@@ -239,19 +307,48 @@ impl TopMerge {
             return Step::Done(top);
         }
         // A key costs a read unit; a deeper head of the lists holding them costs its size (and
-        // may prove them out of reach instead). The cheaper wins, keys on a tie.
+        // may prove them out of reach instead). The cheaper wins, keys on a tie. Past a floor
+        // the size of a deeper read is unknown: keys, up to one batch of them.
         let lists: BTreeSet<usize> = missing.iter().map(|(_, l)| *l).collect();
         let deeper_units: usize = lists
             .iter()
-            .map(|&l| head_read_units(self.lists[l].limit.saturating_mul(2)))
+            .map(|&l| match self.lists[l].read {
+                Read::Head(limit) => head_read_units(limit.saturating_mul(2)),
+                _ => MAX_KEYS,
+            })
             .sum();
-        if missing.len() <= deeper_units {
+        if missing.len() <= deeper_units.min(MAX_KEYS) {
             let mut keys: Vec<SalesKey> = missing.into_iter().map(|(k, _)| k).collect();
             keys.sort();
-            Step::Counters(keys)
-        } else {
-            Step::Heads(self.deeper(lists))
+            return Step::Counters(keys);
         }
+        self.deeper(lists, bar_quantity).unwrap_or_else(|| {
+            // Unreachable (a missing counter's list is never complete); keys are always right.
+            Step::Counters(missing.into_iter().map(|(k, _)| k).collect())
+        })
+    }
+
+    /// The floor to start the next merge over these lists with (None before [`Step::Done`]): half
+    /// of the lower of a share of the k-th total under which no unread product could reach it,
+    /// and the smallest daily counter of the answer. Were nothing to change, a read above it
+    /// would decide at once, the answer's counters all in it; the half is room for change.
+    pub fn next_floor(&self) -> Option<i64> {
+        let Step::Done(top) = self.next() else {
+            return None;
+        };
+        let Some((_, kth)) = top.get(self.k.saturating_sub(1)) else {
+            // Fewer than k products sold: every entry.
+            return Some(1);
+        };
+        let days = self.days.len().max(1) as i64;
+        let smallest = top
+            .iter()
+            .filter_map(|(id, _)| self.seen.get(id))
+            .flat_map(|p| p.days.iter().flatten().copied())
+            .filter(|q| *q > 0)
+            .min()
+            .unwrap_or(1);
+        Some((smallest.min(kth / (days + 1)) / 2).max(1))
     }
 
     fn note(&mut self, d: usize, product_id: ProductId, quantity: i64) {
@@ -267,20 +364,44 @@ impl TopMerge {
 
     /// What a head read showed. A head shorter than its limit is the whole list.
     pub fn on_head(&mut self, read: &HeadRead, head: SalesHead) {
-        let Some(d) = self.days.iter().position(|day| *day == read.list.day) else {
+        let Some(i) = self.index_of(&read.list) else {
             return;
         };
-        if read.list.shard >= self.shards {
-            return;
-        }
-        let i = self.at(d, read.list.shard);
+        let d = i / self.shards as usize;
         self.lists[i] = ListState {
-            limit: read.limit.max(1),
-            last: head.entries.iter().map(|(_, q)| *q).min().unwrap_or(0),
+            read: Read::Head(read.limit.max(1)),
+            bound: head.entries.iter().map(|(_, q)| *q).min().unwrap_or(0),
             complete: head.complete || head.entries.len() < read.limit,
         };
         for (id, q) in head.entries {
             self.note(d, id, q);
+        }
+    }
+
+    /// What a read above `min` of `lists` showed: their entries of at least `min` units, by list.
+    pub fn on_above(
+        &mut self,
+        lists: &[SalesList],
+        min: i64,
+        entries: Vec<(SalesList, Vec<(ProductId, i64)>)>,
+    ) {
+        for list in lists {
+            if let Some(i) = self.index_of(list) {
+                self.lists[i] = ListState {
+                    read: Read::Above(min),
+                    bound: min.saturating_sub(1).max(0),
+                    complete: min <= 1,
+                };
+            }
+        }
+        for (list, found) in entries {
+            let Some(i) = self.index_of(&list) else {
+                continue;
+            };
+            let d = i / self.shards as usize;
+            for (id, q) in found {
+                self.note(d, id, q);
+            }
         }
     }
 
@@ -299,7 +420,7 @@ impl TopMerge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::popular::{window, TOP_N};
+    use crate::domain::popular::{window, SalesList, TOP_N};
     use crate::testing::sales_histories::{adversarial, uniform, zipf, Rng, SalesHistory};
     use chrono::{TimeZone, Utc};
 
@@ -314,22 +435,52 @@ mod tests {
     #[derive(Debug, Default)]
     struct Cost {
         heads: usize,
+        /// Reads above a floor (each one request, whatever the number of lists).
+        aboves: usize,
         entries: usize,
         keys: usize,
+        next_floor: Option<i64>,
     }
 
     /// Runs the merge over a history held in memory, equal quantities in a seeded order.
     fn merge(h: &SalesHistory, shards: u32, seed: u64) -> (Vec<(ProductId, i64)>, Cost) {
+        merge_from(h, shards, seed, None)
+    }
+
+    fn merge_from(
+        h: &SalesHistory,
+        shards: u32,
+        seed: u64,
+        start: Option<i64>,
+    ) -> (Vec<(ProductId, i64)>, Cost) {
         let window = days();
         let lists = h.lists(shards, &mut Rng::new(seed));
         let mut counters: HashMap<SalesKey, i64> = HashMap::new();
         for (k, q) in &h.counters {
             *counters.entry(k.clone()).or_default() += q;
         }
-        let mut m = TopMerge::new(window.clone(), shards, TOP_N);
+        let mut m = TopMerge::new(window.clone(), shards, TOP_N, start);
         let mut cost = Cost::default();
         for _ in 0..200 {
             match m.next() {
+                Step::Above { lists: read, min } => {
+                    cost.aboves += 1;
+                    let found: Vec<(SalesList, Vec<(ProductId, i64)>)> = read
+                        .iter()
+                        .map(|l| {
+                            let above: Vec<(ProductId, i64)> = lists
+                                .get(l)
+                                .map_or(&[][..], Vec::as_slice)
+                                .iter()
+                                .filter(|(_, q)| *q >= min)
+                                .cloned()
+                                .collect();
+                            cost.entries += above.len();
+                            (*l, above)
+                        })
+                        .collect();
+                    m.on_above(&read, min, found);
+                }
                 Step::Heads(reads) => {
                     for r in reads {
                         let all = lists.get(&r.list).map_or(&[][..], Vec::as_slice);
@@ -353,15 +504,25 @@ mod tests {
                         .collect();
                     m.on_counters(&keys, &found);
                 }
-                Step::Done(top) => return (top, cost),
+                Step::Done(top) => {
+                    cost.next_floor = m.next_floor();
+                    return (top, cost);
+                }
             }
         }
         panic!("{}: the merge did not finish in 200 steps", h.name);
     }
 
+    /// Exact from heads, and from floors good (the next floor heads found), too high, too low.
     fn assert_exact(h: &SalesHistory, shards: u32, seed: u64) -> Cost {
+        let want = h.oracle(&days());
         let (got, cost) = merge(h, shards, seed);
-        assert_eq!(got, h.oracle(&days()), "{} with {shards} shards", h.name);
+        assert_eq!(got, want, "{} with {shards} shards", h.name);
+        let good = cost.next_floor.expect("a floor once done");
+        for start in [good, good * 7 + 1_000, (good / 3).max(1), 1] {
+            let (got, _) = merge_from(h, shards, seed, Some(start));
+            assert_eq!(got, want, "{} with {shards} shards from {start}", h.name);
+        }
         cost
     }
 
@@ -422,7 +583,6 @@ mod tests {
             }
         }
         for (n, seed, cost) in &costs {
-            eprintln!("n={n} seed={seed}: {cost:?}");
             assert!(
                 cost.entries <= 12 * FIRST_HEAD && cost.keys <= 12,
                 "n={n} seed={seed}: {cost:?}"
@@ -452,5 +612,31 @@ mod tests {
         assert_eq!(got, h.oracle(&days()));
         assert_eq!(got.first().map(|(_, q)| *q), Some(500), "{got:?}");
         assert!(cost.keys > 0, "its other days were read by key: {cost:?}");
+    }
+
+    #[test]
+    fn the_last_answers_floor_decides_in_one_read() {
+        for n in [100, 1_000, 10_000] {
+            for seed in 0..3 {
+                let h = zipf(seed, n, &days(), 1.0, 2_000.0);
+                let (_, first) = merge(&h, 4, seed);
+                let (got, cost) = merge_from(&h, 4, seed, first.next_floor);
+                assert_eq!(got, h.oracle(&days()));
+                assert_eq!(
+                    (cost.heads, cost.aboves, cost.keys),
+                    (0, 1, 0),
+                    "n={n} seed={seed}: {cost:?}"
+                );
+                assert!(cost.entries <= 60, "n={n} seed={seed}: {cost:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_floor_too_high_reads_again_lower() {
+        let h = zipf(3, 2_000, &days(), 1.0, 2_000.0);
+        let (got, cost) = merge_from(&h, 4, 0, Some(1_000_000));
+        assert_eq!(got, h.oracle(&days()));
+        assert!(cost.aboves >= 2, "{cost:?}");
     }
 }

@@ -1,14 +1,16 @@
 //! `GET /products/popular`: top 5 by units sold today and the two days before (shop time zone).
 //!
-//! The exact top 5 comes from the heads of the day x shard lists sorted by units sold, merged
-//! by [`TopMerge`] (what it reads depends on the distribution of sales, not on how many
-//! products sold), then joins live product data. No cache: every read is strongly
-//! consistent, so an order counts the moment it succeeds.
+//! The exact top 5 comes from the top of the day x shard lists sorted by units sold, merged by
+//! [`TopMerge`] (what it reads depends on the distribution of sales, not on how many products
+//! sold), then joins live product data. No cache: every read is strongly consistent, so an
+//! order counts the moment it succeeds. The only thing kept between calls is where the last
+//! fifth total lay ([`FloorHint`]), so that the next call reads every list in one request.
 
 use chrono::NaiveDate;
 use futures::future::try_join_all;
 use serde::Serialize;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::domain::ids::ProductId;
@@ -17,21 +19,42 @@ use crate::domain::popular_merge::{Step, TopMerge};
 use crate::ports::{ProductStore, SalesStore, StoreError, StoreResult};
 use crate::wiring::{Env, Ports};
 
+/// The floor the next merge starts with (the last answer's [`TopMerge::next_floor`]), kept by an
+/// instance between calls. A hint: a wrong one costs a second read, never a wrong answer.
+#[derive(Debug, Default)]
+pub struct FloorHint(AtomicI64);
+
+impl FloorHint {
+    pub fn get(&self) -> Option<i64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|f| *f > 0)
+    }
+
+    pub fn set(&self, floor: Option<i64>) {
+        self.0.store(floor.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
 /// What the top-5 uses.
 #[derive(Clone)]
 pub struct PopularPorts {
     pub env: Env,
     pub sales: Arc<dyn SalesStore>,
     pub products: Arc<dyn ProductStore>,
+    pub floor: Arc<FloorHint>,
 }
 
 impl PopularPorts {
-    pub fn wire(p: &impl Ports) -> Self {
+    pub fn new(env: Env, sales: Arc<dyn SalesStore>, products: Arc<dyn ProductStore>) -> Self {
         Self {
-            env: p.env(),
-            sales: p.sales(),
-            products: p.products(),
+            env,
+            sales,
+            products,
+            floor: Arc::default(),
         }
+    }
+
+    pub fn wire(p: &impl Ports) -> Self {
+        Self::new(p.env(), p.sales(), p.products())
     }
 }
 
@@ -52,15 +75,29 @@ pub struct PopularList {
     pub days: u64,
 }
 
-/// The best [`TOP_N`] products over `days` and their units sold, best first: the merge driven
-/// over the store (heads in parallel, then counters by key, until it is done).
+/// What [`top_sold`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopSold {
+    /// The best [`TOP_N`] products and their units sold, best first.
+    pub top: Vec<(ProductId, i64)>,
+    /// The floor to start the next merge with.
+    pub next_floor: Option<i64>,
+}
+
+/// The merge driven over the store: reads above `floor` (or heads, without one) until it is
+/// done; heads in parallel, then counters by key.
 pub async fn top_sold(
     sales: &dyn SalesStore,
     days: &[NaiveDate],
-) -> StoreResult<Vec<(ProductId, i64)>> {
-    let mut merge = TopMerge::new(days.to_vec(), sales.sales_shards(), TOP_N);
+    floor: Option<i64>,
+) -> StoreResult<TopSold> {
+    let mut merge = TopMerge::new(days.to_vec(), sales.sales_shards(), TOP_N, floor);
     loop {
         match merge.next() {
+            Step::Above { lists, min } => {
+                let found = sales.sales_above(&lists, min).await?;
+                merge.on_above(&lists, min, found);
+            }
             Step::Heads(reads) => {
                 let heads =
                     try_join_all(reads.iter().map(|r| sales.sales_head(r.list, r.limit))).await?;
@@ -72,14 +109,19 @@ pub async fn top_sold(
                 let found = sales.sales_of(&keys).await?;
                 merge.on_counters(&keys, &found);
             }
-            Step::Done(top) => return Ok(top),
+            Step::Done(top) => {
+                let next_floor = merge.next_floor();
+                return Ok(TopSold { top, next_floor });
+            }
         }
     }
 }
 
 pub async fn top(ctx: &PopularPorts) -> Result<PopularList, StoreError> {
     let days = window(ctx.env.clock.now(), ctx.env.config.time_zone);
-    let ranked = top_sold(ctx.sales.as_ref(), &days).await?;
+    let sold = top_sold(ctx.sales.as_ref(), &days, ctx.floor.get()).await?;
+    ctx.floor.set(sold.next_floor);
+    let ranked = sold.top;
     let ids: Vec<ProductId> = ranked.iter().map(|(p, _)| p.clone()).collect();
     let products = ctx.products.get_many(&ids).await?;
     let items = ranked
@@ -131,14 +173,14 @@ mod tests {
                 stock: 7,
             });
         }
-        PopularPorts {
-            env: Env {
+        PopularPorts::new(
+            Env {
                 config: Arc::new(Config::from_env().expect("config")),
                 clock,
             },
-            sales: Arc::new(store.clone()),
-            products: Arc::new(store),
-        }
+            Arc::new(store.clone()),
+            Arc::new(store),
+        )
     }
 
     fn answer(list: &PopularList) -> Vec<(ProductId, i64)> {

@@ -1,6 +1,7 @@
 //! Records which DynamoDB actions each function's code performs, on which tables: an SDK
 //! interceptor ([`Boundary`]) reads every request (the action, `TableName`, `IndexName`, the items of
-//! transactions and batches) and files it under the function currently running. With
+//! transactions and batches, the table and index of a PartiQL statement) and files it under the
+//! function currently running. With
 //! `strip_old_items`, requests stop asking for the old item of a failed condition
 //! (`ReturnValuesOnConditionCheckFailure`), which drives the code down its "read the item"
 //! fallbacks.
@@ -91,6 +92,10 @@ impl Boundary for Recorder {
                     self.record((format!("dynamodb:{op}"), t, None));
                 }
             }
+            "ExecuteStatement" => {
+                let (action, table, index) = partiql(body["Statement"].as_str().unwrap_or(""));
+                self.record((action, table, index));
+            }
             _ => {
                 let index = body["IndexName"].as_str().map(str::to_owned);
                 self.record((format!("dynamodb:{op}"), table(&body), index));
@@ -98,6 +103,31 @@ impl Boundary for Recorder {
         }
         None
     }
+}
+
+/// The IAM action, table and index of a PartiQL statement: `SELECT … FROM "table"."index" …`
+/// is `dynamodb:PartiQLSelect` (and so on for the other verbs).
+fn partiql(statement: &str) -> Access {
+    let verb = statement
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let action = match verb.as_str() {
+        "select" => "dynamodb:PartiQLSelect",
+        "insert" => "dynamodb:PartiQLInsert",
+        "update" => "dynamodb:PartiQLUpdate",
+        "delete" => "dynamodb:PartiQLDelete",
+        _ => "dynamodb:PartiQL?",
+    };
+    let mut names = statement.split('"').skip(1).step_by(2);
+    let table = names.next().unwrap_or_default().to_owned();
+    let index = statement
+        .split_once(&format!("\"{table}\"."))
+        .and_then(|(_, rest)| rest.strip_prefix('"'))
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned);
+    (action.to_owned(), table, index)
 }
 
 /// Removes every `ReturnValuesOnConditionCheckFailure` (also inside transaction items).

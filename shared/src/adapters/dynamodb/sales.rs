@@ -23,6 +23,8 @@ use crate::retry::{retry, Attempts, Safety, CALL_ATTEMPTS};
 /// The sales table's local secondary index: partition `pk`, sort `soldQuantity`, keys only.
 pub const SOLD_INDEX: &str = "sold";
 
+/// Partition keys one PartiQL `IN` may list.
+const IN_KEYS: usize = 50;
 /// Keys a `BatchGetItem` may ask for at once.
 const BATCH_GET_KEYS: usize = 100;
 /// Items a `BatchWriteItem` may carry.
@@ -219,6 +221,60 @@ impl Db {
         Err(StoreError::NotApplied(NotApplied::Conflict))
     }
 
+    /// One PartiQL statement over at most [`IN_KEYS`] lists, every page.
+    async fn sales_above_in(
+        &self,
+        lists: &[SalesList],
+        min: i64,
+    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
+        let by_pk: HashMap<String, SalesList> = lists
+            .iter()
+            .map(|l| (day_key(l.day, l.shard), *l))
+            .collect();
+        let marks = vec!["?"; by_pk.len()].join(", ");
+        let statement = format!(
+            "SELECT pk, sk, soldQuantity FROM \"{}\".\"{SOLD_INDEX}\" WHERE pk IN [{marks}] AND soldQuantity >= ?",
+            self.tables.sales
+        );
+        let mut parameters: Vec<_> = by_pk.keys().map(s).collect();
+        parameters.push(n(min));
+        let mut found: HashMap<SalesList, Vec<(ProductId, i64)>> =
+            lists.iter().map(|l| (*l, Vec::new())).collect();
+        let mut next = None;
+        loop {
+            let page = retry(
+                "ExecuteStatement(sales sold)",
+                Safety::Idempotent,
+                || async {
+                    self.client
+                        .execute_statement()
+                        .statement(&statement)
+                        .set_parameters(Some(parameters.clone()))
+                        .consistent_read(true)
+                        .set_next_token(next.clone())
+                        .send()
+                        .await
+                        .map_err(map_sdk)
+                },
+            )
+            .await?;
+            for item in page.items.unwrap_or_default() {
+                let pk = get_s(&item, "pk")?;
+                let Some(list) = by_pk.get(&pk) else {
+                    return Err(StoreError::Corrupt(format!("{pk}: a list not asked for")));
+                };
+                found.entry(*list).or_default().push((
+                    ProductId::from(get_s(&item, "sk")?),
+                    get_n(&item, "soldQuantity")?,
+                ));
+            }
+            next = page.next_token;
+            if next.is_none() {
+                return Ok(found.into_iter().collect());
+            }
+        }
+    }
+
     /// One `BatchGetItem` round of at most [`BATCH_GET_KEYS`] counters, unprocessed keys again.
     async fn sales_batch(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>> {
         let by_key: HashMap<(String, String), &SalesKey> = keys
@@ -321,6 +377,19 @@ impl SalesStore for Db {
                 return Ok(SalesHead { entries, complete });
             }
         }
+    }
+
+    /// One PartiQL `SELECT … WHERE pk IN [...] AND soldQuantity >= ?` on the index per 50 lists
+    /// (12 by default: one), in parallel.
+    #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_above"))]
+    async fn sales_above(
+        &self,
+        lists: &[SalesList],
+        min: i64,
+    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
+        let parts =
+            try_join_all(lists.chunks(IN_KEYS).map(|c| self.sales_above_in(c, min))).await?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// `BatchGetItem`s of at most 100 keys, in parallel.

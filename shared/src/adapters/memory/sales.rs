@@ -36,6 +36,30 @@ impl SalesStore for MemoryStore {
         .await
     }
 
+    async fn sales_above(
+        &self,
+        lists: &[SalesList],
+        min: i64,
+    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
+        self.call("sales_above", Safety::Idempotent, |st| {
+            Ok(lists
+                .iter()
+                .map(|list| {
+                    let entries = st
+                        .sales
+                        .iter()
+                        .filter(|((d, p), q)| {
+                            *d == list.day && shard_of(p, SHARDS) == list.shard && **q >= min
+                        })
+                        .map(|((_, p), q)| (p.clone(), *q))
+                        .collect();
+                    (*list, entries)
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn sales_of(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>> {
         self.call("sales_of", Safety::Idempotent, |st| {
             Ok(keys
