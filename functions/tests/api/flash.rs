@@ -187,6 +187,12 @@ async fn two_hundred_buyers_take_exactly_the_stock_of_a_bucketed_product() {
         .filter(|(_, _, o)| matches!(o, Outcome::SoldOut(_)))
         .count();
     assert_eq!(sold_out, 50, "every other buyer heard sold-out");
+    // Its sales were counted on several shards' counters (one per bucket drawn first); popular
+    // sums them.
+    let popular = app.get("/products/popular", None).await;
+    assert_eq!(popular.body["items"][0]["productId"], product.as_str());
+    assert_eq!(popular.body["items"][0]["soldQuantity"], initial);
+    assert_eq!(popular.body["items"][0]["stock"], 0);
 }
 
 #[tokio::test]

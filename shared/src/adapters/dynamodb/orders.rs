@@ -167,8 +167,13 @@ impl Db {
             items.push(TransactWriteItem::builder().update(done).build());
             actions.push(Action::Idempotency);
         }
-        for line in p.lines {
-            let update = self.sales_counter_update(p.sales_day, &line.product_id, line.quantity)?;
+        for (line, plan) in p.lines.iter().zip(p.draws) {
+            let spread = match plan.draws.first() {
+                Some(d) if plan.buckets > 1 => d.bucket,
+                _ => 0,
+            };
+            let update =
+                self.sales_counter_update(p.sales_day, &line.product_id, line.quantity, spread)?;
             items.push(TransactWriteItem::builder().update(update).build());
             actions.push(Action::Sales);
         }

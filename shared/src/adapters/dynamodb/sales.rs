@@ -13,20 +13,24 @@ use crate::ports::{SalesStore, StoreResult};
 use crate::retry::{retry, Safety};
 
 impl Db {
-    /// The counter update for one order line, to run inside the order transaction.
+    /// The counter update for one order line, to run inside the order transaction. `spread`
+    /// moves the counter `spread` shards past the product's own (a line of a product whose stock
+    /// is in buckets passes its bucket, so that its sales are counted on as many items as its
+    /// stock, up to the shard count: one counter per day would be the next hot item). The reader
+    /// sums a product's counters over every shard of a day.
     pub(crate) fn sales_counter_update(
         &self,
         day: NaiveDate,
         product_id: &str,
         quantity: i64,
+        spread: u32,
     ) -> StoreResult<Update> {
+        let shards = self.sales_shards.max(1);
+        let shard = (shard_of(product_id, shards) + spread % shards) % shards;
         built(
             Update::builder()
                 .table_name(&self.tables.sales)
-                .key(
-                    "pk",
-                    s(day_key(day, shard_of(product_id, self.sales_shards))),
-                )
+                .key("pk", s(day_key(day, shard)))
                 .key("sk", s(product_id))
                 .update_expression("ADD soldQuantity :q SET #day = :day, expiresAt = :exp")
                 .expression_attribute_names("#day", "day")
