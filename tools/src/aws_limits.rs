@@ -16,7 +16,8 @@
 //!   `TransactionConflict`. Modelled as a hold of [`LimitParams::hold`] from the moment a
 //!   transaction that passed is sent.
 //!
-//! A refused request is neutered (DynamoDB Local applies nothing) and the SDK gets the refusal.
+//! A refused request is neutered and sent to a local sink instead of DynamoDB Local (which then
+//! neither applies it nor spends its CPU on it), and the SDK gets the refusal.
 //! Reads are not limited (3,000 read units a second per partition are not what a sale hits).
 //! docs/PERFORMANCE.md ("Flash sale") cites the figures and says what the model leaves out.
 //!
@@ -25,8 +26,10 @@
 //! transactions a second on this machine) does. Ratios between runs are what it measures.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -376,8 +379,67 @@ impl Boundary for AwsLimits {
         };
         if answer.is_some() {
             request.neuter();
+            request.redirect(&sink());
         }
         answer
+    }
+}
+
+/// A local endpoint that answers `{}` to every request at once (refused requests go there; the
+/// SDK hears the model's answer instead). Its own threads, for the life of the process.
+fn sink() -> String {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
+            return "127.0.0.1:9".to_owned();
+        };
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "127.0.0.1:9".to_owned(), |a| a.to_string());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || answer_all(stream));
+            }
+        });
+        addr
+    })
+    .clone()
+}
+
+/// Answers every HTTP/1.1 request on the connection with `200 {}`.
+fn answer_all(stream: TcpStream) {
+    let Ok(read) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read);
+    let mut writer = stream;
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.trim().eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}";
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
     }
 }
 
