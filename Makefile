@@ -4,6 +4,7 @@
 #   make bench        scripts/bench.sh: release load generator vs its own local stack (docs/PERFORMANCE.md)
 #   make bench-pipeline  the local event pipeline under load: orders/s in, events/s out, lag (docs/PERFORMANCE.md)
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
+#   make bench-flash  one product, 500 buyers, stock in 1/4/16/64 buckets, behind a model of DynamoDB's limits
 #   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend}
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
 #   make package      every Lambda for arm64 in one cargo-lambda build, then sam build of infra/template.yaml
@@ -21,7 +22,7 @@ TEST_MOTO_PORT ?= 5100
 BENCH_DDB_PORT ?= 8400
 BENCH_MOTO_PORT ?= 5400
 
-.PHONY: help deps tools lint test bench bench-pipeline bench-lambda dev package clean-stack stack-up stack-down stack-status
+.PHONY: help deps tools lint test bench bench-pipeline bench-lambda bench-flash dev package clean-stack stack-up stack-down stack-status
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -48,6 +49,9 @@ bench-pipeline:
 
 bench-lambda:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh bench-lambda
+
+bench-flash:
+	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh flash-bench
 
 dev:
 	scripts/dev.sh

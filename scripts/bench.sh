@@ -5,10 +5,12 @@
 # The stack is torn down on every exit path (EXIT/INT/TERM trap). Traffic goes to 127.0.0.1 only.
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
-#                                      (`make bench-pipeline`) or bench-lambda (`make bench-lambda`)
+#                                      (`make bench-pipeline`), bench-lambda (`make bench-lambda`)
+#                                      or flash-bench (`make bench-flash`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
-#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300)
+#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
+#        FLASH_BUYERS (500), FLASH_BUCKETS (1,4,16,64), FLASH_SCALE (20), FLASH_SECONDS (8), ...
 #        -- passed to the binary.
 set -euo pipefail
 

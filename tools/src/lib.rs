@@ -8,6 +8,7 @@
 pub mod api_bench;
 pub mod aws_limits;
 pub mod bench_support;
+pub mod flash_bench;
 pub mod gateway;
 pub mod infra_tables;
 pub mod lambda_bench;
