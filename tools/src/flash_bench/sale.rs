@@ -1,6 +1,6 @@
-//! One flash sale: `buyers` tasks order one unit at a time (keyed, as a client with an
-//! Idempotency-Key: a 503 or 409 REQUEST_IN_PROGRESS is retried with the same key after a short
-//! pause) until they hear sold-out or the sale's time is up.
+//! One flash sale: `buyers` tasks order one unit at a time, through the order service in-process
+//! under the request's deadline as its Lambda runs it, until they hear sold-out or the sale's
+//! time is up; a 503 is followed, after a short pause, by another order.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +12,12 @@ use shop_shared::domain::order::{request_hash, OrderRefusal, OrderRequest, Reque
 use shop_shared::retry::with_deadline;
 use shop_shared::services::orders::{self, OrderError, OrderPorts};
 
-/// What one buyer heard, with when the request (all its retries) started and ended.
+/// What one buyer heard for one order, with when the request started and ended.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
     pub start: Instant,
     pub end: Instant,
     pub kind: Kind,
-    /// Client retries of this key.
-    pub retries: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +25,11 @@ pub(crate) enum Kind {
     Bought,
     /// `INSUFFICIENT_STOCK` with its `available`.
     SoldOut(i64),
-    /// No final answer within the sale's time.
-    Unfinished,
+    /// 503: contention outlasted the request's attempts, or the store did not answer in time;
+    /// `maybe_applied`: the order may have been placed all the same.
+    Busy {
+        maybe_applied: bool,
+    },
     /// An answer a correct service never gives here (counted, never expected).
     Wrong,
 }
@@ -83,7 +84,7 @@ impl Heard {
         }
     }
 
-    /// Latency of the successful orders (all retries included), in microseconds.
+    /// Latency of the successful orders (the service's own retries included), in microseconds.
     pub fn latency(&self) -> Histogram<u64> {
         let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
         for a in self.answers.iter().filter(|a| a.kind == Kind::Bought) {
@@ -93,64 +94,42 @@ impl Heard {
         h
     }
 
-    pub fn client_retries(&self) -> u64 {
-        self.answers.iter().map(|a| u64::from(a.retries)).sum()
+    /// 503 answers (after each, the buyer orders again).
+    pub fn busy(&self) -> usize {
+        self.answers
+            .iter()
+            .filter(|a| matches!(a.kind, Kind::Busy { .. }))
+            .count()
+    }
+
+    /// 503 answers that said the order may have been placed.
+    pub fn in_doubt(&self) -> usize {
+        self.count(Kind::Busy {
+            maybe_applied: true,
+        })
     }
 }
 
-/// One order of one unit under its key, retried while the answer is not final.
-async fn buy(
-    ctx: &OrderPorts,
-    user: &UserId,
-    product: &ProductId,
-    key: &str,
-    budget: Duration,
-    until: Instant,
-) -> (Kind, u32) {
-    let request = || {
-        OrderRequest::Items(vec![RequestedLine {
-            product_id: product.clone(),
-            quantity: 1,
-        }])
-    };
+/// One order of one unit, without an Idempotency-Key (a buyer who keeps buying until sold-out: a
+/// 503 is followed by a new order, and whatever an unanswered one did is read from the orders
+/// stored). `Busy` carries whether the 503 said the order may have been placed.
+async fn buy(ctx: &OrderPorts, user: &UserId, product: &ProductId, budget: Duration) -> Kind {
+    let request = OrderRequest::Items(vec![RequestedLine {
+        product_id: product.clone(),
+        quantity: 1,
+    }]);
     let hash = request_hash(format!("{{\"flash\":\"{product}\"}}").as_bytes());
-    let mut retries = 0;
-    loop {
-        let answer = with_deadline(
-            budget,
-            orders::place(ctx, user, Some(key), hash.clone(), request()),
-        )
-        .await;
-        match answer {
-            Ok(_) => return (Kind::Bought, retries),
-            Err(OrderError::Refused(OrderRefusal::InsufficientStock { available, .. })) => {
-                return (Kind::SoldOut(available), retries)
-            }
-            Err(
-                e @ (OrderError::TryAgain { .. }
-                | OrderError::Unavailable { .. }
-                | OrderError::InProgress),
-            ) if Instant::now() < until => {
-                if std::env::var("FLASH_TRACE").is_ok() {
-                    eprintln!("flash-bench: retry after {e:?}");
-                }
-                retries += 1;
-                // The key's first attempt may still be running: wait longer for it.
-                let pause = match e {
-                    OrderError::InProgress => rand::rng().random_range(200..400),
-                    _ => rand::rng().random_range(20..100),
-                };
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            Err(
-                OrderError::TryAgain { .. }
-                | OrderError::Unavailable { .. }
-                | OrderError::InProgress,
-            ) => return (Kind::Unfinished, retries),
-            Err(e) => {
-                eprintln!("flash-bench: unexpected answer {e:?}");
-                return (Kind::Wrong, retries);
-            }
+    match with_deadline(budget, orders::place(ctx, user, None, hash, request)).await {
+        Ok(_) => Kind::Bought,
+        Err(OrderError::Refused(OrderRefusal::InsufficientStock { available, .. })) => {
+            Kind::SoldOut(available)
+        }
+        Err(OrderError::TryAgain { maybe_applied } | OrderError::Unavailable { maybe_applied }) => {
+            Kind::Busy { maybe_applied }
+        }
+        Err(e) => {
+            eprintln!("flash-bench: unexpected answer {e:?}");
+            Kind::Wrong
         }
     }
 }
@@ -166,26 +145,25 @@ pub(crate) async fn run(
     let until = Instant::now() + limit;
     let tasks: Vec<_> = buyers
         .iter()
-        .enumerate()
-        .map(|(i, user)| {
+        .map(|user| {
             let (ctx, user, product) = (ctx.clone(), user.clone(), product.clone());
             tokio::spawn(async move {
                 let mut heard = Vec::new();
-                for n in 0.. {
-                    if Instant::now() >= until {
-                        break;
-                    }
+                while Instant::now() < until {
                     let start = Instant::now();
-                    let key = format!("flash-{product}-{i}-{n}");
-                    let (kind, retries) = buy(&ctx, &user, &product, &key, budget, until).await;
+                    let kind = buy(&ctx, &user, &product, budget).await;
                     heard.push(Answer {
                         start,
                         end: Instant::now(),
                         kind,
-                        retries,
                     });
-                    if kind != Kind::Bought {
-                        break;
+                    match kind {
+                        Kind::Bought => {}
+                        Kind::Busy { .. } => {
+                            let pause = rand::rng().random_range(20..100);
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                        }
+                        Kind::SoldOut(_) | Kind::Wrong => break,
                     }
                 }
                 heard
