@@ -14,7 +14,8 @@
 //!   `TransactionConflict` at that item's position; a `PutItem`/`UpdateItem`/`DeleteItem` on it
 //!   gets `TransactionConflictException`; a `TransactGetItems` that reads it is cancelled with
 //!   `TransactionConflict`. Modelled as a hold of [`LimitParams::hold`] from the moment a
-//!   transaction that passed is sent.
+//!   transaction that passed is sent; a transaction that DynamoDB Local then cancels (a failed
+//!   condition) releases its items when its answer comes back, as an abort does.
 //!
 //! A refused request is neutered and sent to a local sink instead of DynamoDB Local (which then
 //! neither applies it nor spends its CPU on it), and the SDK gets the refusal.
@@ -146,8 +147,11 @@ impl LimitCounts {
 struct Items {
     /// Units left and when they were last counted, per item.
     units: HashMap<String, (f64, Instant)>,
-    /// Until when a transaction holds the item.
-    held: HashMap<String, Instant>,
+    /// Until when a transaction (by its ticket) holds the item.
+    held: HashMap<String, (Instant, u64)>,
+    /// The items each transaction in flight holds, by ticket.
+    tickets: HashMap<u64, Vec<String>>,
+    next_ticket: u64,
 }
 
 #[derive(Debug)]
@@ -274,10 +278,10 @@ impl AwsLimits {
     }
 
     fn held(items: &Items, key: &str, now: Instant) -> bool {
-        items.held.get(key).is_some_and(|until| *until > now)
+        items.held.get(key).is_some_and(|(until, _)| *until > now)
     }
 
-    fn on_transaction(&self, body: &Value) -> Option<Answer> {
+    fn on_transaction(&self, request: &mut Request<'_>, body: &Value) -> Option<Answer> {
         let stats = &self.inner.stats;
         stats.transactions.fetch_add(1, Ordering::Relaxed);
         let touches = self.transaction_items(body);
@@ -303,13 +307,20 @@ impl AwsLimits {
             return Some(cancelled(&throttled, "ThrottlingError"));
         }
         let until = now + self.inner.params.hold;
+        let ticket = items.next_ticket;
+        items.next_ticket += 1;
+        let keys: Vec<String> = touches.iter().flatten().map(|t| t.key.clone()).collect();
         for t in touches.iter().flatten() {
             Self::take_units(&mut items, &t.key, t.units);
-            items.held.insert(t.key.clone(), until);
+            items.held.insert(t.key.clone(), (until, ticket));
         }
+        items.tickets.insert(ticket, keys);
         if items.held.len() > 10_000 {
-            items.held.retain(|_, u| *u > now);
+            items.held.retain(|_, (u, _)| *u > now);
+            let live: std::collections::HashSet<u64> = items.held.values().map(|h| h.1).collect();
+            items.tickets.retain(|t, _| live.contains(t));
         }
+        request.note(ticket);
         None
     }
 
@@ -372,7 +383,7 @@ impl Boundary for AwsLimits {
     fn on_send(&self, request: &mut Request<'_>) -> Option<Answer> {
         let body = request.json()?;
         let answer = match request.op() {
-            "TransactWriteItems" => self.on_transaction(&body),
+            "TransactWriteItems" => self.on_transaction(request, &body),
             "PutItem" | "UpdateItem" | "DeleteItem" => self.on_write(&body),
             "TransactGetItems" => self.on_transactional_read(&body),
             _ => None,
@@ -382,6 +393,22 @@ impl Boundary for AwsLimits {
             request.redirect(&sink());
         }
         answer
+    }
+
+    /// A transaction DynamoDB Local cancelled (or refused) held nothing past its answer.
+    fn on_noted_answer(&self, ticket: u64, ok: bool) {
+        let mut items = self.locked();
+        let Some(keys) = items.tickets.remove(&ticket) else {
+            return;
+        };
+        if ok {
+            return;
+        }
+        for key in keys {
+            if items.held.get(&key).is_some_and(|(_, t)| *t == ticket) {
+                items.held.remove(&key);
+            }
+        }
     }
 }
 
@@ -591,6 +618,22 @@ mod tests {
             ),
             (3, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_transaction_the_server_cancelled_releases_its_items() {
+        let m = model(slow());
+        let body = transaction(&[update("a")]);
+        let mut http = HttpRequest::new(SdkBody::from(body.to_string()));
+        let mut request = Request::new("TransactWriteItems", &mut http);
+        assert_eq!(m.on_send(&mut request), None);
+        let again = || send(&m, "TransactWriteItems", &transaction(&[update("a")])).1;
+        assert!(again().is_some(), "held");
+        // The first one's answer: cancelled by the server (its ticket is 0, the first).
+        m.on_noted_answer(0, false);
+        assert_eq!(again(), None, "released, then held by this one");
+        m.on_noted_answer(1, true);
+        assert!(again().is_some(), "an applied transaction keeps its hold");
     }
 
     #[test]
