@@ -6,6 +6,7 @@
 #   make bench-pipeline  the local event pipeline under load: orders/s in, events/s out, lag (docs/PERFORMANCE.md)
 #   make bench-popular  GET /products/popular at 100/1,000/10,000 products sold: reads and latency, before/after
 #   make bench-lambda the Lambdas under a runtime-API emulator vs a hello-world: cold, warm, RSS, size
+#   make bench-flash  one product, 500 buyers, stock in 1/4/16/64 buckets, behind a model of DynamoDB's limits
 #   make deps         DynamoDB Local + moto (+ cfn-lint) into ${SHOP_CACHE_DIR:-~/.cache/shop-backend} (not for make dev)
 #   make tools        cfn-lint, aws-sam-cli, cargo-lambda into the tools venv (for `make package`)
 #   make package      every Lambda for arm64 in one cargo-lambda build, then sam build of infra/template.yaml
@@ -26,7 +27,7 @@ TEST_DYNOXIDE_PORT ?= $(shell echo $$(($(TEST_DDB_PORT) + 1)))
 BENCH_DDB_PORT ?= 8400
 BENCH_MOTO_PORT ?= 5400
 
-.PHONY: help deps tools lint test bench bench-pipeline bench-popular bench-lambda dev package clean-stack stack-up stack-down stack-status
+.PHONY: help deps tools lint test bench bench-pipeline bench-popular bench-lambda bench-flash dev package clean-stack stack-up stack-down stack-status
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -56,6 +57,9 @@ bench-popular:
 
 bench-lambda:
 	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh bench-lambda
+
+bench-flash:
+	BENCH_DDB_PORT=$(BENCH_DDB_PORT) BENCH_MOTO_PORT=$(BENCH_MOTO_PORT) scripts/bench.sh flash-bench
 
 dev:
 	STACK=$(STACK) scripts/dev.sh

@@ -6,12 +6,14 @@
 #
 # Usage: scripts/bench.sh [BINARY]     BINARY: bench (default, `make bench`), pipeline-bench
 #                                      (`make bench-pipeline`), popular-bench (`make bench-popular`)
-#                                      or bench-lambda (`make bench-lambda`)
+#                                      bench-lambda (`make bench-lambda`) or flash-bench (`make bench-flash`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400), DDB_BACKEND (dynamodb-local, or dynoxide),
 #        BENCH_PROFILE (release; `dev` builds the harness unoptimised, e.g. on a shared machine),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
 #        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
-#        POP_SIZES (100,1000,10000), POP_CALLS -- passed to the binary.
+#        POP_SIZES (100,1000,10000), POP_CALLS,
+#        FLASH_BUYERS (500), FLASH_BUCKETS (1,4,16,64), FLASH_SCALE (40), FLASH_SECONDS (8), ...
+#        -- passed to the binary.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -14,9 +14,11 @@
 //!   `TransactionConflict` at that item's position; a `PutItem`/`UpdateItem`/`DeleteItem` on it
 //!   gets `TransactionConflictException`; a `TransactGetItems` that reads it is cancelled with
 //!   `TransactionConflict`. Modelled as a hold of [`LimitParams::hold`] from the moment a
-//!   transaction that passed is sent.
+//!   transaction that passed is sent; a transaction that DynamoDB Local then cancels (a failed
+//!   condition) releases its items when its answer comes back, as an abort does.
 //!
-//! A refused request is neutered (DynamoDB Local applies nothing) and the SDK gets the refusal.
+//! A refused request is neutered and sent to a local sink instead of DynamoDB Local (which then
+//! neither applies it nor spends its CPU on it), and the SDK gets the refusal.
 //! Reads are not limited (3,000 read units a second per partition are not what a sale hits).
 //! docs/PERFORMANCE.md ("Flash sale") cites the figures and says what the model leaves out.
 //!
@@ -25,8 +27,10 @@
 //! transactions a second on this machine) does. Ratios between runs are what it measures.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -143,8 +147,11 @@ impl LimitCounts {
 struct Items {
     /// Units left and when they were last counted, per item.
     units: HashMap<String, (f64, Instant)>,
-    /// Until when a transaction holds the item.
-    held: HashMap<String, Instant>,
+    /// Until when a transaction (by its ticket) holds the item.
+    held: HashMap<String, (Instant, u64)>,
+    /// The items each transaction in flight holds, by ticket.
+    tickets: HashMap<u64, Vec<String>>,
+    next_ticket: u64,
 }
 
 #[derive(Debug)]
@@ -271,10 +278,10 @@ impl AwsLimits {
     }
 
     fn held(items: &Items, key: &str, now: Instant) -> bool {
-        items.held.get(key).is_some_and(|until| *until > now)
+        items.held.get(key).is_some_and(|(until, _)| *until > now)
     }
 
-    fn on_transaction(&self, body: &Value) -> Option<Answer> {
+    fn on_transaction(&self, request: &mut Request<'_>, body: &Value) -> Option<Answer> {
         let stats = &self.inner.stats;
         stats.transactions.fetch_add(1, Ordering::Relaxed);
         let touches = self.transaction_items(body);
@@ -300,13 +307,20 @@ impl AwsLimits {
             return Some(cancelled(&throttled, "ThrottlingError"));
         }
         let until = now + self.inner.params.hold;
+        let ticket = items.next_ticket;
+        items.next_ticket += 1;
+        let keys: Vec<String> = touches.iter().flatten().map(|t| t.key.clone()).collect();
         for t in touches.iter().flatten() {
             Self::take_units(&mut items, &t.key, t.units);
-            items.held.insert(t.key.clone(), until);
+            items.held.insert(t.key.clone(), (until, ticket));
         }
+        items.tickets.insert(ticket, keys);
         if items.held.len() > 10_000 {
-            items.held.retain(|_, u| *u > now);
+            items.held.retain(|_, (u, _)| *u > now);
+            let live: std::collections::HashSet<u64> = items.held.values().map(|h| h.1).collect();
+            items.tickets.retain(|t, _| live.contains(t));
         }
+        request.note(ticket);
         None
     }
 
@@ -369,15 +383,90 @@ impl Boundary for AwsLimits {
     fn on_send(&self, request: &mut Request<'_>) -> Option<Answer> {
         let body = request.json()?;
         let answer = match request.op() {
-            "TransactWriteItems" => self.on_transaction(&body),
+            "TransactWriteItems" => self.on_transaction(request, &body),
             "PutItem" | "UpdateItem" | "DeleteItem" => self.on_write(&body),
             "TransactGetItems" => self.on_transactional_read(&body),
             _ => None,
         };
         if answer.is_some() {
             request.neuter();
+            request.redirect(&sink());
         }
         answer
+    }
+
+    /// A transaction DynamoDB Local cancelled (or refused) held nothing past its answer.
+    fn on_noted_answer(&self, ticket: u64, ok: bool) {
+        let mut items = self.locked();
+        let Some(keys) = items.tickets.remove(&ticket) else {
+            return;
+        };
+        if ok {
+            return;
+        }
+        for key in keys {
+            if items.held.get(&key).is_some_and(|(_, t)| *t == ticket) {
+                items.held.remove(&key);
+            }
+        }
+    }
+}
+
+/// A local endpoint that answers `{}` to every request at once (refused requests go there; the
+/// SDK hears the model's answer instead). Its own threads, for the life of the process.
+fn sink() -> String {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
+            return "127.0.0.1:9".to_owned();
+        };
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "127.0.0.1:9".to_owned(), |a| a.to_string());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || answer_all(stream));
+            }
+        });
+        addr
+    })
+    .clone()
+}
+
+/// Answers every HTTP/1.1 request on the connection with `200 {}`.
+fn answer_all(stream: TcpStream) {
+    let Ok(read) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read);
+    let mut writer = stream;
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.trim().eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}";
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
     }
 }
 
@@ -529,6 +618,22 @@ mod tests {
             ),
             (3, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_transaction_the_server_cancelled_releases_its_items() {
+        let m = model(slow());
+        let body = transaction(&[update("a")]);
+        let mut http = HttpRequest::new(SdkBody::from(body.to_string()));
+        let mut request = Request::new("TransactWriteItems", &mut http);
+        assert_eq!(m.on_send(&mut request), None);
+        let again = || send(&m, "TransactWriteItems", &transaction(&[update("a")])).1;
+        assert!(again().is_some(), "held");
+        // The first one's answer: cancelled by the server (its ticket is 0, the first).
+        m.on_noted_answer(0, false);
+        assert_eq!(again(), None, "released, then held by this one");
+        m.on_noted_answer(1, true);
+        assert!(again().is_some(), "an applied transaction keeps its hold");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub trait Boundary: fmt::Debug + Send + Sync + 'static {
     /// Every attempt's answer, deserialized.
     fn on_answer(&self, _op: &str, _answer: Result<&Output, &OrchestratorError<Error>>) {}
 
+    /// The answer to an attempt that [`Request::note`] marked in [`Boundary::on_send`], with the
+    /// mark: whether the server applied it.
+    fn on_noted_answer(&self, _note: u64, _ok: bool) {}
+
     /// Once per call, at its end (after the SDK's retries): whether it failed.
     fn on_done(&self, _op: &str, _failed: bool) {}
 }
@@ -47,13 +51,23 @@ pub trait Boundary: fmt::Debug + Send + Sync + 'static {
 pub struct Request<'a> {
     op: &'a str,
     http: &'a mut HttpRequest,
+    note: Option<u64>,
 }
 
 impl<'a> Request<'a> {
     /// A request to show a [`Boundary`] outside an SDK call (unit tests).
     #[cfg(test)]
     pub(crate) fn new(op: &'a str, http: &'a mut HttpRequest) -> Self {
-        Self { op, http }
+        Self {
+            op,
+            http,
+            note: None,
+        }
+    }
+
+    /// Marks this attempt: its answer reaches [`Boundary::on_noted_answer`] with `note`.
+    pub fn note(&mut self, note: u64) {
+        self.note = Some(note);
     }
 
     /// The operation's name.
@@ -123,6 +137,14 @@ impl Storable for Replacement {
     type Storer = StoreReplace<Self>;
 }
 
+/// The attempt's mark ([`Request::note`]), in the attempt's config bag.
+#[derive(Debug, Clone, Copy)]
+struct Note(u64);
+
+impl Storable for Note {
+    type Storer = StoreReplace<Self>;
+}
+
 /// A [`Boundary`] as an SDK interceptor.
 #[derive(Debug, Clone)]
 pub struct Intercepted<B>(pub B);
@@ -161,6 +183,7 @@ impl<B: Boundary> Intercept for Intercepted<B> {
         self.0.on_request(&mut Request {
             op: &op,
             http: context.request_mut(),
+            note: None,
         });
         Ok(())
     }
@@ -172,13 +195,20 @@ impl<B: Boundary> Intercept for Intercepted<B> {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let op = op_of(cfg);
-        let answer = self.0.on_send(&mut Request {
+        let mut request = Request {
             op: &op,
             http: context.request_mut(),
-        });
+            note: None,
+        };
+        let answer = self.0.on_send(&mut request);
+        let note = request.note;
         if let Some(answer) = answer {
             cfg.interceptor_state().store_put(Replacement(answer));
         }
+        match note {
+            Some(n) => cfg.interceptor_state().store_put(Note(n)),
+            None => cfg.interceptor_state().unset::<Note>(),
+        };
         Ok(())
     }
 
@@ -209,7 +239,12 @@ impl<B: Boundary> Intercept for Intercepted<B> {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.on_answer(&op_of(cfg), context.output_or_error());
+        let answer = context.output_or_error();
+        if let Some(Note(n)) = cfg.load::<Note>().copied() {
+            cfg.interceptor_state().unset::<Note>();
+            self.0.on_noted_answer(n, answer.is_ok());
+        }
+        self.0.on_answer(&op_of(cfg), answer);
         Ok(())
     }
 
@@ -315,6 +350,7 @@ mod tests {
         seen: Mutex<Vec<String>>,
         neuter: bool,
         answer: Option<Answer>,
+        note: Option<u64>,
     }
 
     impl Probe {
@@ -336,6 +372,9 @@ mod tests {
             if self.neuter {
                 request.neuter();
             }
+            if let Some(n) = self.note {
+                request.note(n);
+            }
             self.answer.clone()
         }
         fn on_answer(&self, op: &str, answer: Result<&Output, &OrchestratorError<Error>>) {
@@ -343,6 +382,9 @@ mod tests {
         }
         fn on_done(&self, op: &str, failed: bool) {
             self.saw(format!("done {op} failed={failed}"));
+        }
+        fn on_noted_answer(&self, note: u64, ok: bool) {
+            self.saw(format!("noted {note} ok={ok}"));
         }
     }
 
@@ -385,6 +427,28 @@ mod tests {
         let body: Value = serde_json::from_str(&bodies[0]).expect("json");
         assert_eq!(body["TableName"], "t");
         assert_eq!(body["Marked"], true);
+    }
+
+    #[tokio::test]
+    async fn a_noted_attempt_hears_its_answer_with_its_note() {
+        let (seen, _, ok) = get_item(Probe {
+            note: Some(7),
+            ..Probe::default()
+        })
+        .await;
+        assert!(ok);
+        assert!(seen.contains(&"noted 7 ok=true".to_owned()), "{seen:?}");
+        let (seen, _, ok) = get_item(Probe {
+            note: Some(8),
+            answer: Some(Answer {
+                status: 400,
+                body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"injected"}"#.into(),
+            }),
+            ..Probe::default()
+        })
+        .await;
+        assert!(!ok);
+        assert!(seen.contains(&"noted 8 ok=false".to_owned()), "{seen:?}");
     }
 
     #[tokio::test]

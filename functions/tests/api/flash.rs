@@ -187,6 +187,12 @@ async fn two_hundred_buyers_take_exactly_the_stock_of_a_bucketed_product() {
         .filter(|(_, _, o)| matches!(o, Outcome::SoldOut(_)))
         .count();
     assert_eq!(sold_out, 50, "every other buyer heard sold-out");
+    // Its sales were counted on several shards' counters (one per bucket drawn first); popular
+    // sums them.
+    let popular = app.get("/products/popular", None).await;
+    assert_eq!(popular.body["items"][0]["productId"], product.as_str());
+    assert_eq!(popular.body["items"][0]["soldQuantity"], initial);
+    assert_eq!(popular.body["items"][0]["stock"], 0);
 }
 
 #[tokio::test]
@@ -345,9 +351,13 @@ async fn a_rebalance_under_concurrent_orders_keeps_every_unit() {
 /// An app behind the model of DynamoDB's limits, in slow motion (`scale`), raising a product's
 /// buckets up to `auto` on its own.
 async fn limited_app(scale: f64, auto: u32) -> (Arc<TestApp>, AwsLimits) {
+    limited_app_with(LimitParams::aws(scale), auto).await
+}
+
+async fn limited_app_with(params: LimitParams, auto: u32) -> (Arc<TestApp>, AwsLimits) {
     let mut config = test_config();
     config.stock_auto_buckets = auto;
-    let model = AwsLimits::new(LimitParams::aws(scale), &config.tables).expect("model");
+    let model = AwsLimits::new(params, &config.tables).expect("model");
     let m = model.clone();
     let app = TestApp::with_parts(
         config,
@@ -374,6 +384,27 @@ async fn conflicts_and_throttling_from_the_model_leave_orders_correct() {
     assert_eq!(sale.bought(), initial, "sold out, exactly");
     check_sale(&app, &product, initial, &sale).await;
     assert_eq!(buckets(&app, &product).await.buckets.len(), 4, "no raise");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn buckets_past_their_write_rate_are_throttled_and_orders_stay_correct() {
+    // Write units bind before holds do: 20 units/s an item (10 transactional writes), 1 ms holds.
+    let params = LimitParams {
+        item_write_units: 20.0,
+        burst_units: 4.0,
+        hold: Duration::from_millis(1),
+        scale: 50.0,
+    };
+    let (app, model) = limited_app_with(params, 1).await;
+    let admin = app.admin().await;
+    let initial = 40;
+    let product = bucketed_product(&app, &admin, initial, 2).await;
+    let before = model.counts();
+    let sale = sale(&app, &product, 20, 4).await;
+    let seen = model.counts().since(&before);
+    assert!(seen.transaction_throttles > 0, "throttled: {seen:?}");
+    assert_eq!(sale.bought(), initial, "sold out, exactly");
+    check_sale(&app, &product, initial, &sale).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod charge_window;
 pub mod charges;
 pub mod idempotency;
+mod order_stock;
 pub mod orders;
 pub mod payment_methods;
 pub mod popular;

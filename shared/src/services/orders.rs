@@ -10,7 +10,7 @@
 //! docs/TRANSACTIONS.md has the table of steps, faults and answers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Duration;
 use serde::Serialize;
@@ -27,29 +27,22 @@ use crate::domain::order::{
     RequestedLine, MAX_LINE_QUANTITY, MAX_ORDER_LINES,
 };
 use crate::domain::popular::sales_day;
-use crate::domain::product::Stocked;
-use crate::domain::stock::{self, LinePlan, MAX_BUCKETS, MAX_TRANSACTION_ACTIONS};
+use crate::domain::stock::MAX_TRANSACTION_ACTIONS;
 use crate::ports::{
-    CartStore, FenceOutcome, IdempotencyStore, LineDraws, NotApplied, OrderPlacement, OrderStore,
-    Owned, Owner, PlaceOutcome, ProductStore, ReshapeOutcome, StoreError,
+    CartStore, FenceOutcome, IdempotencyStore, NotApplied, OrderPlacement, OrderStore, Owned,
+    Owner, PlaceOutcome, ProductStore, StoreError,
 };
 use crate::price_cache::{CachedPrice, PriceCache};
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
+use crate::services::order_stock::{
+    checked, gather, plan_draws, raise, rebalance, Known, StockMemory,
+};
 use crate::telemetry;
 use crate::wiring::{Env, Ports, WireError};
 
 /// Immediate re-plans per request after a bucket came up short (each reads the product's buckets).
 const MAX_REPLANS: usize = 4;
-/// Attempts of one request whose draws on a product met contention before it raises the
-/// product's bucket count (docs/TRANSACTIONS.md "Stock buckets": the rule).
-pub const RAISE_AFTER: u32 = 3;
-/// The fullest buckets a raise takes units from (each one more item that may conflict).
-const RAISE_DONORS: usize = 2;
-/// The buckets one rebalance touches at most.
-const REBALANCE_TOUCH: usize = 4;
-/// A rebalance runs only while the product holds at least this many units per bucket.
-const REBALANCE_MIN_PER_BUCKET: i64 = 4;
 
 /// What placing an order uses.
 #[derive(Clone)]
@@ -182,7 +175,7 @@ pub async fn place(
             request_hash,
             request,
             owner: None,
-            known: Buckets::default(),
+            known: StockMemory::default(),
         };
         return counted(run.run().await);
     };
@@ -211,7 +204,7 @@ pub async fn place(
                 request_hash,
                 request,
                 owner: Some((record.pk.clone(), record.lease_token.clone())),
-                known: Buckets::default(),
+                known: StockMemory::default(),
             };
             counted(run.run().await)
         }
@@ -278,22 +271,7 @@ struct Run<'a> {
     /// Keyed orders: (record key, lease token).
     owner: Option<(RecordKey, LeaseToken)>,
     /// Products as last read, to plan the next cycle's draws from.
-    known: Buckets,
-}
-
-/// What a run remembers of the products' buckets between its cycles.
-#[derive(Default)]
-struct Buckets {
-    /// Counts read after a bucket came up short (taken by the next cycle).
-    read: Mutex<Option<HashMap<ProductId, Stocked>>>,
-    /// Attempts whose draws on a product met contention.
-    contended: Mutex<HashMap<ProductId, u32>>,
-    /// Whether this request already raised a product's bucket count.
-    raised: Mutex<bool>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    known: StockMemory,
 }
 
 impl Run<'_> {
@@ -366,12 +344,9 @@ impl Run<'_> {
         let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id.clone()).collect();
         // What is known of the products: counts read by the last cycle, else the cache (names,
         // prices and bucket counts: each line draws from a bucket chosen at random), else a read.
-        let known = match locked(&self.known.read).take() {
-            Some(read) if ids.iter().all(|id| read.contains_key(id)) => Some(read),
-            _ => None,
-        };
+        let known = self.known.take_read(&ids);
         let (priced, stock) = match (known, ctx.prices.get_all(&ids)) {
-            (Some(read), _) => match self.checked(&lines, read).await {
+            (Some(read), _) => match checked(self.ctx.products.as_ref(), &lines, read).await {
                 Ok(Ok(x)) => x,
                 Ok(Err(refusal)) => return Cycle::Refused(refusal),
                 Err(e) => return read_failed(e),
@@ -388,7 +363,7 @@ impl Run<'_> {
                     Err(e) => return read_failed(e),
                 };
                 ctx.prices.remember(read.values());
-                match self.checked(&lines, read).await {
+                match checked(self.ctx.products.as_ref(), &lines, read).await {
                     Ok(Ok(x)) => x,
                     Ok(Err(refusal)) => return Cycle::Refused(refusal),
                     Err(e) => return read_failed(e),
@@ -404,7 +379,10 @@ impl Run<'_> {
             Ok(draws) => draws,
             Err(spread) => {
                 // Gather the line's units into one bucket, then plan again.
-                self.gather(spread).await;
+                if let Some(gathered) = gather(ctx.products.as_ref(), spread).await {
+                    let id = gathered.product.product_id.clone();
+                    self.known.keep_read(HashMap::from([(id, gathered)]));
+                }
                 return Cycle::Replan;
             }
         };
@@ -452,8 +430,8 @@ impl Run<'_> {
             }
             PlaceOutcome::Contended { lines: busy } => {
                 let hot: Vec<ProductId> = busy.iter().map(|i| ids[*i].clone()).collect();
-                if let Some(product) = self.note_contention(&hot) {
-                    self.raise(&product).await;
+                if let Some(product) = self.known.note_contention(&hot) {
+                    raise(ctx, &product).await;
                 }
                 Cycle::Again(Busy::Contention)
             }
@@ -492,7 +470,7 @@ impl Run<'_> {
             Err(e) => return read_failed(e),
         };
         ctx.prices.remember(fresh.values());
-        let (_, known) = match self.checked(lines, fresh).await {
+        let (_, known) = match checked(ctx.products.as_ref(), lines, fresh).await {
             Ok(Ok(x)) => x,
             Ok(Err(refusal)) => return Cycle::Refused(refusal),
             Err(e) => return read_failed(e),
@@ -501,168 +479,10 @@ impl Run<'_> {
             return Cycle::Again(Busy::Contention);
         };
         if let Some(stocked) = short.and_then(|id| read.get_mut(id)) {
-            self.rebalance(stocked).await;
+            rebalance(ctx.products.as_ref(), stocked).await;
         }
-        *locked(&self.known.read) = Some(read);
+        self.known.keep_read(read);
         Cycle::Replan
-    }
-
-    /// The lines priced from `read`, refusing as the contract orders it: an unknown product
-    /// first, then the first line (in request order) whose product's total is short. A total
-    /// summed over several buckets read one by one is confirmed on a snapshot before a refusal
-    /// (and the snapshot's counts replace the read's).
-    async fn checked(
-        &self,
-        lines: &[RequestedLine],
-        mut read: HashMap<ProductId, Stocked>,
-    ) -> Result<Result<(Vec<PricedLine>, Known), OrderRefusal>, StoreError> {
-        if let Some(missing) = lines.iter().find(|l| !read.contains_key(&l.product_id)) {
-            return Ok(Err(OrderRefusal::ProductNotFound {
-                product_id: missing.product_id.clone(),
-            }));
-        }
-        let short = |read: &HashMap<ProductId, Stocked>, l: &RequestedLine| {
-            read.get(&l.product_id)
-                .is_none_or(|s| s.product.stock < l.quantity)
-        };
-        if let Some(first) = lines.iter().position(|l| short(&read, l)) {
-            // Up to that line, every product spread over buckets is read again as one snapshot:
-            // an earlier line may be short too (its sum can be off while units move).
-            for l in &lines[..=first] {
-                let count = read.get(&l.product_id).map_or(1, Stocked::count);
-                if count == 1 {
-                    continue;
-                }
-                match self.ctx.products.snapshot(&l.product_id, count).await? {
-                    Some(snap) => {
-                        read.insert(l.product_id.clone(), snap);
-                    }
-                    None => {
-                        return Ok(Err(OrderRefusal::ProductNotFound {
-                            product_id: l.product_id.clone(),
-                        }))
-                    }
-                }
-            }
-            if let Some(l) = lines.iter().find(|l| short(&read, l)) {
-                return Ok(Err(OrderRefusal::InsufficientStock {
-                    product_id: l.product_id.clone(),
-                    available: read.get(&l.product_id).map_or(0, |s| s.product.stock),
-                }));
-            }
-        }
-        let priced = lines
-            .iter()
-            .map(|l| {
-                let p = &read[&l.product_id].product;
-                PricedLine {
-                    product_id: p.product_id.clone(),
-                    name: p.name.clone(),
-                    unit_price: p.price,
-                    quantity: l.quantity,
-                }
-            })
-            .collect();
-        Ok(Ok((priced, Known::Read(read))))
-    }
-
-    /// Counts one more contended attempt on each of `products`; the first to reach
-    /// [`RAISE_AFTER`] attempts is the one to raise (once per request).
-    fn note_contention(&self, products: &[ProductId]) -> Option<ProductId> {
-        let mut contended = locked(&self.known.contended);
-        let mut hot = None;
-        for p in products {
-            let n = contended.entry(p.clone()).or_insert(0);
-            *n += 1;
-            if *n >= RAISE_AFTER && hot.is_none() {
-                hot = Some(p.clone());
-            }
-        }
-        let mut raised = locked(&self.known.raised);
-        if hot.is_some() && !*raised {
-            *raised = true;
-            return hot;
-        }
-        None
-    }
-
-    /// Doubles the bucket count of a product under contention (up to the configured most),
-    /// moving units into the new buckets from a few of the fullest; one attempt, best effort:
-    /// a concurrent raise or a busy bucket leaves it to the next request.
-    async fn raise(&self, product_id: &ProductId) {
-        let ctx = self.ctx;
-        let most = ctx.env.config.stock_auto_buckets.min(MAX_BUCKETS);
-        let known = ctx
-            .prices
-            .get_all(std::slice::from_ref(product_id))
-            .and_then(|c| c.first().map(|c| c.buckets));
-        if most <= known.unwrap_or(1) {
-            return;
-        }
-        let read = match ctx.products.stocked(std::slice::from_ref(product_id)).await {
-            Ok(read) => read,
-            Err(e) => {
-                tracing::warn!(error = %e, "stock: cannot read a product to raise");
-                return;
-            }
-        };
-        let Some(stocked) = read.get(product_id) else {
-            return;
-        };
-        let to = (stocked.count() * 2).min(most);
-        let Some(change) = stock::raise(&stocked.buckets, to, RAISE_DONORS) else {
-            return;
-        };
-        match ctx.products.reshape(&stocked.product, &change).await {
-            Ok(ReshapeOutcome::Applied { .. }) => {
-                tracing::info!(product_id = %product_id, from = change.from, to, "stock: buckets raised");
-                telemetry::buckets_raised();
-                ctx.prices.forget(std::slice::from_ref(product_id));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::info!(error = %e, "stock: raise not applied"),
-        }
-    }
-
-    /// Moves units from the fullest to the emptiest of a product's buckets when they are
-    /// uneven and the product holds enough to go round (one attempt, best effort); `stocked`
-    /// follows the move when it applied.
-    async fn rebalance(&self, stocked: &mut Stocked) {
-        let n = i64::from(stocked.count());
-        if n < 2 || stocked.product.stock < REBALANCE_MIN_PER_BUCKET * n {
-            return;
-        }
-        let Some(change) = stock::rebalance(&stocked.buckets, REBALANCE_TOUCH) else {
-            return;
-        };
-        if let Ok(ReshapeOutcome::Applied { .. }) =
-            self.ctx.products.reshape(&stocked.product, &change).await
-        {
-            telemetry::buckets_rebalanced();
-            stocked.buckets = stock::apply(&stocked.buckets, &change);
-        }
-    }
-
-    /// Gathers a line's units into one bucket (its draws did not fit the transaction).
-    async fn gather(&self, spread: Spread) {
-        let Some(change) = stock::consolidate(&spread.stocked.buckets, spread.quantity) else {
-            return;
-        };
-        match self
-            .ctx
-            .products
-            .reshape(&spread.stocked.product, &change)
-            .await
-        {
-            Ok(ReshapeOutcome::Applied { .. }) => {
-                let mut s = spread.stocked;
-                s.buckets = stock::apply(&s.buckets, &change);
-                *locked(&self.known.read) =
-                    Some(HashMap::from([(s.product.product_id.clone(), s)]));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::info!(error = %e, "stock: gathering a line not applied"),
-        }
     }
 
     /// The lines in request order and, for `fromCart`, the cart lines read (oldest first).
@@ -839,67 +659,6 @@ fn read_failed(e: StoreError) -> Cycle {
             Cycle::Again(Busy::Unavailable)
         }
     }
-}
-
-/// What a cycle knows of its products' stock.
-enum Known {
-    /// Every bucket's count, as read.
-    Read(HashMap<ProductId, Stocked>),
-    /// Only the bucket counts (names and prices came from the cache).
-    Cached(HashMap<ProductId, u32>),
-}
-
-/// A line whose units are spread over more buckets than its transaction has room for.
-struct Spread {
-    stocked: Stocked,
-    quantity: i64,
-}
-
-/// Where each line takes its units from, within `room` draws: from one bucket chosen at
-/// random (blindly when only the bucket count is known), else from several, fullest first.
-fn plan_draws(lines: &[PricedLine], known: &Known, room: usize) -> Result<Vec<LineDraws>, Spread> {
-    let mut rng = rand::rng();
-    let mut left = room;
-    let mut plans = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let after = lines.len() - i - 1;
-        let plan = match known {
-            Known::Cached(counts) => {
-                let buckets = counts.get(&line.product_id).copied().unwrap_or(1);
-                LineDraws {
-                    buckets,
-                    draws: vec![stock::blind_draw(buckets, line.quantity, &mut rng)],
-                }
-            }
-            // `checked` found every product; a missing one would draw blindly (its conditions
-            // decide).
-            Known::Read(read) => match read.get(&line.product_id) {
-                None => LineDraws {
-                    buckets: 1,
-                    draws: vec![stock::blind_draw(1, line.quantity, &mut rng)],
-                },
-                Some(s) => {
-                    let max = left.saturating_sub(after).max(1);
-                    match stock::plan_line(&s.buckets, line.quantity, max, &mut rng) {
-                        LinePlan::Draws(draws) => LineDraws {
-                            buckets: s.count(),
-                            draws,
-                        },
-                        // Checked on a snapshot before planning: what is left is a spread.
-                        LinePlan::Short { .. } | LinePlan::TooSpread => {
-                            return Err(Spread {
-                                stocked: s.clone(),
-                                quantity: line.quantity,
-                            })
-                        }
-                    }
-                }
-            },
-        };
-        left = left.saturating_sub(plan.draws.len());
-        plans.push(plan);
-    }
-    Ok(plans)
 }
 
 /// The lines priced from cached names and prices (in request order, as `ids` were built).
