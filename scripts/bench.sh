@@ -8,7 +8,8 @@
 #                                      (`make bench-pipeline`) or bench-lambda (`make bench-lambda`)
 # Env:   BENCH_DDB_PORT (8400), BENCH_MOTO_PORT (5400),
 #        BENCH_GET_REQUESTS (2000), BENCH_CLIENTS (64), BENCH_ORDER_SECONDS (10),
-#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300)
+#        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
+#        BENCH_STANDIN_MS (5), BENCH_CONCURRENT_SECONDS (3), BENCH_LOGINS (500)
 #        -- passed to the binary.
 set -euo pipefail
 
@@ -22,8 +23,8 @@ export DDB_PORT="${BENCH_DDB_PORT:-8400}"
 export MOTO_PORT="${BENCH_MOTO_PORT:-5400}"
 export DDB_IN_MEMORY=1
 export STACK_RUN_DIR="$REPO_ROOT/.local/stack-bench-$DDB_PORT"
-# The binary stops itself within ~2 minutes; this is only the last resort.
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
+# The binaries stop themselves (bench-lambda within ~5 minutes); this is only the last resort.
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-600}"
 
 log() { echo "bench.sh: $*" >&2; }
 
@@ -39,9 +40,11 @@ log "building the release $BIN_NAME binary"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
   # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with release.
-  cargo build --profile lambda-release -p shop-tools --bin bench-hello --bin bench-getitem \
-    -p shop-functions --bin products-get --bin orders-create --bin order-relay
-  cargo build --release -p shop-tools --bin bench-lambda
+  # bench-init in both profiles: its init breakdown compares aws-lc with and without jitter entropy.
+  env "${LAMBDA_BUILD_ENV[@]}" cargo build --profile lambda-release -p shop-tools --bin bench-hello \
+    --bin bench-getitem --bin bench-init \
+    -p shop-functions --bin products-get --bin orders-create --bin order-relay --bin auth-login
+  cargo build --release -p shop-tools --bin bench-lambda --bin bench-init
   export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
   cargo build --release -p shop-tools --bin "$BIN_NAME"

@@ -8,7 +8,7 @@
 //! - `config`: the shop's configuration from the environment;
 //! - `sdk_config`, `credentials`: the Lambdas' SDK configuration (region from the environment,
 //!   credentials from the environment provider) and the first credential resolution; and the same
-//!   through the SDK's default chain (`default_chain_*`), what a bare SDK function does;
+//!   through the SDK's default chain (`default_chain_*`, timed last), what a bare SDK function does;
 //! - `native_roots_*`: the OS root store read and parsed, as the SDK's HTTPS client does on its
 //!   first connection; `bundled_roots`: the same from webpki-roots, compiled in;
 //! - `first_random`: aws-lc's first random bytes (seeding its DRBG: the CPU jitter entropy source,
@@ -67,16 +67,6 @@ async fn probe() -> BoxResult<Map<String, Value>> {
         .provide_credentials()
         .await?;
     s.record("credentials", started);
-    let started = Instant::now();
-    let chain = shop_shared::aws::sdk_config(&config).await;
-    s.record("default_chain_load", started);
-    let started = Instant::now();
-    chain
-        .credentials_provider()
-        .ok_or("no credentials provider")?
-        .provide_credentials()
-        .await?;
-    s.record("default_chain_credentials", started);
 
     // The OS store: SSL_CERT_FILE is set only below, for the proxy's CA.
     let certs = s.time("native_roots_read", rustls_native_certs::load_native_certs);
@@ -107,6 +97,19 @@ async fn probe() -> BoxResult<Map<String, Value>> {
     let started = Instant::now();
     get_item(&client, table).await?;
     s.record("second_get_item", started);
+
+    // Last: the default chain's loader builds its own HTTP client, which would load the root store
+    // (process-wide, once) before the steps above could time it.
+    let started = Instant::now();
+    let chain = shop_shared::aws::sdk_config(&config).await;
+    s.record("default_chain_load", started);
+    let started = Instant::now();
+    chain
+        .credentials_provider()
+        .ok_or("no credentials provider")?
+        .provide_credentials()
+        .await?;
+    s.record("default_chain_credentials", started);
     Ok(s.0)
 }
 

@@ -550,9 +550,25 @@ async fn init_breakdown(
         "| step | release profile (aws-lc-sys default: CPU jitter entropy) | lambda-release \
          (AWS_LC_SYS_NO_JITTER_ENTROPY=1) |\n|---|---|---|"
     );
-    for (step, values) in &samples[0] {
-        let other = samples[1].get(step).map_or(f64::NAN, |v| median(v));
-        println!("| {step} | {:.1} | {:.1} |", median(values), other);
+    const STEPS: [&str; 14] = [
+        "subscriber",
+        "config",
+        "sdk_config",
+        "credentials",
+        "native_roots_read",
+        "native_roots_count",
+        "native_roots_parse",
+        "bundled_roots",
+        "first_random",
+        "second_random",
+        "first_get_item",
+        "second_get_item",
+        "default_chain_load",
+        "default_chain_credentials",
+    ];
+    let of = |i: usize, step: &str| samples[i].get(step).map_or(f64::NAN, |v| median(v));
+    for step in STEPS {
+        println!("| {step} | {:.1} | {:.1} |", of(0, step), of(1, step));
     }
     Ok(())
 }
