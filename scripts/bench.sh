@@ -13,6 +13,7 @@
 #        PIPE_ORDERS (3000), PIPE_CLIENTS (16), BENCH_LAMBDA_COLD (10), BENCH_LAMBDA_WARM (300),
 #        POP_SIZES (100,1000,10000), POP_CALLS,
 #        FLASH_BUYERS (500), FLASH_BUCKETS (1,4,16,64), FLASH_SCALE (40), FLASH_SECONDS (8), ...
+#        BENCH_STANDIN_MS (5), BENCH_CONCURRENT_SECONDS (3), BENCH_LOGINS (500),
 #        -- passed to the binary.
 set -euo pipefail
 
@@ -26,8 +27,8 @@ export DDB_PORT="${BENCH_DDB_PORT:-8400}"
 export MOTO_PORT="${BENCH_MOTO_PORT:-5400}"
 export DDB_IN_MEMORY=1
 export STACK_RUN_DIR="$REPO_ROOT/.local/stack-bench-$DDB_PORT"
-# The binary stops itself within ~2 minutes; this is only the last resort.
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-400}"
+# The binaries stop themselves (bench-lambda within ~5 minutes); this is only the last resort.
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-600}"
 
 log() { echo "bench.sh: $*" >&2; }
 
@@ -43,9 +44,11 @@ log "building the $BIN_NAME binary ($BENCH_PROFILE profile)"
 if [[ "$BIN_NAME" == bench-lambda ]]; then
   # The functions it runs and its hello-world baseline, in the same cargo invocation (same profile).
   # The functions and both baselines with the Lambdas' profile (lambda-release), the harness with BENCH_PROFILE.
-  cargo build --profile lambda-release -p shop-bench --bin bench-hello --bin bench-getitem \
-    -p shop-functions --bin products-get --bin orders-create --bin order-relay
-  cargo build --profile "$BENCH_PROFILE" -p shop-bench --bin bench-lambda
+  # bench-init in both profiles: its init breakdown compares aws-lc with and without jitter entropy.
+  env "${LAMBDA_BUILD_ENV[@]}" cargo build --profile lambda-release -p shop-bench --bin bench-hello \
+    --bin bench-getitem --bin bench-init \
+    -p shop-functions --bin products-get --bin orders-create --bin order-relay --bin auth-login
+  cargo build --profile "$BENCH_PROFILE" -p shop-bench --bin bench-lambda --bin bench-init
   export BENCH_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda-release"
 else
   cargo build --profile "$BENCH_PROFILE" -p shop-bench --bin "$BIN_NAME"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers sourced by scripts/test.sh, scripts/bench.sh, scripts/dev.sh and localstack/stack.sh.
+# Helpers sourced by scripts/test.sh, scripts/bench.sh, scripts/dev.sh, scripts/package.sh and localstack/stack.sh.
 
 # cargo_build_bins CARGO_BUILD_ARGS...: builds (diagnostics on stderr) and prints the path of every
 # executable built, one a line (wherever the target directory is).
@@ -124,3 +124,10 @@ run_exit() {
   if ((rc == 0)); then log "OK"; else log "FAILED (exit $rc)"; fi
   exit "$rc"
 }
+
+# The environment of every build of the Lambdas (profile lambda-release: `make package`, `make bench-lambda`):
+# aws-lc without its CPU jitter entropy source (seeded from the OS and the CPU's RNG instead), which costs every
+# cold start its first random bytes; docs/PERFORMANCE.md ("Init, step by step") has the measurement. Only this
+# profile: other builds keep aws-lc-sys as it comes (and their artifacts, shared in target/, untouched).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+LAMBDA_BUILD_ENV=(AWS_LC_SYS_NO_JITTER_ENTROPY=1)

@@ -5,13 +5,15 @@
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 TOOLS_BIN="$(scripts/tools.sh bin)"
 export PATH="$TOOLS_BIN:$PATH" SAM_CLI_TELEMETRY=0
 export LAMBDA_DIR="$REPO_ROOT/target/lambda"
 
 start=$(date +%s)
-cargo lambda build --profile lambda-release --arm64 --package shop-functions --bins
+env "${LAMBDA_BUILD_ENV[@]}" cargo lambda build --profile lambda-release --arm64 --package shop-functions --bins
 built=$(date +%s)
 sam build --template-file infra/template.yaml --build-dir .aws-sam/build --build-in-source
 done_at=$(date +%s)

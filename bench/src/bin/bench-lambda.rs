@@ -32,7 +32,7 @@ use shop_bench::bench_support::{seed_login, seed_product, seed_user};
 use shop_bench::lambda_bench::concurrent::{self, print_levels};
 use shop_bench::lambda_bench::ddb_standin::StandIn;
 use shop_bench::lambda_bench::emulator::{Emulator, Outcome};
-use shop_bench::lambda_bench::process::{peak_rss_kib, size_mib, spawn};
+use shop_bench::lambda_bench::process::{peak_rss_kib, size_mib, spawn, spawn_capturing};
 use shop_bench::lambda_bench::stats::{median, quantile};
 use shop_bench::lambda_bench::tls_proxy::TlsProxy;
 use shop_shared::adapters::dynamodb::Db;
@@ -501,8 +501,76 @@ async fn main() -> BoxResult<()> {
     ] {
         println!("| {label} | {:.2} ms | {:.2} ms |", f(&with), f(&without));
     }
+    init_breakdown(&fixture, &proxy, &bin_dir, cold).await?;
     drop(proxy);
     concurrent_part(&fixture, &endpoint, &bin_dir).await
+}
+
+/// bench-init from both profiles of this run, `runs` fresh processes each (interleaved): the
+/// median of every step.
+async fn init_breakdown(
+    fixture: &Fixture,
+    proxy: &TlsProxy,
+    bin_dir: &Path,
+    runs: usize,
+) -> BoxResult<()> {
+    let release = std::env::current_exe()?
+        .parent()
+        .ok_or("no directory")?
+        .join("bench-init");
+    let builds = [release, bin_dir.join("bench-init")];
+    let mut env = fixture.env.clone();
+    env.push(("AWS_LAMBDA_FUNCTION_NAME".into(), "bench-init".into()));
+    env.push(("DYNAMODB_ENDPOINT".into(), proxy.endpoint.clone()));
+    env.push(("BENCH_CA_FILE".into(), proxy.ca_file.display().to_string()));
+    let mut samples: [std::collections::BTreeMap<String, Vec<f64>>; 2] = Default::default();
+    for _ in 0..runs {
+        for (binary, into) in builds.iter().zip(samples.iter_mut()) {
+            let (mut child, out) = spawn_capturing(binary, &env)?;
+            let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
+            let stdout = out.stdout_text();
+            let last = stdout.lines().last().unwrap_or_default();
+            let steps: serde_json::Map<String, Value> =
+                serde_json::from_str(last).map_err(|e| {
+                    let err = out.stderr_text();
+                    format!("{}: {status}: {e}: {stdout} {err}", binary.display())
+                })?;
+            for (k, v) in steps {
+                into.entry(k)
+                    .or_default()
+                    .push(v.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+    }
+    println!();
+    println!(
+        "Init, step by step (bench-init, {runs} fresh processes per build, medians, microseconds):"
+    );
+    println!(
+        "| step | release profile (aws-lc-sys default: CPU jitter entropy) | lambda-release \
+         (AWS_LC_SYS_NO_JITTER_ENTROPY=1) |\n|---|---|---|"
+    );
+    const STEPS: [&str; 14] = [
+        "subscriber",
+        "config",
+        "sdk_config",
+        "credentials",
+        "native_roots_read",
+        "native_roots_count",
+        "native_roots_parse",
+        "bundled_roots",
+        "first_random",
+        "second_random",
+        "first_get_item",
+        "second_get_item",
+        "default_chain_load",
+        "default_chain_credentials",
+    ];
+    let of = |i: usize, step: &str| samples[i].get(step).map_or(f64::NAN, |v| median(v));
+    for step in STEPS {
+        println!("| {step} | {:.1} | {:.1} |", of(0, step), of(1, step));
+    }
+    Ok(())
 }
 
 /// Many invocations at once per process, against the DynamoDB stand-in.

@@ -248,6 +248,17 @@ fn the_event_functions_are_deployed() {
     }
 }
 
+/// `!If [condition, then, else]` as (condition, then, else).
+fn if_of(v: Option<&Value>) -> Option<(&str, &Value, &Value)> {
+    let (tag, args) = tagged(v?)?;
+    let args = args.as_sequence().filter(|_| tag == "If")?;
+    Some((args.first()?.as_str()?, args.get(1)?, args.get(2)?))
+}
+
+fn is_no_value(v: &Value) -> bool {
+    matches!(tagged(v), Some((tag, r)) if tag == "Ref" && r.as_str() == Some("AWS::NoValue"))
+}
+
 #[test]
 fn every_function_is_arm64_al2023_128mb() {
     let doc = template();
@@ -262,10 +273,71 @@ fn every_function_is_arm64_al2023_128mb() {
             Some("provided.al2023"),
             "{id}: Runtime"
         );
+        // 128 MB on classic Lambda; 2 GiB (Managed Instances' minimum) on a capacity provider.
+        let memory = if_of(function_prop(&doc, f, "MemorySize"));
+        assert!(
+            matches!(memory, Some(("OnManagedInstances", on, off))
+                if on.as_u64() == Some(2048) && off.as_u64() == Some(128)),
+            "{id}: MemorySize must be !If [OnManagedInstances, 2048, 128], found {memory:?}"
+        );
+    }
+}
+
+/// ComputeMode (off by default) puts every function on the capacity provider, many invocations at
+/// once per execution environment, and nothing of it exists otherwise.
+#[test]
+fn managed_instances_are_one_parameter_away_and_off_by_default() {
+    let doc = template();
+    assert_eq!(
+        doc["Parameters"]["ComputeMode"]["Default"].as_str(),
+        Some("lambda")
+    );
+    let transforms: Vec<&str> = doc["Transform"]
+        .as_sequence()
+        .expect("a list of transforms")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // The language extensions resolve the Globals' !If before SAM reads CapacityProviderConfig.
+    assert_eq!(
+        transforms,
+        ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    );
+    for (id, f) in functions(&doc) {
+        for key in [
+            "CapacityProviderConfig",
+            "FunctionScalingConfig",
+            "PublishToLatestPublished",
+        ] {
+            let v = if_of(function_prop(&doc, f, key));
+            assert!(
+                matches!(v, Some(("OnManagedInstances", _, off)) if is_no_value(off)),
+                "{id}: {key} must be !If [OnManagedInstances, ..., !Ref AWS::NoValue], found {v:?}"
+            );
+        }
+        let Some((_, on, _)) = if_of(function_prop(&doc, f, "CapacityProviderConfig")) else {
+            unreachable!()
+        };
+        assert!(
+            matches!(on.get("Arn").and_then(tagged), Some((tag, v))
+                if tag == "GetAtt" && v.as_str() == Some("ApiCapacityProvider.Arn")),
+            "{id}: runs on ApiCapacityProvider"
+        );
+        assert!(
+            on.get("PerExecutionEnvironmentMaxConcurrency").is_some(),
+            "{id}: many at once"
+        );
+    }
+    for (id, cfn_type) in [
+        ("ApiCapacityProvider", "AWS::Lambda::CapacityProvider"),
+        ("CapacityProviderOperatorRole", "AWS::IAM::Role"),
+    ] {
+        let r = &doc["Resources"][id];
+        assert_eq!(r["Type"].as_str(), Some(cfn_type), "{id}");
         assert_eq!(
-            function_prop(&doc, f, "MemorySize").and_then(Value::as_u64),
-            Some(128),
-            "{id}: MemorySize"
+            r["Condition"].as_str(),
+            Some("OnManagedInstances"),
+            "{id} exists only on Managed Instances"
         );
     }
 }
