@@ -20,7 +20,7 @@ use crate::domain::events::{DeadLetter, OrderPlaced};
 use crate::domain::idempotency::{IdemRecord, Lease, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
-use crate::domain::popular::{SalesHead, SalesKey, SalesList};
+use crate::domain::popular::{sub_counter_for, SalesEntry, SalesHead, SalesKey, SalesList};
 use crate::domain::product::{Product, Stocked};
 use crate::domain::stock::{Draw, Reshape};
 use crate::domain::user::{LoginRecord, UserProfile};
@@ -269,25 +269,27 @@ pub trait CartStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Units sold per (day, product), in one list per day and shard sorted by units sold: what
-/// [`crate::domain::popular_merge`] reads. Every read is strongly consistent.
+/// Units sold per (day, product, counter), in one list per day, shard and tier sorted by rank
+/// (`domain::popular`): what [`crate::domain::popular_merge`] reads. Every read is strongly
+/// consistent.
 #[async_trait]
 pub trait SalesStore: Send + Sync {
-    /// Shards per day: a product's counters are in shard `shard_of(product, shards)` every day.
+    /// Shards per day: a product's main counters are in shard `shard_of(product, shards)` every
+    /// day.
     fn sales_shards(&self) -> u32;
 
-    /// The head of one list: its `limit` largest counters, read from its top.
+    /// The head of one list: its `limit` highest-ranked counters, read from its top.
     async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead>;
 
-    /// Every entry of at least `min` units of these lists, by list, read from their top (in one
+    /// Every entry ranking at least `min` of these lists, by list, read from their top (in one
     /// request where the store can).
     async fn sales_above(
         &self,
         lists: &[SalesList],
         min: i64,
-    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>>;
+    ) -> StoreResult<Vec<(SalesList, Vec<SalesEntry>)>>;
 
-    /// Counters by key; a key without a counter is left out.
+    /// Main counters by key; a key without a counter is left out.
     async fn sales_of(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>>;
 
     /// Every `(productId, quantity)` counted on the given days: the full read, kept as the
@@ -333,6 +335,15 @@ pub struct LineDraws {
     pub buckets: u32,
     /// What each bucket gives; the quantities sum to the line's.
     pub draws: Vec<Draw>,
+}
+
+impl LineDraws {
+    /// The sales counter the line counts on: the main one for a product in one bucket, else the
+    /// one of the bucket it draws from first (`domain::popular::sub_counter_for`).
+    pub fn sales_counter(&self) -> u32 {
+        let first = self.draws.first().map_or(0, |d| d.bucket);
+        sub_counter_for(self.buckets, first)
+    }
 }
 
 /// What one order commit did.

@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn sales_table_lists_each_day_shard_by_units_sold() {
+    fn sales_table_lists_each_day_shard_by_rank() {
         let def = table_def(TEMPLATE, "SalesTable").expect("sales");
         let sold = def
             .local_secondary_indexes
@@ -269,11 +269,11 @@ mod tests {
             .iter()
             .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
             .collect();
-        assert_eq!(keys, [("pk", "HASH"), ("soldQuantity", "RANGE")]);
+        assert_eq!(keys, [("pk", "HASH"), ("soldRank", "RANGE")]);
         assert!(def
             .attribute_definitions
             .iter()
-            .any(|a| a.attribute_name == "soldQuantity" && a.attribute_type == "N"));
+            .any(|a| a.attribute_name == "soldRank" && a.attribute_type == "N"));
     }
 
     #[test]

@@ -295,7 +295,7 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
     Ok(SizeFigures {
         products,
         counters: history.counters.len(),
-        lists: days.len() * config.sales_shards as usize,
+        lists: SalesList::all(&days, config.sales_shards).len(),
         calls,
         before: before.figures("before: full read"),
         warm: warm.figures("after, warm instance: one PartiQL read above the last floor"),
@@ -307,10 +307,7 @@ async fn one_size(config: &Config, meter: &ReadMeter, products: usize) -> BoxRes
 /// p50 (ms) of one head Query alone, and of the heads of every list in parallel: what a cold
 /// call's first round costs in requests alone, without the merge.
 async fn heads_alone(db: &Db, days: &[NaiveDate], calls: usize) -> BoxResult<(f64, f64)> {
-    let lists: Vec<SalesList> = days
-        .iter()
-        .flat_map(|d| (0..db.sales_shards()).map(|shard| SalesList { day: *d, shard }))
-        .collect();
+    let lists = SalesList::all(days, db.sales_shards());
     let mut one = Samples::default();
     let mut all = Samples::default();
     for _ in 0..calls {

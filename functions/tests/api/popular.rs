@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use shop_shared::clock::FixedClock;
 use shop_shared::domain::ids::ProductId;
-use shop_shared::domain::popular::{rank, SalesKey};
+use shop_shared::domain::popular::{rank, SalesCounter};
 use shop_shared::domain::product::Product;
 use shop_shared::ports::SalesStore;
 use shop_shared::services::popular::top_sold;
@@ -191,10 +191,7 @@ async fn the_endpoint_equals_the_oracle_on_both_sides_of_midnight_in_seoul() {
         .collect();
     let mut h = zipf(7, 1_500, &days, 1.1, 800.0);
     // A product selling only in the first second of the new day, enough to lead it.
-    let late = SalesKey {
-        day: tomorrow,
-        product_id: ProductId::from(format!("prd_{:032x}", 1)),
-    };
+    let late = SalesCounter::main(tomorrow, ProductId::from(format!("prd_{:032x}", 1)));
     h.counters.push((late, 1_000_000));
     app.db.put_sales_counters(&h.counters).await.expect("seed");
     for id in h.products() {
@@ -252,10 +249,7 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
     let day_before = days[2].pred_opt().expect("date");
     let first = before.counters[0].0.product_id.clone();
     before.counters.push((
-        SalesKey {
-            day: day_before,
-            product_id: first,
-        },
+        SalesCounter::main(day_before, first),
         1_000_000,
     ));
     old_db
@@ -269,7 +263,7 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
         .put_sales_counters(&after.counters)
         .await
         .expect("seed new");
-    let both = |extra: &[(SalesKey, i64)]| SalesHistory {
+    let both = |extra: &[(SalesCounter, i64)]| SalesHistory {
         name: "old + new".into(),
         counters: [&before.counters[..], &after.counters[..], extra].concat(),
     };
@@ -363,17 +357,11 @@ async fn an_order_counts_at_once_on_an_instance_that_reads_above_a_floor() {
     assert_eq!(r.status, 201, "{r:?}");
     let mut now = h.clone();
     now.counters.push((
-        SalesKey {
-            day: days[0],
-            product_id: ProductId::from(newcomer.as_str()),
-        },
+        SalesCounter::main(days[0], ProductId::from(newcomer.as_str())),
         1_000,
     ));
     now.counters.push((
-        SalesKey {
-            day: days[0],
-            product_id: ProductId::from(fifth.as_str()),
-        },
+        SalesCounter::main(days[0], ProductId::from(fifth.as_str())),
         more.min(1_000),
     ));
     let want: Vec<(String, i64)> = now

@@ -12,25 +12,190 @@ pub const TOP_N: usize = 5;
 /// Counters outlive their day by this many days before TTL removes them.
 pub const SALES_TTL_DAYS_AFTER: u64 = 4;
 
-/// One day's counters of one shard: a list sorted by units sold (the sales table's `sold` index).
+/// Counters a product may count on per day: its main counter (sub 0) and `SUB_COUNTERS - 1`
+/// sub-counters. A product whose stock is in one bucket counts on its main counter only; a line of
+/// a product in buckets counts on the counter of the bucket it draws from first (mod this), so a
+/// flash sale spreads the product's sales over as many items as its stock, up to this many,
+/// instead of one hot item.
+pub const SUB_COUNTERS: u32 = 16;
+
+/// The counter an order line counts on: 0 (main) for a product in one bucket, else
+/// `first_bucket` (the bucket its first draw takes from) mod [`SUB_COUNTERS`].
+pub fn sub_counter_for(buckets: u32, first_bucket: u32) -> u32 {
+    if buckets > 1 {
+        first_bucket % SUB_COUNTERS
+    } else {
+        0
+    }
+}
+
+/// Which lists a counter is in: main counters (one per product and day, in the product's shard)
+/// or the sub-counters of products in buckets (spread over the day's shards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    Main,
+    Spread,
+}
+
+/// One day's counters of one shard and tier: a list sorted by rank (the sales table's `sold`
+/// index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SalesList {
     pub day: NaiveDate,
     pub shard: u32,
+    pub tier: Tier,
 }
 
-/// One counter: a product's units sold on a day.
+impl SalesList {
+    /// Its partition key: `2026-11-24#03` (main), `2026-11-24#03#s` (spread).
+    pub fn partition_key(&self) -> String {
+        match self.tier {
+            Tier::Main => day_key(self.day, self.shard),
+            Tier::Spread => format!("{}#s", day_key(self.day, self.shard)),
+        }
+    }
+
+    /// Every list of `days` x `shards` x both tiers.
+    pub fn all(days: &[NaiveDate], shards: u32) -> Vec<SalesList> {
+        let mut lists = Vec::new();
+        for tier in [Tier::Main, Tier::Spread] {
+            for day in days {
+                for shard in 0..shards.max(1) {
+                    lists.push(SalesList {
+                        day: *day,
+                        shard,
+                        tier,
+                    });
+                }
+            }
+        }
+        lists
+    }
+}
+
+/// A product's main counter on a day (what a read by key returns).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SalesKey {
     pub day: NaiveDate,
     pub product_id: ProductId,
 }
 
-/// The head of a [`SalesList`]: its first entries, most sold first (equal quantities in any
+/// One counter: counter `sub` (0: main) of a product's units sold on a day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SalesCounter {
+    pub day: NaiveDate,
+    pub product_id: ProductId,
+    pub sub: u32,
+}
+
+impl SalesCounter {
+    /// A product's main counter.
+    pub fn main(day: NaiveDate, product_id: ProductId) -> Self {
+        Self {
+            day,
+            product_id,
+            sub: 0,
+        }
+    }
+
+    pub fn key(&self) -> SalesKey {
+        SalesKey {
+            day: self.day,
+            product_id: self.product_id.clone(),
+        }
+    }
+
+    /// The list it is in: main in the product's shard; sub-counter `j` in the spread list `j`
+    /// shards past it.
+    pub fn list(&self, shards: u32) -> SalesList {
+        let shards = shards.max(1);
+        let own = shard_of(&self.product_id, shards);
+        match self.sub {
+            0 => SalesList {
+                day: self.day,
+                shard: own,
+                tier: Tier::Main,
+            },
+            j => SalesList {
+                day: self.day,
+                shard: (own + j % shards) % shards,
+                tier: Tier::Spread,
+            },
+        }
+    }
+
+    /// Its sort key in its list's partition: the product id, then `#sub` for a sub-counter.
+    pub fn sort_key(&self) -> String {
+        match self.sub {
+            0 => self.product_id.to_string(),
+            j => format!("{}#{j}", self.product_id),
+        }
+    }
+
+    /// The counter of a sort key read in a partition of `day` (the inverse of [`Self::sort_key`]).
+    pub fn from_sort_key(day: NaiveDate, sk: &str) -> Self {
+        let (product_id, sub) = match sk.rsplit_once('#') {
+            Some((product, sub)) => match sub.parse::<u32>() {
+                Ok(sub) if sub > 0 => (ProductId::from(product), sub),
+                _ => (ProductId::from(sk), 0),
+            },
+            None => (ProductId::from(sk), 0),
+        };
+        Self {
+            day,
+            product_id,
+            sub,
+        }
+    }
+}
+
+/// What a counter sorts by in its list: its units for a main counter, `SUB_COUNTERS - 1` times
+/// its units for a sub-counter. A product has at most `SUB_COUNTERS - 1` sub-counters a day, so
+/// where every sub-counter not read ranks at most `b`, those it has sum to at most `b`
+/// ([`spread_unread_at_most`]), however they fall across the spread lists.
+pub fn rank_of(sub: u32, quantity: i64) -> i64 {
+    if sub == 0 {
+        quantity
+    } else {
+        quantity.saturating_mul(i64::from(SUB_COUNTERS - 1))
+    }
+}
+
+/// The units of a counter of rank `rank` (the inverse of [`rank_of`]).
+pub fn quantity_of(sub: u32, rank: i64) -> i64 {
+    if sub == 0 {
+        rank
+    } else {
+        rank / i64::from(SUB_COUNTERS - 1)
+    }
+}
+
+/// The most one product's sub-counters not read may hold on a day, when every one of them ranks
+/// at most `bound`.
+pub fn spread_unread_at_most(bound: i64) -> i64 {
+    let subs = i64::from(SUB_COUNTERS - 1);
+    bound / subs * subs
+}
+
+/// One entry of a [`SalesList`]: a counter and its units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesEntry {
+    pub product_id: ProductId,
+    pub sub: u32,
+    pub quantity: i64,
+}
+
+impl SalesEntry {
+    pub fn rank(&self) -> i64 {
+        rank_of(self.sub, self.quantity)
+    }
+}
+
+/// The head of a [`SalesList`]: its first entries, highest rank first (equal ranks in any
 /// order); `complete` when the list holds nothing below them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SalesHead {
-    pub entries: Vec<(ProductId, i64)>,
+    pub entries: Vec<SalesEntry>,
     pub complete: bool,
 }
 
@@ -141,6 +306,40 @@ mod tests {
         assert_eq!(
             day_key(NaiveDate::from_ymd_opt(2026, 1, 2).expect("d"), 3),
             "2026-01-02#03"
+        );
+    }
+
+    #[test]
+    fn sub_counters_spread_and_rank_so_that_unread_ones_stay_below_the_bound() {
+        assert_eq!(sub_counter_for(1, 7), 0);
+        assert_eq!(sub_counter_for(4, 3), 3);
+        assert_eq!(sub_counter_for(64, 17), 1);
+        assert_eq!(rank_of(0, 5), 5);
+        assert_eq!(rank_of(3, 5), 75);
+        assert_eq!(quantity_of(3, 75), 5);
+        // Below rank 31 each of 15 sub-counters holds at most 2 units.
+        assert_eq!(spread_unread_at_most(31), 30);
+        assert_eq!(spread_unread_at_most(14), 0);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).expect("d");
+        let p = ProductId::from("prd_ab");
+        let main = SalesCounter::main(day, p.clone());
+        assert_eq!(main.list(4).tier, Tier::Main);
+        assert_eq!(main.list(4).shard, shard_of(&p, 4));
+        let own = shard_of(&p, 4);
+        for sub in 1..SUB_COUNTERS {
+            let c = SalesCounter {
+                sub,
+                ..main.clone()
+            };
+            assert_eq!(SalesCounter::from_sort_key(day, &c.sort_key()), c);
+            assert_eq!(c.list(4).tier, Tier::Spread);
+            assert_eq!(c.list(4).shard, (own + sub) % 4);
+        }
+        assert_eq!(SalesCounter::from_sort_key(day, "a#b").product_id.as_str(), "a#b");
+        assert_eq!(main.list(4).partition_key(), format!("2026-11-24#{own:02}"));
+        assert_eq!(
+            SalesCounter { sub: 1, ..main }.list(4).partition_key(),
+            format!("2026-11-24#{:02}#s", (own + 1) % 4)
         );
     }
 

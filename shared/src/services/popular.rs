@@ -94,9 +94,12 @@ pub async fn top_sold(
     let mut merge = TopMerge::new(days.to_vec(), sales.sales_shards(), TOP_N, floor);
     loop {
         match merge.next() {
-            Step::Above { lists, min } => {
-                let found = sales.sales_above(&lists, min).await?;
-                merge.on_above(&lists, min, found);
+            Step::Above(reads) => {
+                let found =
+                    try_join_all(reads.iter().map(|r| sales.sales_above(&r.lists, r.min))).await?;
+                for (read, found) in reads.iter().zip(found) {
+                    merge.on_above(&read.lists, read.min, found);
+                }
             }
             Step::Heads(reads) => {
                 let heads =
@@ -163,7 +166,7 @@ mod tests {
     fn shop(h: &SalesHistory, clock: Arc<FixedClock>) -> PopularPorts {
         let store = MemoryStore::default();
         for (k, q) in &h.counters {
-            store.put_sales(k.day, &k.product_id, *q);
+            store.put_sales(k.clone(), *q);
         }
         for id in h.products() {
             store.put_product(Product {

@@ -1,4 +1,4 @@
-//! Sales histories (counters per day and product) for the top-5 tests and the popular benchmark:
+//! Sales histories (counters per day and product, sub-counters for products in buckets) for the top-5 tests and the popular benchmark:
 //! Zipf-distributed, uniform and adversarial, reproducible from a seed, with the brute-force
 //! oracle they are checked against.
 
@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{Days, NaiveDate};
 
 use crate::domain::ids::ProductId;
-use crate::domain::popular::{rank, shard_of, SalesKey, SalesList};
+use crate::domain::popular::{rank, shard_of, SalesCounter, SalesEntry, SalesList, SUB_COUNTERS};
 
 /// SplitMix64: a small, seedable generator (the same history on every machine).
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl Rng {
 #[derive(Debug, Clone)]
 pub struct SalesHistory {
     pub name: String,
-    pub counters: Vec<(SalesKey, i64)>,
+    pub counters: Vec<(SalesCounter, i64)>,
 }
 
 impl SalesHistory {
@@ -65,12 +65,19 @@ impl SalesHistory {
         }
     }
 
+    /// Units on a product's main counter.
     fn add(&mut self, day: NaiveDate, product_id: &ProductId, quantity: i64) {
+        self.add_on(day, product_id, 0, quantity);
+    }
+
+    /// Units on counter `sub` of a product (0: main).
+    fn add_on(&mut self, day: NaiveDate, product_id: &ProductId, sub: u32, quantity: i64) {
         if quantity > 0 {
             self.counters.push((
-                SalesKey {
+                SalesCounter {
                     day,
                     product_id: product_id.clone(),
+                    sub,
                 },
                 quantity,
             ));
@@ -95,27 +102,28 @@ impl SalesHistory {
             .collect()
     }
 
-    /// The lists of the sales index: (day, shard) -> entries, most sold first, equal quantities
-    /// in an order drawn from `rng` (the index promises no order among them).
-    pub fn lists(&self, shards: u32, rng: &mut Rng) -> HashMap<SalesList, Vec<(ProductId, i64)>> {
-        // Each entry with a random draw that orders equal quantities.
-        type Drawn = Vec<(u64, ProductId, i64)>;
+    /// The lists of the sales index: (day, shard, tier) -> entries, highest rank first, equal
+    /// ranks in an order drawn from `rng` (the index promises no order among them).
+    pub fn lists(&self, shards: u32, rng: &mut Rng) -> HashMap<SalesList, Vec<SalesEntry>> {
+        // Each entry with a random draw that orders equal ranks.
+        type Drawn = Vec<(u64, SalesEntry)>;
         let mut lists: HashMap<SalesList, Drawn> = HashMap::new();
         for (k, q) in &self.counters {
-            let list = SalesList {
-                day: k.day,
-                shard: shard_of(&k.product_id, shards),
+            let entry = SalesEntry {
+                product_id: k.product_id.clone(),
+                sub: k.sub,
+                quantity: *q,
             };
             lists
-                .entry(list)
+                .entry(k.list(shards))
                 .or_default()
-                .push((rng.next_u64(), k.product_id.clone(), *q));
+                .push((rng.next_u64(), entry));
         }
         lists
             .into_iter()
             .map(|(list, mut entries)| {
-                entries.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-                (list, entries.into_iter().map(|(_, p, q)| (p, q)).collect())
+                entries.sort_by(|a, b| b.1.rank().cmp(&a.1.rank()).then(a.0.cmp(&b.0)));
+                (list, entries.into_iter().map(|(_, e)| e).collect())
             })
             .collect()
     }
@@ -305,6 +313,75 @@ pub fn adversarial(seed: u64, n: usize, window: &[NaiveDate]) -> Vec<SalesHistor
     for id in ids(&mut rng, n) {
         for day in window {
             h.add(*day, &id, rng.below(4) as i64);
+        }
+    }
+    out.push(h);
+
+    out.extend(flash_sales(rng.next_u64(), n, window));
+    out
+}
+
+/// Histories of products in buckets, whose sales spread over sub-counters, among `n` products
+/// (n >= 20) selling on their main counters:
+/// - a flash sale: one product sells 5,000 over all its sub-counters on one day;
+/// - many sales at once: 20 products each spread over a few sub-counters, their totals tied
+///   in pairs, on top of Zipf-like main sales;
+/// - a hidden spread: each sub-counter of the best seller holds less than most main counters,
+///   so its total is found only by summing.
+pub fn flash_sales(seed: u64, n: usize, window: &[NaiveDate]) -> Vec<SalesHistory> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let subs = u64::from(SUB_COUNTERS);
+
+    let mut h = SalesHistory::new(format!("flash sale n={n}"));
+    let all = ids(&mut rng, n);
+    for (i, id) in all.iter().enumerate() {
+        if i == 0 {
+            for sub in 0..SUB_COUNTERS {
+                h.add_on(window[0], id, sub, 5_000 / i64::from(SUB_COUNTERS));
+            }
+        } else {
+            for day in window {
+                h.add(*day, id, rng.below(300) as i64);
+            }
+        }
+    }
+    out.push(h);
+
+    let mut h = SalesHistory::new(format!("many flash sales n={n}"));
+    let all = ids(&mut rng, n);
+    for (i, id) in all.iter().enumerate() {
+        if i < 20 {
+            let day = window[rng.below(window.len() as u64) as usize];
+            let total = 400 + (i as i64 / 2) * 10;
+            let parts = 1 + rng.below(subs - 1);
+            let mut left = total;
+            for part in 0..parts {
+                let sub = ((part * 7 + i as u64) % subs) as u32;
+                let q = if part + 1 == parts { left } else { left / 2 };
+                left -= q;
+                h.add_on(day, id, sub, q);
+            }
+        } else {
+            for day in window {
+                h.add(*day, id, (2_000 / (i as i64)).max(1) + rng.below(3) as i64);
+            }
+        }
+    }
+    out.push(h);
+
+    let mut h = SalesHistory::new(format!("hidden spread n={n}"));
+    let all = ids(&mut rng, n);
+    for (i, id) in all.iter().enumerate() {
+        if i == 0 {
+            // 3 days x 15 sub-counters x 4 = 180, each rank 60 (4 x 15): below every main spike.
+            for day in window {
+                for sub in 1..SUB_COUNTERS {
+                    h.add_on(*day, id, sub, 4);
+                }
+            }
+        } else {
+            h.add(window[rng.below(window.len() as u64) as usize], id, 100 + rng.below(60) as i64);
         }
     }
     out.push(h);

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::domain::ids::{OrderId, UserId};
 use crate::domain::order::Order;
+use crate::domain::popular::SalesCounter;
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreError, StoreResult,
 };
@@ -175,8 +176,13 @@ impl Db {
             items.push(TransactWriteItem::builder().update(done).build());
             actions.push(Action::Idempotency);
         }
-        for line in p.lines {
-            let update = self.sales_counter_update(p.sales_day, &line.product_id, line.quantity)?;
+        for (line, plan) in p.lines.iter().zip(p.draws) {
+            let counter = SalesCounter {
+                day: p.sales_day,
+                product_id: line.product_id.clone(),
+                sub: plan.sales_counter(),
+            };
+            let update = self.sales_counter_update(&counter, line.quantity)?;
             items.push(TransactWriteItem::builder().update(update).build());
             actions.push(Action::Sales);
         }

@@ -1,8 +1,12 @@
-//! Sales table: one counter per (day in the shop's time zone, product), partition key sharded
-//! by product (`<day>#<shard>`) so one busy day is not one hot partition. Counters expire by TTL.
+//! Sales table: per (day in the shop's time zone, product) a main counter, partition key sharded
+//! by product (`<day>#<shard>`) so one busy day is not one hot partition, and for a product in
+//! stock buckets up to 15 sub-counters in the day's spread partitions (`<day>#<shard>#s`), so one
+//! product's flash sale is not one hot item (`domain::popular::SalesCounter`). Counters expire by
+//! TTL.
 //!
-//! The local secondary index [`SOLD_INDEX`] sorts each partition by `soldQuantity`: the lists
-//! the top-5 merge reads from their top, strongly consistent (an LSI allows it, a GSI would not).
+//! The local secondary index [`SOLD_INDEX`] sorts each partition by `soldRank`
+//! (`domain::popular::rank_of`): the lists the top-5 merge reads from their top, strongly
+//! consistent (an LSI allows it, a GSI would not).
 
 use std::collections::HashMap;
 
@@ -16,11 +20,13 @@ use futures::future::try_join_all;
 
 use super::{built, condition_failed, get_n, get_s, map_sdk, n, s, Db, Item};
 use crate::domain::ids::ProductId;
-use crate::domain::popular::{counter_expiry, day_key, shard_of, SalesHead, SalesKey, SalesList};
+use crate::domain::popular::{
+    counter_expiry, quantity_of, rank_of, SalesCounter, SalesEntry, SalesHead, SalesKey, SalesList,
+};
 use crate::ports::{NotApplied, SalesStore, StoreError, StoreResult};
 use crate::retry::{retry, Attempts, Safety, CALL_ATTEMPTS};
 
-/// The sales table's local secondary index: partition `pk`, sort `soldQuantity`, keys only.
+/// The sales table's local secondary index: partition `pk`, sort `soldRank`, keys only.
 pub const SOLD_INDEX: &str = "sold";
 
 /// Partition keys one PartiQL `IN` may list.
@@ -34,51 +40,56 @@ const BATCH_WRITE_ITEMS: usize = 25;
 const ABSORB_ATTEMPTS: usize = 8;
 
 impl Db {
-    fn sales_pk(&self, day: NaiveDate, product_id: &str) -> String {
-        day_key(day, shard_of(product_id, self.sales_shards))
+    /// The partition of a counter: its list's.
+    fn counter_pk(&self, counter: &SalesCounter) -> String {
+        counter.list(self.sales_shards).partition_key()
     }
 
-    /// The counter update for one order line, to run inside the order transaction.
+    /// The counter update for one order line, to run inside the order transaction: its units and
+    /// its rank grow together, so the rank stays exactly `rank_of(sub, soldQuantity)`.
     pub(crate) fn sales_counter_update(
         &self,
-        day: NaiveDate,
-        product_id: &str,
+        counter: &SalesCounter,
         quantity: i64,
     ) -> StoreResult<Update> {
         built(
             Update::builder()
                 .table_name(&self.tables.sales)
-                .key(
-                    "pk",
-                    s(day_key(day, shard_of(product_id, self.sales_shards))),
+                .key("pk", s(self.counter_pk(counter)))
+                .key("sk", s(counter.sort_key()))
+                .update_expression(
+                    "ADD soldQuantity :q, soldRank :r SET #day = :day, expiresAt = :exp",
                 )
-                .key("sk", s(product_id))
-                .update_expression("ADD soldQuantity :q SET #day = :day, expiresAt = :exp")
                 .expression_attribute_names("#day", "day")
                 .expression_attribute_values(":q", n(quantity))
-                .expression_attribute_values(":day", s(day.format("%Y-%m-%d").to_string()))
-                .expression_attribute_values(":exp", n(counter_expiry(day, self.time_zone)))
+                .expression_attribute_values(":r", n(rank_of(counter.sub, quantity)))
+                .expression_attribute_values(
+                    ":day",
+                    s(counter.day.format("%Y-%m-%d").to_string()),
+                )
+                .expression_attribute_values(":exp", n(counter_expiry(counter.day, self.time_zone)))
                 .build(),
         )
     }
 
     /// A counter item as the order transaction leaves it.
-    fn sales_counter_item(&self, key: &SalesKey, quantity: i64) -> Item {
+    fn sales_counter_item(&self, counter: &SalesCounter, quantity: i64) -> Item {
         HashMap::from([
-            ("pk".to_owned(), s(self.sales_pk(key.day, &key.product_id))),
-            ("sk".to_owned(), s(&*key.product_id)),
+            ("pk".to_owned(), s(self.counter_pk(counter))),
+            ("sk".to_owned(), s(counter.sort_key())),
             ("soldQuantity".to_owned(), n(quantity)),
-            ("day".to_owned(), s(key.day.format("%Y-%m-%d").to_string())),
+            ("soldRank".to_owned(), n(rank_of(counter.sub, quantity))),
+            ("day".to_owned(), s(counter.day.format("%Y-%m-%d").to_string())),
             (
                 "expiresAt".to_owned(),
-                n(counter_expiry(key.day, self.time_zone)),
+                n(counter_expiry(counter.day, self.time_zone)),
             ),
         ])
     }
 
     /// Writes counters as given, replacing any there: seeding for tests and benchmarks (orders
     /// count with [`Db::sales_counter_update`]).
-    pub async fn put_sales_counters(&self, counters: &[(SalesKey, i64)]) -> StoreResult<()> {
+    pub async fn put_sales_counters(&self, counters: &[(SalesCounter, i64)]) -> StoreResult<()> {
         for chunk in counters.chunks(BATCH_WRITE_ITEMS) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
@@ -152,18 +163,14 @@ impl Db {
         table: &str,
         shards: u32,
         days: &[NaiveDate],
-    ) -> StoreResult<Vec<(SalesKey, i64)>> {
+    ) -> StoreResult<Vec<(SalesCounter, i64)>> {
         let mut out = Vec::new();
-        for day in days {
-            for shard in 0..shards.max(1) {
-                let pk = day_key(*day, shard);
-                for (sk, q) in self.query_sales_partition(table, &pk).await? {
-                    let key = SalesKey {
-                        day: *day,
-                        product_id: ProductId::from(sk),
-                    };
-                    out.push((key, q));
-                }
+        for list in SalesList::all(days, shards) {
+            for (sk, q) in self
+                .query_sales_partition(table, &list.partition_key())
+                .await?
+            {
+                out.push((SalesCounter::from_sort_key(list.day, &sk), q));
             }
         }
         Ok(out)
@@ -174,7 +181,7 @@ impl Db {
     /// only what the other counter gained since, and a rerun or a resend adds nothing twice.
     /// Orders keep adding to `soldQuantity` meanwhile. Returns the units this call added (0
     /// when a lost answer was resent and found the work done).
-    pub async fn absorb_sales(&self, key: &SalesKey, total: i64) -> StoreResult<i64> {
+    pub async fn absorb_sales(&self, key: &SalesCounter, total: i64) -> StoreResult<i64> {
         // What `migrated` holds, as far as we know (None: not there yet).
         let mut absorbed: Option<i64> = None;
         for _ in 0..ABSORB_ATTEMPTS {
@@ -187,13 +194,14 @@ impl Db {
                     .client
                     .update_item()
                     .table_name(&self.tables.sales)
-                    .key("pk", s(self.sales_pk(key.day, &key.product_id)))
-                    .key("sk", s(&*key.product_id))
+                    .key("pk", s(self.counter_pk(key)))
+                    .key("sk", s(key.sort_key()))
                     .update_expression(
-                        "ADD soldQuantity :d SET migrated = :total, #day = :day, expiresAt = :exp",
+                        "ADD soldQuantity :d, soldRank :r SET migrated = :total, #day = :day, expiresAt = :exp",
                     )
                     .expression_attribute_names("#day", "day")
                     .expression_attribute_values(":d", n(delta))
+                    .expression_attribute_values(":r", n(rank_of(key.sub, delta)))
                     .expression_attribute_values(":total", n(total))
                     .expression_attribute_values(":day", s(key.day.format("%Y-%m-%d").to_string()))
                     .expression_attribute_values(":exp", n(counter_expiry(key.day, self.time_zone)))
@@ -226,19 +234,17 @@ impl Db {
         &self,
         lists: &[SalesList],
         min: i64,
-    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
-        let by_pk: HashMap<String, SalesList> = lists
-            .iter()
-            .map(|l| (day_key(l.day, l.shard), *l))
-            .collect();
+    ) -> StoreResult<Vec<(SalesList, Vec<SalesEntry>)>> {
+        let by_pk: HashMap<String, SalesList> =
+            lists.iter().map(|l| (l.partition_key(), *l)).collect();
         let marks = vec!["?"; by_pk.len()].join(", ");
         let statement = format!(
-            "SELECT pk, sk, soldQuantity FROM \"{}\".\"{SOLD_INDEX}\" WHERE pk IN [{marks}] AND soldQuantity >= ?",
+            "SELECT pk, sk, soldRank FROM \"{}\".\"{SOLD_INDEX}\" WHERE pk IN [{marks}] AND soldRank >= ?",
             self.tables.sales
         );
         let mut parameters: Vec<_> = by_pk.keys().map(s).collect();
         parameters.push(n(min));
-        let mut found: HashMap<SalesList, Vec<(ProductId, i64)>> =
+        let mut found: HashMap<SalesList, Vec<SalesEntry>> =
             lists.iter().map(|l| (*l, Vec::new())).collect();
         let mut next = None;
         loop {
@@ -263,10 +269,7 @@ impl Db {
                 let Some(list) = by_pk.get(&pk) else {
                     return Err(StoreError::Corrupt(format!("{pk}: a list not asked for")));
                 };
-                found.entry(*list).or_default().push((
-                    ProductId::from(get_s(&item, "sk")?),
-                    get_n(&item, "soldQuantity")?,
-                ));
+                found.entry(*list).or_default().push(entry_of(list.day, &item)?);
             }
             next = page.next_token;
             if next.is_none() {
@@ -282,7 +285,7 @@ impl Db {
             .map(|k| {
                 (
                     (
-                        self.sales_pk(k.day, &k.product_id),
+                        self.counter_pk(&SalesCounter::main(k.day, k.product_id.clone())),
                         k.product_id.to_string(),
                     ),
                     k,
@@ -343,7 +346,7 @@ impl SalesStore for Db {
     /// One Query of the index, most sold first, paginated only past 1 MB.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_head"))]
     async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead> {
-        let pk = day_key(list.day, list.shard);
+        let pk = list.partition_key();
         let limit = limit.max(1);
         let mut entries = Vec::new();
         let mut start = None;
@@ -366,10 +369,7 @@ impl SalesStore for Db {
             })
             .await?;
             for item in page.items.unwrap_or_default() {
-                entries.push((
-                    ProductId::from(get_s(&item, "sk")?),
-                    get_n(&item, "soldQuantity")?,
-                ));
+                entries.push(entry_of(list.day, &item)?);
             }
             start = page.last_evaluated_key;
             if start.is_none() || entries.len() >= limit {
@@ -379,14 +379,14 @@ impl SalesStore for Db {
         }
     }
 
-    /// One PartiQL `SELECT … WHERE pk IN [...] AND soldQuantity >= ?` on the index per 50 lists
-    /// (12 by default: one), in parallel.
+    /// One PartiQL `SELECT … WHERE pk IN [...] AND soldRank >= ?` on the index per 50 lists
+    /// (24 by default: one), in parallel.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_above"))]
     async fn sales_above(
         &self,
         lists: &[SalesList],
         min: i64,
-    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
+    ) -> StoreResult<Vec<(SalesList, Vec<SalesEntry>)>> {
         let parts =
             try_join_all(lists.chunks(IN_KEYS).map(|c| self.sales_above_in(c, min))).await?;
         Ok(parts.into_iter().flatten().collect())
@@ -404,17 +404,28 @@ impl SalesStore for Db {
     /// days are never read, however late TTL runs.
     #[tracing::instrument(name = "dynamodb", skip_all, fields(op = "sales.sales_on"))]
     async fn sales_on(&self, days: &[NaiveDate]) -> StoreResult<Vec<(ProductId, i64)>> {
-        let shards = self.sales_shards.max(1);
-        let keys: Vec<String> = days
-            .iter()
-            .flat_map(|d| (0..shards).map(move |sh| day_key(*d, sh)))
-            .collect();
+        let lists = SalesList::all(days, self.sales_shards);
+        let keys: Vec<String> = lists.iter().map(SalesList::partition_key).collect();
         let table = &self.tables.sales;
         let pages = try_join_all(keys.iter().map(|k| self.query_sales_partition(table, k))).await?;
-        Ok(pages
-            .into_iter()
-            .flatten()
-            .map(|(id, q)| (ProductId::from(id), q))
+        Ok(lists
+            .iter()
+            .zip(pages)
+            .flat_map(|(l, page)| {
+                page.into_iter()
+                    .map(move |(sk, q)| (SalesCounter::from_sort_key(l.day, &sk).product_id, q))
+            })
             .collect())
     }
+}
+
+/// An entry of the `sold` index (keys only: `sk` and `soldRank`).
+fn entry_of(day: NaiveDate, item: &Item) -> StoreResult<SalesEntry> {
+    let counter = SalesCounter::from_sort_key(day, &get_s(item, "sk")?);
+    let rank = get_n(item, "soldRank")?;
+    Ok(SalesEntry {
+        product_id: counter.product_id,
+        sub: counter.sub,
+        quantity: quantity_of(counter.sub, rank),
+    })
 }

@@ -28,13 +28,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 
 use crate::adapters::payment::sandbox::SandboxPayment;
 use crate::domain::cart::CartLine;
 use crate::domain::idempotency::{IdemRecord, LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
+use crate::domain::popular::SalesCounter;
 use crate::domain::product::{Product, Stocked};
 use crate::domain::user::{LoginRecord, UserProfile};
 use crate::ports::{HealthCheck, LedgerEntry, StoreResult};
@@ -58,7 +58,7 @@ struct State {
     products: BTreeMap<ProductId, Stocked>,
     carts: HashMap<UserId, (BTreeMap<ProductId, CartLine>, i64)>,
     orders: BTreeMap<(UserId, OrderId), OrderSlot>,
-    sales: HashMap<(NaiveDate, ProductId), i64>,
+    sales: HashMap<SalesCounter, i64>,
     records: HashMap<RecordKey, IdemRecord>,
     sandbox: HashMap<String, SandboxPayment>,
     /// Per email: each slot's attempt time (epoch ms) and claimant token.
@@ -151,10 +151,8 @@ impl MemoryStore {
             .unwrap_or_default()
     }
     /// Sets up a sales counter without going through the fault plan.
-    pub fn put_sales(&self, day: NaiveDate, product_id: &str, quantity: i64) {
-        self.state()
-            .sales
-            .insert((day, ProductId::from(product_id)), quantity);
+    pub fn put_sales(&self, counter: SalesCounter, quantity: i64) {
+        self.state().sales.insert(counter, quantity);
     }
     /// Sets up a product (one bucket) without going through the fault plan.
     pub fn put_product(&self, product: Product) {

@@ -8,6 +8,7 @@ use super::{owner_holds, settled, Deferred, MemoryStore, OrderSlot, State};
 use crate::domain::idempotency::{LeaseToken, RecordKey, RecordStatus};
 use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::Order;
+use crate::domain::popular::SalesCounter;
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreResult,
 };
@@ -135,9 +136,12 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
             }
             prod.product.stock -= line.quantity;
         }
-        *st.sales
-            .entry((p.sales_day, line.product_id.clone()))
-            .or_insert(0) += line.quantity;
+        let counter = SalesCounter {
+            day: p.sales_day,
+            product_id: line.product_id.clone(),
+            sub: plan.sales_counter(),
+        };
+        *st.sales.entry(counter).or_insert(0) += line.quantity;
     }
     if let Some(u) = st.profiles.get_mut(&p.order.user_id) {
         u.balance -= p.order.total_amount;

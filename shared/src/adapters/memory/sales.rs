@@ -1,16 +1,39 @@
-//! Sales: units sold per (day, product), listed per day and shard as the sales index does.
+//! Sales: units sold per (day, product, counter), listed per day, shard and tier as the sales
+//! index does.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
-use super::MemoryStore;
+use super::{MemoryStore, State};
 use crate::domain::ids::ProductId;
-use crate::domain::popular::{shard_of, SalesHead, SalesKey, SalesList};
+use crate::domain::popular::{SalesEntry, SalesHead, SalesKey, SalesList};
 use crate::ports::{SalesStore, StoreResult};
 use crate::retry::Safety;
 
 /// Shards per day in memory (the default of `SALES_SHARDS`).
 const SHARDS: u32 = 4;
+
+/// The entries of `list`, highest rank first; equal ranks in reverse id order: the index promises
+/// none, so the merge must not rely on the ranking's.
+fn entries_of(st: &State, list: &SalesList) -> Vec<SalesEntry> {
+    let mut entries: Vec<SalesEntry> = st
+        .sales
+        .iter()
+        .filter(|(c, _)| c.list(SHARDS) == *list)
+        .map(|(c, q)| SalesEntry {
+            product_id: c.product_id.clone(),
+            sub: c.sub,
+            quantity: *q,
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        b.rank()
+            .cmp(&a.rank())
+            .then_with(|| b.product_id.cmp(&a.product_id))
+            .then_with(|| b.sub.cmp(&a.sub))
+    });
+    entries
+}
 
 #[async_trait]
 impl SalesStore for MemoryStore {
@@ -20,15 +43,7 @@ impl SalesStore for MemoryStore {
 
     async fn sales_head(&self, list: SalesList, limit: usize) -> StoreResult<SalesHead> {
         self.call("sales_head", Safety::Idempotent, |st| {
-            let mut entries: Vec<(ProductId, i64)> = st
-                .sales
-                .iter()
-                .filter(|((d, p), _)| *d == list.day && shard_of(p, SHARDS) == list.shard)
-                .map(|((_, p), q)| (p.clone(), *q))
-                .collect();
-            // Equal quantities in reverse id order: the index promises none, so the merge must
-            // not rely on the ranking's.
-            entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+            let mut entries = entries_of(st, &list);
             let complete = entries.len() <= limit;
             entries.truncate(limit);
             Ok(SalesHead { entries, complete })
@@ -40,19 +55,13 @@ impl SalesStore for MemoryStore {
         &self,
         lists: &[SalesList],
         min: i64,
-    ) -> StoreResult<Vec<(SalesList, Vec<(ProductId, i64)>)>> {
+    ) -> StoreResult<Vec<(SalesList, Vec<SalesEntry>)>> {
         self.call("sales_above", Safety::Idempotent, |st| {
             Ok(lists
                 .iter()
                 .map(|list| {
-                    let entries = st
-                        .sales
-                        .iter()
-                        .filter(|((d, p), q)| {
-                            *d == list.day && shard_of(p, SHARDS) == list.shard && **q >= min
-                        })
-                        .map(|((_, p), q)| (p.clone(), *q))
-                        .collect();
+                    let mut entries = entries_of(st, list);
+                    entries.retain(|e| e.rank() >= min);
                     (*list, entries)
                 })
                 .collect())
@@ -66,8 +75,9 @@ impl SalesStore for MemoryStore {
                 .iter()
                 .filter_map(|k| {
                     st.sales
-                        .get(&(k.day, k.product_id.clone()))
-                        .map(|q| (k.clone(), *q))
+                        .iter()
+                        .find(|(c, _)| c.sub == 0 && c.key() == *k)
+                        .map(|(_, q)| (k.clone(), *q))
                 })
                 .collect())
         })
@@ -79,8 +89,8 @@ impl SalesStore for MemoryStore {
             Ok(st
                 .sales
                 .iter()
-                .filter(|((d, _), _)| days.contains(d))
-                .map(|((_, p), q)| (p.clone(), *q))
+                .filter(|(c, _)| days.contains(&c.day))
+                .map(|(c, q)| (c.product_id.clone(), *q))
                 .collect())
         })
         .await
