@@ -3,7 +3,8 @@
 //!
 //! The SDK's own retries are off everywhere: every retry goes through the shop's one policy
 //! ([`crate::retry`]). Against the local stack (an endpoint override) without credentials in the
-//! environment, static dummy credentials are used: the emulators accept any.
+//! environment, static dummy credentials are used: the emulators accept any. Every client carries
+//! the X-Ray interceptor ([`crate::xray`]): inside a traced invocation its calls join the trace.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -32,6 +33,7 @@ use crate::ports::{
 use crate::price_cache::PriceCache;
 use crate::retry::ATTEMPT_TIMEOUT;
 use crate::wiring::{AllPorts, Env, Ports, WireError};
+use crate::xray::XrayInterceptor;
 
 /// The SDK behaviour every client is built with, pinned so an SDK upgrade cannot change defaults
 /// silently (docs/PERFORMANCE.md, "Runtime and SDK versions"). 2026-01-12 turns SDK retries on and
@@ -90,7 +92,8 @@ pub fn lambda_sdk_config(config: &Config) -> SdkConfig {
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig, config: &Config) -> aws_sdk_dynamodb::Client {
-    let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
+    let mut b =
+        aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(XrayInterceptor::from_env());
     if let Some(url) = &config.dynamodb_endpoint {
         b = b.endpoint_url(url);
     }
@@ -98,7 +101,8 @@ pub fn dynamodb_client(sdk: &SdkConfig, config: &Config) -> aws_sdk_dynamodb::Cl
 }
 
 pub fn eventbridge_client(sdk: &SdkConfig, config: &Config) -> aws_sdk_eventbridge::Client {
-    let mut b = aws_sdk_eventbridge::config::Builder::from(sdk);
+    let mut b =
+        aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(XrayInterceptor::from_env());
     if let Some(url) = &config.events_endpoint {
         b = b.endpoint_url(url);
     }
@@ -106,7 +110,7 @@ pub fn eventbridge_client(sdk: &SdkConfig, config: &Config) -> aws_sdk_eventbrid
 }
 
 pub fn sqs_client(sdk: &SdkConfig, config: &Config) -> aws_sdk_sqs::Client {
-    let mut b = aws_sdk_sqs::config::Builder::from(sdk);
+    let mut b = aws_sdk_sqs::config::Builder::from(sdk).interceptor(XrayInterceptor::from_env());
     if let Some(url) = &config.events_endpoint {
         b = b.endpoint_url(url);
     }
@@ -136,7 +140,8 @@ pub async fn read_secret(sdk: &SdkConfig, name: &str, min_len: usize) -> Result<
         name: name.to_owned(),
         reason,
     };
-    let out = aws_sdk_ssm::Client::new(sdk)
+    let ssm = aws_sdk_ssm::config::Builder::from(sdk).interceptor(XrayInterceptor::from_env());
+    let out = aws_sdk_ssm::Client::from_conf(ssm.build())
         .get_parameter()
         .name(name)
         .with_decryption(true)

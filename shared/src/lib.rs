@@ -16,3 +16,4 @@ pub mod services;
 pub mod telemetry;
 pub mod testing;
 pub mod wiring;
+pub mod xray;

@@ -104,6 +104,11 @@ impl<'a> Request<'a> {
         original
     }
 
+    /// A header of the request, as it leaves.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.http.headers().get(name)
+    }
+
     /// Adds a header to the request.
     pub fn set_header(&mut self, name: &'static str, value: String) {
         self.http.headers_mut().insert(name, value);

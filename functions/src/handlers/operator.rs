@@ -128,7 +128,8 @@ pub fn over(
     consumer_dlq_url: String,
 ) -> Result<OperatorPorts, WireError> {
     let config = p.config();
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(p.sdk());
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(p.sdk())
+        .interceptor(shop_shared::xray::XrayInterceptor::from_env());
     if let Some(e) = &config.dynamodb_endpoint {
         streams = streams.endpoint_url(e);
     }

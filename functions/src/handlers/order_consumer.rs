@@ -1,5 +1,6 @@
 //! The consumer, on the `OrderPlaced` EventBridge rule: forwards each order to the data platform
-//! once per `eventId`. An error fails the invocation: retried, then dead-lettered.
+//! once per `eventId`. An error fails the invocation: retried, then dead-lettered. Its log line
+//! names the order's X-Ray trace (`order_trace_id`), the trace of the request that placed it.
 
 use std::sync::Arc;
 
@@ -38,6 +39,9 @@ pub async fn handle(
         &event.detail,
     )
     .await?;
-    tracing::info!(event_id = %event.detail.event_id, ?outcome, "order event consumed");
+    // The trace this invocation runs in is the order's: the relay put the order request's trace
+    // header on the event, and EventBridge invokes the consumer in it.
+    let order_trace_id = shop_shared::xray::current().map(|t| t.root);
+    tracing::info!(event_id = %event.detail.event_id, ?outcome, order_trace_id, "order event consumed");
     Ok(outcome)
 }

@@ -1,6 +1,7 @@
 //! Running a handler as a Lambda function: the runtime's tracing, the request log line, the EMF
 //! metrics; one invocation at a time (classic Lambda) or many at once (Lambda Managed Instances),
-//! from the same binary ([`Mode`]).
+//! from the same binary ([`Mode`]). Each invocation runs in its own X-Ray trace context
+//! ([`shop_shared::xray`]): its AWS calls carry its trace header, and are subsegments when sampled.
 
 mod metrics;
 mod mode;
@@ -19,7 +20,7 @@ use lambda_runtime::LambdaEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shop_shared::aws::AwsPorts;
-use shop_shared::telemetry;
+use shop_shared::{telemetry, xray};
 use tracing::{field, Instrument};
 
 use crate::handlers;
@@ -204,14 +205,20 @@ pub async fn serve_http<C: Send + Sync + 'static>(
     let (metrics, ctx) = (process.metrics, process.ctx);
     let budget = process.ports.config().request_budget;
     lambda_http::run_concurrent(service_fn(move |req: Request| async move {
-        let refused = match origin {
-            Some(guard) => guard.refuse(&req).await,
-            None => None,
-        };
-        let resp = match refused {
-            Some(refused) => refused,
-            None => invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await,
-        };
+        let trace = req
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.clone());
+        let resp = xray::traced(trace.as_deref(), async {
+            let refused = match origin {
+                Some(guard) => guard.refuse(&req).await,
+                None => None,
+            };
+            match refused {
+                Some(refused) => refused,
+                None => invoke(budget, req, metrics.cold_start(), |req| handler(ctx, req)).await,
+            }
+        })
+        .await;
         metrics.invocation_done();
         Ok::<_, Infallible>(resp)
     }))
@@ -240,7 +247,8 @@ where
     lambda_runtime::run_concurrent(lambda_runtime::service_fn(
         move |event: LambdaEvent<E>| async move {
             metrics.cold_start();
-            let outcome = handler(ctx, event.payload).await;
+            let trace = event.context.xray_trace_id;
+            let outcome = xray::traced(trace.as_deref(), handler(ctx, event.payload)).await;
             metrics.invocation_done();
             outcome.map_err(Into::into)
         },

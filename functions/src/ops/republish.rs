@@ -101,6 +101,8 @@ pub async fn republish(
             .map(|r| OrderPlaced {
                 event_id: r.event_id,
                 order: r.order,
+                // A republish is the operator's action: it travels in the operator's trace.
+                trace_header: None,
             })
             .collect();
         let failed = publisher.publish(&events).await;

@@ -502,6 +502,7 @@ async fn the_missing_events_report_finds_an_order_whose_event_never_arrived() {
     let event = shop_shared::events::OrderPlaced {
         event_id: format!("evt_{}", order["orderId"].as_str().unwrap_or_default()),
         order: serde_json::from_value(order.clone()).expect("order"),
+        trace_header: None,
     };
     shop_shared::events::consumer::consume(
         &app.db,
@@ -688,6 +689,7 @@ async fn a_forwarded_event_id_is_remembered_beyond_the_redrive_horizon() {
     let event = shop_shared::events::OrderPlaced {
         event_id: format!("evt_{}", order["orderId"].as_str().unwrap_or_default()),
         order: serde_json::from_value(order.clone()).expect("order"),
+        trace_header: None,
     };
     let sink = DataPlatformSink::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -505,6 +505,7 @@ async fn exercise(rig: &Rig) {
     let event = OrderPlaced {
         event_id: format!("evt_{order_id}"),
         order: serde_json::from_value(o.body.clone()).expect("order"),
+        trace_header: None,
     };
     let envelope = |e: &OrderPlaced| {
         serde_json::from_value(json!({

@@ -41,3 +41,4 @@ mod storefront;
 mod telemetry;
 mod toss;
 mod webhook;
+mod xray_traces;

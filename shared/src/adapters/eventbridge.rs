@@ -65,6 +65,8 @@ impl EventBridgePublisher {
             .source(SOURCE)
             .detail_type(DETAIL_TYPE)
             .detail(serde_json::to_string(event)?)
+            // Without one, EventBridge takes the call's own header (the relay's invocation).
+            .set_trace_header(event.trace_header.clone())
             .build())
     }
 

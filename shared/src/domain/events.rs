@@ -15,6 +15,11 @@ pub struct OrderPlaced {
     pub event_id: String,
     #[serde(flatten)]
     pub order: Order,
+    /// The X-Ray trace header of the request that placed the order: how the event travels, not
+    /// what it says (never in the detail; the relay sets it as the PutEvents entry's `TraceHeader`,
+    /// so the order's trace reaches the consumer).
+    #[serde(skip)]
+    pub trace_header: Option<String>,
 }
 
 /// A dead letter, as its queue message body holds it.

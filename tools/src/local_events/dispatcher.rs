@@ -1,5 +1,6 @@
 //! The local stand-in for the rule's Lambda target: drains the order queues and calls the
-//! consumer (the Lambda's own code) for each event.
+//! consumer (the Lambda's own code) for each event, in the trace the message carries
+//! (`AWSTraceHeader`), as Lambda invokes it in the trace EventBridge passes on.
 //!
 //! Throughput (docs/PERFORMANCE.md): each queue has its own receive loops; a received batch of up
 //! to 10 is consumed concurrently; successes are deleted in one call, failures made visible again
@@ -12,6 +13,7 @@ use std::time::Duration;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures::future::{join_all, try_join_all};
 use shop_shared::events::OrderPlaced;
+use shop_shared::xray;
 use tokio::sync::watch;
 
 use super::queue::{EventQueue, Received};
@@ -72,10 +74,13 @@ impl QueueDispatcher {
 
     async fn consume(&self, message: &Received) -> Fate {
         let result = match serde_json::from_str::<EventBridgeEvent<OrderPlaced>>(&message.body) {
-            Ok(event) => order_consumer::handle(&self.consumer, event)
-                .await
-                .map(|_| ())
-                .map_err(err),
+            Ok(event) => xray::traced(
+                message.trace_header.as_deref(),
+                order_consumer::handle(&self.consumer, event),
+            )
+            .await
+            .map(|_| ())
+            .map_err(err),
             Err(e) => Err(err(format!("not an OrderPlaced event: {e}"))),
         };
         let receives = message.receives;

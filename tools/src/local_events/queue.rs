@@ -28,6 +28,9 @@ pub struct Received {
     pub body: String,
     /// How often the message has been received, this time included.
     pub receives: u32,
+    /// The X-Ray trace header SQS kept with the message (`AWSTraceHeader`: what EventBridge
+    /// passed on from the PutEvents entry), as Lambda would invoke the consumer under it.
+    pub trace_header: Option<String>,
 }
 
 #[async_trait]
@@ -79,6 +82,7 @@ impl EventQueue for SqsQueue {
             .wait_time_seconds(seconds(wait))
             .visibility_timeout(seconds(hide_for))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
             .send()
             .await
             .map_err(sqs_err)?;
@@ -92,6 +96,10 @@ impl EventQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1),
+                trace_header: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+                    .cloned(),
                 receipt: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
             })
@@ -243,6 +251,7 @@ impl MemoryQueue {
                 receipt: s.receipt(),
                 body: s.body.clone(),
                 receives: s.receives,
+                trace_header: None,
             });
         }
         (out, next_visible)

@@ -41,6 +41,10 @@ pub struct OrderRecord {
     /// orders placed before the index existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed_shard: Option<String>,
+    /// The X-Ray trace header of the request that placed it (absent outside a traced
+    /// invocation): the relay carries it onto the event ([`crate::xray`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
     #[serde(flatten)]
     pub order: Order,
 }
@@ -56,6 +60,7 @@ impl OrderRecord {
                 &order.order_id,
                 &order.created_at,
             )),
+            trace_header: crate::xray::current().map(|t| t.header()),
             order,
         }
     }

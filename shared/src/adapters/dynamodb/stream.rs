@@ -39,6 +39,7 @@ fn parse(event_name: &str, new_image: Option<serde_dynamo::Item>) -> Parsed {
         Ok(r) => Parsed::Event(OrderPlaced {
             event_id: r.event_id,
             order: r.order,
+            trace_header: r.trace_header,
         }),
         Err(e) => Parsed::Unreadable {
             reason: format!("not an order: {e}"),
