@@ -248,10 +248,9 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
     let mut before = zipf(31, 800, &days, 1.0, 400.0);
     let day_before = days[2].pred_opt().expect("date");
     let first = before.counters[0].0.product_id.clone();
-    before.counters.push((
-        SalesCounter::main(day_before, first),
-        1_000_000,
-    ));
+    before
+        .counters
+        .push((SalesCounter::main(day_before, first), 1_000_000));
     old_db
         .put_sales_counters(&before.counters)
         .await

@@ -335,7 +335,10 @@ mod tests {
             assert_eq!(c.list(4).tier, Tier::Spread);
             assert_eq!(c.list(4).shard, (own + sub) % 4);
         }
-        assert_eq!(SalesCounter::from_sort_key(day, "a#b").product_id.as_str(), "a#b");
+        assert_eq!(
+            SalesCounter::from_sort_key(day, "a#b").product_id.as_str(),
+            "a#b"
+        );
         assert_eq!(main.list(4).partition_key(), format!("2026-11-24#{own:02}"));
         assert_eq!(
             SalesCounter { sub: 1, ..main }.list(4).partition_key(),

@@ -504,7 +504,12 @@ impl TopMerge {
     }
 
     /// What a read above `min` of `lists` showed: their entries ranking at least `min`, by list.
-    pub fn on_above(&mut self, lists: &[SalesList], min: i64, entries: Vec<(SalesList, Vec<SalesEntry>)>) {
+    pub fn on_above(
+        &mut self,
+        lists: &[SalesList],
+        min: i64,
+        entries: Vec<(SalesList, Vec<SalesEntry>)>,
+    ) {
         for list in lists {
             if let Some((i, _)) = self.index_of(list) {
                 self.lists[i] = ListState {

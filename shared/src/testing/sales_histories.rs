@@ -381,7 +381,11 @@ pub fn flash_sales(seed: u64, n: usize, window: &[NaiveDate]) -> Vec<SalesHistor
                 }
             }
         } else {
-            h.add(window[rng.below(window.len() as u64) as usize], id, 100 + rng.below(60) as i64);
+            h.add(
+                window[rng.below(window.len() as u64) as usize],
+                id,
+                100 + rng.below(60) as i64,
+            );
         }
     }
     out.push(h);

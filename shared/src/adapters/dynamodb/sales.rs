@@ -63,10 +63,7 @@ impl Db {
                 .expression_attribute_names("#day", "day")
                 .expression_attribute_values(":q", n(quantity))
                 .expression_attribute_values(":r", n(rank_of(counter.sub, quantity)))
-                .expression_attribute_values(
-                    ":day",
-                    s(counter.day.format("%Y-%m-%d").to_string()),
-                )
+                .expression_attribute_values(":day", s(counter.day.format("%Y-%m-%d").to_string()))
                 .expression_attribute_values(":exp", n(counter_expiry(counter.day, self.time_zone)))
                 .build(),
         )
@@ -79,7 +76,10 @@ impl Db {
             ("sk".to_owned(), s(counter.sort_key())),
             ("soldQuantity".to_owned(), n(quantity)),
             ("soldRank".to_owned(), n(rank_of(counter.sub, quantity))),
-            ("day".to_owned(), s(counter.day.format("%Y-%m-%d").to_string())),
+            (
+                "day".to_owned(),
+                s(counter.day.format("%Y-%m-%d").to_string()),
+            ),
             (
                 "expiresAt".to_owned(),
                 n(counter_expiry(counter.day, self.time_zone)),
@@ -269,7 +269,10 @@ impl Db {
                 let Some(list) = by_pk.get(&pk) else {
                     return Err(StoreError::Corrupt(format!("{pk}: a list not asked for")));
                 };
-                found.entry(*list).or_default().push(entry_of(list.day, &item)?);
+                found
+                    .entry(*list)
+                    .or_default()
+                    .push(entry_of(list.day, &item)?);
             }
             next = page.next_token;
             if next.is_none() {
