@@ -12,7 +12,7 @@
 //! Env: DYNAMODB_ENDPOINT (required, 127.0.0.1), FLASH_BUYERS (500), FLASH_BUCKETS (1,4,16,64),
 //! FLASH_SCALE (slow motion, 40), FLASH_SECONDS (the time a row should take at the model's
 //! single-item rate, 8; sets each row's stock), FLASH_LIMIT_SECONDS (a row's cut-off, 45),
-//! FLASH_SALES_SHARDS (16), FLASH_AUTO (1: the raise row; 0: none).
+//! FLASH_SALES_SHARDS (4, the shop's default SALES_SHARDS), FLASH_AUTO (1: the raise row; 0: none).
 
 mod sale;
 
@@ -77,7 +77,7 @@ impl Settings {
             scale: env("FLASH_SCALE", 40.0f64).clamp(1.0, 1_000.0),
             seconds: env("FLASH_SECONDS", 8.0f64).clamp(1.0, 60.0),
             limit: Duration::from_secs(env("FLASH_LIMIT_SECONDS", 45u64).clamp(5, 70)),
-            sales_shards: env("FLASH_SALES_SHARDS", 16u32).clamp(1, 100),
+            sales_shards: env("FLASH_SALES_SHARDS", 4u32).clamp(1, 100),
             auto_row: env("FLASH_AUTO", 1u32) == 1,
         }
     }
