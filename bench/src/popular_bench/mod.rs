@@ -13,7 +13,7 @@
 //! products table); a few warm-up calls; then calls rotating between the three paths, each
 //! answer checked against the history's oracle. Reads are counted by [`ReadMeter`] from the
 //! `ConsumedCapacity` DynamoDB Local returns; it returns none for PartiQL, so a statement's read
-//! units are those of the same reads done as Queries (one per list, `soldQuantity >= floor`),
+//! units are those of the same reads done as Queries (one per list, `soldRank >= floor`),
 //! replayed after the timed call.
 //!
 //! Env: DYNAMODB_ENDPOINT (loopback), POP_SIZES (`100,1000,10000`), POP_CALLS (calls per path
@@ -176,7 +176,7 @@ async fn statement_units(
                     .query()
                     .table_name(&table)
                     .index_name(&index)
-                    .key_condition_expression("pk = :pk AND soldQuantity >= :min")
+                    .key_condition_expression("pk = :pk AND soldRank >= :min")
                     .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                     .expression_attribute_values(":min", AttributeValue::N(min.clone()))
                     .consistent_read(true)
