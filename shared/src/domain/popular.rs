@@ -1,6 +1,7 @@
 //! Popular products: per-day sales counters in the shop's time zone, a 3-day window, top 5.
 
 use crate::domain::ids::ProductId;
+use crate::domain::stock::MAX_BUCKETS;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -13,11 +14,11 @@ pub const TOP_N: usize = 5;
 pub const SALES_TTL_DAYS_AFTER: u64 = 4;
 
 /// Counters a product may count on per day: its main counter (sub 0) and `SUB_COUNTERS - 1`
-/// sub-counters. A product whose stock is in one bucket counts on its main counter only; a line of
-/// a product in buckets counts on the counter of the bucket it draws from first (mod this), so a
-/// flash sale spreads the product's sales over as many items as its stock, up to this many,
-/// instead of one hot item.
-pub const SUB_COUNTERS: u32 = 16;
+/// sub-counters, one per stock bucket. A product whose stock is in one bucket counts on its main
+/// counter only; a line of a product in buckets counts on the counter of the bucket it draws from
+/// first, so a flash sale spreads the product's sales over as many items as its stock instead of
+/// one hot item.
+pub const SUB_COUNTERS: u32 = MAX_BUCKETS;
 
 /// The counter an order line counts on: 0 (main) for a product in one bucket, else
 /// `first_bucket` (the bucket its first draw takes from) mod [`SUB_COUNTERS`].
@@ -313,13 +314,14 @@ mod tests {
     fn sub_counters_spread_and_rank_so_that_unread_ones_stay_below_the_bound() {
         assert_eq!(sub_counter_for(1, 7), 0);
         assert_eq!(sub_counter_for(4, 3), 3);
-        assert_eq!(sub_counter_for(64, 17), 1);
+        assert_eq!(sub_counter_for(64, 17), 17);
+        assert_eq!(sub_counter_for(64, 63), 63);
         assert_eq!(rank_of(0, 5), 5);
-        assert_eq!(rank_of(3, 5), 75);
-        assert_eq!(quantity_of(3, 75), 5);
-        // Below rank 31 each of 15 sub-counters holds at most 2 units.
-        assert_eq!(spread_unread_at_most(31), 30);
-        assert_eq!(spread_unread_at_most(14), 0);
+        assert_eq!(rank_of(3, 5), 315);
+        assert_eq!(quantity_of(3, 315), 5);
+        // Below rank 127 each of 63 sub-counters holds at most 2 units.
+        assert_eq!(spread_unread_at_most(127), 126);
+        assert_eq!(spread_unread_at_most(62), 0);
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).expect("d");
         let p = ProductId::from("prd_ab");
         let main = SalesCounter::main(day, p.clone());

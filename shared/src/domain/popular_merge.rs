@@ -720,7 +720,7 @@ mod tests {
             .expect("history");
         let (got, _) = merge(&h, 4, 1);
         assert_eq!(got, h.oracle(&days()));
-        assert_eq!(got.first().map(|(_, q)| *q), Some(180), "{got:?}");
+        assert_eq!(got.first().map(|(_, q)| *q), Some(189), "{got:?}");
     }
 
     #[test]

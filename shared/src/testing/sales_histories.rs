@@ -1,4 +1,5 @@
-//! Sales histories (counters per day and product, sub-counters for products in buckets) for the top-5 tests and the popular benchmark:
+//! Sales histories (counters per day and product, sub-counters for products in buckets) for the
+//! top-5 tests and the popular benchmark:
 //! Zipf-distributed, uniform and adversarial, reproducible from a seed, with the brute-force
 //! oracle they are checked against.
 
@@ -374,10 +375,10 @@ pub fn flash_sales(seed: u64, n: usize, window: &[NaiveDate]) -> Vec<SalesHistor
     let all = ids(&mut rng, n);
     for (i, id) in all.iter().enumerate() {
         if i == 0 {
-            // 3 days x 15 sub-counters x 4 = 180, each rank 60 (4 x 15): below every main spike.
+            // 3 days x 63 sub-counters x 1 = 189, each ranking 63: below every main spike.
             for day in window {
                 for sub in 1..SUB_COUNTERS {
-                    h.add_on(*day, id, sub, 4);
+                    h.add_on(*day, id, sub, 1);
                 }
             }
         } else {
