@@ -1,6 +1,6 @@
 //! Sales table: per (day in the shop's time zone, product) a main counter, partition key sharded
 //! by product (`<day>#<shard>`) so one busy day is not one hot partition, and for a product in
-//! stock buckets up to 15 sub-counters in the day's spread partitions (`<day>#<shard>#s`), so one
+//! stock buckets up to 63 sub-counters (one per bucket) in the day's spread partitions (`<day>#<shard>#s`), so one
 //! product's flash sale is not one hot item (`domain::popular::SalesCounter`). Counters expire by
 //! TTL.
 //!
