@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use rand::Rng;
+
 use crate::domain::ids::ProductId;
 use crate::domain::order::{OrderRefusal, PricedLine, RequestedLine};
 use crate::domain::product::Stocked;
@@ -17,8 +19,10 @@ use crate::telemetry;
 /// Attempts of one request whose draws on a product met contention before it raises the
 /// product's bucket count (docs/TRANSACTIONS.md "Stock buckets": the rule).
 const RAISE_AFTER: u32 = 3;
-/// The fullest buckets a raise takes units from (each one more item that may conflict).
-const RAISE_DONORS: usize = 2;
+/// Attempts of one raise (it competes with the orders on the product's own item).
+const RAISE_ATTEMPTS: usize = 4;
+/// The pause between two of them, drawn at random.
+const RAISE_PAUSE_MS: std::ops::Range<u64> = 10..50;
 /// The buckets one rebalance touches at most.
 const REBALANCE_TOUCH: usize = 4;
 /// A rebalance runs only while the product holds at least this many units per bucket.
@@ -133,9 +137,12 @@ pub(super) async fn checked(
     Ok(Ok((priced, Known::Read(read))))
 }
 
-/// Doubles the bucket count of a product under contention (up to the configured most),
-/// moving units into the new buckets from a few of the fullest; one attempt, best effort:
-/// a concurrent raise or a busy bucket leaves it to the next request.
+/// Doubles the bucket count of a product under contention (up to the configured most). The
+/// transaction writes the count on the product's own item and creates the new buckets empty, so
+/// the only busy item it touches is that one; it competes with the orders there, so it is tried
+/// up to [`RAISE_ATTEMPTS`] times, re-reading each time. Then one rebalance seeds the new
+/// buckets (an order that finds one empty falls back to the others, and later rebalances even
+/// them out). A concurrent raise that won first ends it.
 pub(super) async fn raise(ctx: &OrderPorts, product_id: &ProductId) {
     let most = ctx.env.config.stock_auto_buckets.min(MAX_BUCKETS);
     let known = ctx
@@ -145,28 +152,45 @@ pub(super) async fn raise(ctx: &OrderPorts, product_id: &ProductId) {
     if most <= known.unwrap_or(1) {
         return;
     }
-    let read = match ctx.products.stocked(std::slice::from_ref(product_id)).await {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!(error = %e, "stock: cannot read a product to raise");
+    for attempt in 0..RAISE_ATTEMPTS {
+        if attempt > 0 {
+            let pause = rand::rng().random_range(RAISE_PAUSE_MS);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        let read = match ctx.products.stocked(std::slice::from_ref(product_id)).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "stock: cannot read a product to raise");
+                return;
+            }
+        };
+        let Some(stocked) = read.get(product_id) else {
             return;
+        };
+        let to = (stocked.count() * 2).min(most);
+        let Some(change) = stock::raise(&stocked.buckets, to, 0) else {
+            return;
+        };
+        match ctx.products.reshape(&stocked.product, &change).await {
+            Ok(ReshapeOutcome::Applied { .. }) => {
+                tracing::info!(product_id = %product_id, from = change.from, to, "stock: buckets raised");
+                telemetry::buckets_raised();
+                ctx.prices.forget(std::slice::from_ref(product_id));
+                let mut after = Stocked::new(
+                    stocked.product.clone(),
+                    stock::apply(&stocked.buckets, &change),
+                );
+                rebalance(ctx.products.as_ref(), &mut after).await;
+                return;
+            }
+            // Another request raised it first, or the product is gone.
+            Ok(_) => return,
+            Err(StoreError::NotApplied(n)) if n.is_transient() => {}
+            Err(e) => {
+                tracing::info!(error = %e, "stock: raise not applied");
+                return;
+            }
         }
-    };
-    let Some(stocked) = read.get(product_id) else {
-        return;
-    };
-    let to = (stocked.count() * 2).min(most);
-    let Some(change) = stock::raise(&stocked.buckets, to, RAISE_DONORS) else {
-        return;
-    };
-    match ctx.products.reshape(&stocked.product, &change).await {
-        Ok(ReshapeOutcome::Applied { .. }) => {
-            tracing::info!(product_id = %product_id, from = change.from, to, "stock: buckets raised");
-            telemetry::buckets_raised();
-            ctx.prices.forget(std::slice::from_ref(product_id));
-        }
-        Ok(_) => {}
-        Err(e) => tracing::info!(error = %e, "stock: raise not applied"),
     }
 }
 
