@@ -280,6 +280,9 @@ pub fn check_https(stage: Stage, name: &'static str, url: &str) -> Result<(), Co
     Ok(())
 }
 
+/// How long the sandbox's `late` and `abort` window payments stay in progress by default (API.md).
+pub const SANDBOX_LATE_MS_DEFAULT: i64 = 20_000;
+
 /// `SANDBOX_LATE_MS` (100 to 600,000): a test-only setting, so refused outside the local stages,
 /// set or not to its default.
 fn sandbox_late_ms(
@@ -293,7 +296,7 @@ fn sandbox_late_ms(
             reason: format!("a test-only setting, refused with SHOP_STAGE={stage}"),
         });
     }
-    parse_num(var, NAME, crate::adapters::payment::sandbox::LATE_MS, |v| {
+    parse_num(var, NAME, SANDBOX_LATE_MS_DEFAULT, |v| {
         (100..=600_000).contains(v)
     })
 }
@@ -607,10 +610,7 @@ mod tests {
     #[test]
     fn the_sandbox_late_delay_is_a_test_only_setting() {
         let c = config(&[]).expect("config");
-        assert_eq!(
-            c.sandbox_late_ms,
-            crate::adapters::payment::sandbox::LATE_MS
-        );
+        assert_eq!(c.sandbox_late_ms, SANDBOX_LATE_MS_DEFAULT);
         for stage in ["local", "test"] {
             let c = config(&[("SHOP_STAGE", stage), ("SANDBOX_LATE_MS", "1500")]).expect(stage);
             assert_eq!(c.sandbox_late_ms, 1_500);

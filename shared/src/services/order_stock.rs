@@ -13,7 +13,7 @@ use crate::domain::order::{OrderRefusal, PricedLine, RequestedLine};
 use crate::domain::product::Stocked;
 use crate::domain::stock::{self, LinePlan, MAX_BUCKETS};
 use crate::ports::{LineDraws, ProductStore, ReshapeOutcome, StoreError};
-use crate::services::orders::OrderPorts;
+use crate::price_cache::PriceCache;
 use crate::telemetry;
 
 /// Attempts of one request whose draws on a product met contention before it raises the
@@ -143,10 +143,15 @@ pub(super) async fn checked(
 /// up to [`RAISE_ATTEMPTS`] times, re-reading each time. Then one rebalance seeds the new
 /// buckets (an order that finds one empty falls back to the others, and later rebalances even
 /// them out). A concurrent raise that won first ends it.
-pub(super) async fn raise(ctx: &OrderPorts, product_id: &ProductId) {
-    let most = ctx.env.config.stock_auto_buckets.min(MAX_BUCKETS);
-    let known = ctx
-        .prices
+/// `most`: the configured ceiling (`STOCK_AUTO_BUCKETS`).
+pub(super) async fn raise(
+    products: &dyn ProductStore,
+    prices: &PriceCache,
+    most: u32,
+    product_id: &ProductId,
+) {
+    let most = most.min(MAX_BUCKETS);
+    let known = prices
         .get_all(std::slice::from_ref(product_id))
         .and_then(|c| c.first().map(|c| c.buckets));
     if most <= known.unwrap_or(1) {
@@ -157,7 +162,7 @@ pub(super) async fn raise(ctx: &OrderPorts, product_id: &ProductId) {
             let pause = rand::rng().random_range(RAISE_PAUSE_MS);
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
-        let read = match ctx.products.stocked(std::slice::from_ref(product_id)).await {
+        let read = match products.stocked(std::slice::from_ref(product_id)).await {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(error = %e, "stock: cannot read a product to raise");
@@ -171,16 +176,16 @@ pub(super) async fn raise(ctx: &OrderPorts, product_id: &ProductId) {
         let Some(change) = stock::raise(&stocked.buckets, to, 0) else {
             return;
         };
-        match ctx.products.reshape(&stocked.product, &change).await {
+        match products.reshape(&stocked.product, &change).await {
             Ok(ReshapeOutcome::Applied { .. }) => {
                 tracing::info!(product_id = %product_id, from = change.from, to, "stock: buckets raised");
                 telemetry::buckets_raised();
-                ctx.prices.forget(std::slice::from_ref(product_id));
+                prices.forget(std::slice::from_ref(product_id));
                 let mut after = Stocked::new(
                     stocked.product.clone(),
                     stock::apply(&stocked.buckets, &change),
                 );
-                rebalance(ctx.products.as_ref(), &mut after).await;
+                rebalance(products, &mut after).await;
                 return;
             }
             // Another request raised it first, or the product is gone.

@@ -431,7 +431,8 @@ impl Run<'_> {
             PlaceOutcome::Contended { lines: busy } => {
                 let hot: Vec<ProductId> = busy.iter().map(|i| ids[*i].clone()).collect();
                 if let Some(product) = self.known.note_contention(&hot) {
-                    raise(ctx, &product).await;
+                    let most = ctx.env.config.stock_auto_buckets;
+                    raise(ctx.products.as_ref(), &ctx.prices, most, &product).await;
                 }
                 Cycle::Again(Busy::Contention)
             }

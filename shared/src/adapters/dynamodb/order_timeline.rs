@@ -9,28 +9,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use chrono::{DateTime, Days, Utc};
 
-use super::orders::{order_sk, OrderRecord};
+use super::orders::{order_sk, OrderRecord, PLACED_SHARDS};
 use super::users::user_pk;
 use super::{built, get_s, map_sdk, s, Db, Item};
 use crate::domain::idempotency::{record_key, Scope};
 use crate::domain::ids::{OrderId, UserId};
-use crate::domain::popular::shard_of;
 use crate::ports::{NotApplied, StoreError, StoreResult};
 use crate::retry::{retry, Attempts, Safety};
 
 pub const PLACED_INDEX: &str = "placed";
-/// Partitions per day of the `placed` index.
-pub const PLACED_SHARDS: u32 = 4;
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET: usize = 100;
 /// Rounds of a BatchGetItem's unprocessed keys (throttled reads) before giving up.
 const UNPROCESSED_ROUNDS: usize = 8;
-
-/// The `placed` index key of an order: `2026-11-24#03` (the UTC day of `created_at`).
-pub fn placed_shard(order_id: &str, created_at: &str) -> String {
-    let day = created_at.get(..10).unwrap_or(created_at);
-    format!("{day}#{:02}", shard_of(order_id, PLACED_SHARDS))
-}
 
 /// Every index partition a window touches: each shard of each UTC day from `from`'s to `to`'s.
 pub fn shard_keys(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
@@ -222,6 +213,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::dynamodb::orders::placed_shard;
 
     #[test]
     fn a_window_covers_every_shard_of_every_day_it_touches() {

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::domain::ids::{OrderId, UserId};
 use crate::domain::order::Order;
-use crate::domain::popular::SalesCounter;
+use crate::domain::popular::{shard_of, SalesCounter};
 use crate::ports::{
     FenceOutcome, OrderPage, OrderPlacement, OrderStore, PlaceOutcome, StoreError, StoreResult,
 };
@@ -26,6 +26,15 @@ use crate::retry::{retry, Safety};
 
 pub(crate) fn order_sk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
+}
+
+/// Partitions per day of the orders table's `placed` index (`order_timeline`).
+pub const PLACED_SHARDS: u32 = 4;
+
+/// The `placed` index key of an order: `2026-11-24#03` (the UTC day of `created_at`).
+pub fn placed_shard(order_id: &str, created_at: &str) -> String {
+    let day = created_at.get(..10).unwrap_or(created_at);
+    format!("{day}#{:02}", shard_of(order_id, PLACED_SHARDS))
 }
 
 /// The stored order: the API's order plus what the outbox and idempotency need.
@@ -56,10 +65,7 @@ impl OrderRecord {
             sk: order_sk(&order.order_id),
             event_id: format!("evt_{}", order.order_id),
             request_hash,
-            placed_shard: Some(super::order_timeline::placed_shard(
-                &order.order_id,
-                &order.created_at,
-            )),
+            placed_shard: Some(placed_shard(&order.order_id, &order.created_at)),
             trace_header: crate::xray::current().map(|t| t.header()),
             order,
         }

@@ -45,7 +45,7 @@ pub const WINDOW_KEY_PREFIX: &str = "spk_";
 pub const WINDOW_CARDS: [&str; 5] = ["ok", "declined", "error", "late", "abort"];
 /// How long a `late` or `abort` payment stays in progress (API.md; the test stage may shorten it
 /// with `SANDBOX_LATE_MS`).
-pub const LATE_MS: i64 = 20_000;
+pub const LATE_MS: i64 = crate::config::SANDBOX_LATE_MS_DEFAULT;
 
 fn window_digest(order_id: &str, amount: i64, card: &str) -> String {
     hex::encode(Sha256::digest(
