@@ -140,8 +140,8 @@ pub(super) async fn checked(
 /// Doubles the bucket count of a product under contention (up to the configured most). The
 /// transaction writes the count on the product's own item and creates the new buckets empty, so
 /// the only busy item it touches is that one; it competes with the orders there, so it is tried
-/// up to [`RAISE_ATTEMPTS`] times, re-reading each time. Then one rebalance seeds the new
-/// buckets (an order that finds one empty falls back to the others, and later rebalances even
+/// up to [`RAISE_ATTEMPTS`] times, re-reading each time. Then a rebalance seeds the new buckets
+/// ([`seed`]; an order that finds one empty falls back to the others, and later rebalances even
 /// them out). A concurrent raise that won first ends it.
 /// `most`: the configured ceiling (`STOCK_AUTO_BUCKETS`).
 pub(super) async fn raise(
@@ -181,11 +181,11 @@ pub(super) async fn raise(
                 tracing::info!(product_id = %product_id, from = change.from, to, "stock: buckets raised");
                 telemetry::buckets_raised();
                 prices.forget(std::slice::from_ref(product_id));
-                let mut after = Stocked::new(
+                let after = Stocked::new(
                     stocked.product.clone(),
                     stock::apply(&stocked.buckets, &change),
                 );
-                rebalance(products, &mut after).await;
+                seed(products, product_id, after).await;
                 return;
             }
             // Another request raised it first, or the product is gone.
@@ -199,21 +199,46 @@ pub(super) async fn raise(
     }
 }
 
+/// Seeds the buckets a raise created empty: rebalances until one applies (or there is nothing
+/// to move), up to [`RAISE_ATTEMPTS`] times, re-reading between attempts. Each rebalance moves
+/// units out of the busiest bucket, so it competes with the orders there as the raise did.
+async fn seed(products: &dyn ProductStore, product_id: &ProductId, mut stocked: Stocked) {
+    for attempt in 0..RAISE_ATTEMPTS {
+        if attempt > 0 {
+            let pause = rand::rng().random_range(RAISE_PAUSE_MS);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            match products.stocked(std::slice::from_ref(product_id)).await {
+                Ok(mut read) => match read.remove(product_id) {
+                    Some(fresh) => stocked = fresh,
+                    None => return,
+                },
+                Err(_) => return,
+            }
+        }
+        if rebalance(products, &mut stocked).await != Some(false) {
+            return;
+        }
+    }
+}
+
 /// Moves units from the fullest to the emptiest of a product's buckets when they are
 /// uneven and the product holds enough to go round (one attempt, best effort); `stocked`
-/// follows the move when it applied.
-pub(super) async fn rebalance(products: &dyn ProductStore, stocked: &mut Stocked) {
+/// follows the move when it applied. None: nothing to move; else whether it applied.
+pub(super) async fn rebalance(products: &dyn ProductStore, stocked: &mut Stocked) -> Option<bool> {
     let n = i64::from(stocked.count());
     if n < 2 || stocked.product.stock < REBALANCE_MIN_PER_BUCKET * n {
-        return;
+        return None;
     }
-    let Some(change) = stock::rebalance(&stocked.buckets, REBALANCE_TOUCH) else {
-        return;
-    };
-    if let Ok(ReshapeOutcome::Applied { .. }) = products.reshape(&stocked.product, &change).await {
+    let change = stock::rebalance(&stocked.buckets, REBALANCE_TOUCH)?;
+    let applied = matches!(
+        products.reshape(&stocked.product, &change).await,
+        Ok(ReshapeOutcome::Applied { .. })
+    );
+    if applied {
         telemetry::buckets_rebalanced();
         stocked.buckets = stock::apply(&stocked.buckets, &change);
     }
+    Some(applied)
 }
 
 /// Gathers a line's units into one bucket (its draws did not fit the transaction); the product
