@@ -248,6 +248,15 @@ async fn the_sales_migration_moves_the_window_once_and_only_what_is_new() {
     let mut before = zipf(31, 800, &days, 1.0, 400.0);
     let day_before = days[2].pred_opt().expect("date");
     let first = before.counters[0].0.product_id.clone();
+    // A table with sub-counters too (a product in buckets): a migration moves them alike.
+    let spread = before.counters[1].0.product_id.clone();
+    for sub in [1, 9] {
+        let counter = SalesCounter {
+            sub,
+            ..SalesCounter::main(days[0], spread.clone())
+        };
+        before.counters.push((counter, 300 + i64::from(sub)));
+    }
     before
         .counters
         .push((SalesCounter::main(day_before, first), 1_000_000));
