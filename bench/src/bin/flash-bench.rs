@@ -12,6 +12,15 @@ const RUN_LIMIT: Duration = Duration::from_secs(380);
 
 #[tokio::main]
 async fn main() {
+    // The service's own log lines (raises, rebalances) with RUST_LOG, e.g. `RUST_LOG=info`; none
+    // by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let settings = Settings::from_env();
     let started = Instant::now();
     let rows = match tokio::time::timeout(RUN_LIMIT, run(&settings)).await {

@@ -23,8 +23,8 @@ const RAISE_AFTER: u32 = 3;
 const RAISE_ATTEMPTS: usize = 4;
 /// The pause between two of them, drawn at random.
 const RAISE_PAUSE_MS: std::ops::Range<u64> = 10..50;
-/// The buckets one rebalance touches at most.
-const REBALANCE_TOUCH: usize = 4;
+/// The buckets one rebalance after a short bucket touches at most.
+pub(super) const REBALANCE_TOUCH: usize = 4;
 /// A rebalance runs only while the product holds at least this many units per bucket.
 const REBALANCE_MIN_PER_BUCKET: i64 = 4;
 
@@ -199,9 +199,10 @@ pub(super) async fn raise(
     }
 }
 
-/// Seeds the buckets a raise created empty: rebalances until one applies (or there is nothing
-/// to move), up to [`RAISE_ATTEMPTS`] times, re-reading between attempts. Each rebalance moves
-/// units out of the busiest bucket, so it competes with the orders there as the raise did.
+/// Seeds the buckets a raise created empty: rebalances over every bucket (one transaction evens
+/// them all out, so one win is enough) until one applies (or there is nothing to move), up to
+/// [`RAISE_ATTEMPTS`] times, re-reading between attempts. Each one moves units out of the busiest
+/// bucket, so it competes with the orders there as the raise did.
 async fn seed(products: &dyn ProductStore, product_id: &ProductId, mut stocked: Stocked) {
     for attempt in 0..RAISE_ATTEMPTS {
         if attempt > 0 {
@@ -215,21 +216,33 @@ async fn seed(products: &dyn ProductStore, product_id: &ProductId, mut stocked: 
                 Err(_) => return,
             }
         }
-        if rebalance(products, &mut stocked).await != Some(false) {
-            return;
+        let all = stocked.buckets.len();
+        match rebalance(products, &mut stocked, all).await {
+            Some(true) => {
+                tracing::info!(product_id = %product_id, buckets = all, "stock: new buckets seeded");
+                return;
+            }
+            None => return,
+            Some(false) => {}
         }
     }
+    tracing::info!(product_id = %product_id, "stock: new buckets not seeded (busy)");
 }
 
 /// Moves units from the fullest to the emptiest of a product's buckets when they are
 /// uneven and the product holds enough to go round (one attempt, best effort); `stocked`
-/// follows the move when it applied. None: nothing to move; else whether it applied.
-pub(super) async fn rebalance(products: &dyn ProductStore, stocked: &mut Stocked) -> Option<bool> {
+/// follows the move when it applied. At most `touch` buckets. None: nothing to move; else whether
+/// it applied.
+pub(super) async fn rebalance(
+    products: &dyn ProductStore,
+    stocked: &mut Stocked,
+    touch: usize,
+) -> Option<bool> {
     let n = i64::from(stocked.count());
     if n < 2 || stocked.product.stock < REBALANCE_MIN_PER_BUCKET * n {
         return None;
     }
-    let change = stock::rebalance(&stocked.buckets, REBALANCE_TOUCH)?;
+    let change = stock::rebalance(&stocked.buckets, touch)?;
     let applied = matches!(
         products.reshape(&stocked.product, &change).await,
         Ok(ReshapeOutcome::Applied { .. })

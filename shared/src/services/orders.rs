@@ -36,7 +36,7 @@ use crate::price_cache::{CachedPrice, PriceCache};
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
 use crate::services::order_stock::{
-    checked, gather, plan_draws, raise, rebalance, Known, StockMemory,
+    checked, gather, plan_draws, raise, rebalance, Known, StockMemory, REBALANCE_TOUCH,
 };
 use crate::telemetry;
 use crate::wiring::{Env, Ports, WireError};
@@ -480,7 +480,7 @@ impl Run<'_> {
             return Cycle::Again(Busy::Contention);
         };
         if let Some(stocked) = short.and_then(|id| read.get_mut(id)) {
-            rebalance(ctx.products.as_ref(), stocked).await;
+            rebalance(ctx.products.as_ref(), stocked, REBALANCE_TOUCH).await;
         }
         self.known.keep_read(read);
         Cycle::Replan
