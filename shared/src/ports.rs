@@ -22,7 +22,7 @@ use crate::domain::ids::{OrderId, ProductId, UserId};
 use crate::domain::order::{Order, PricedLine};
 use crate::domain::popular::{sub_counter_for, SalesEntry, SalesHead, SalesKey, SalesList};
 use crate::domain::product::{Product, Stocked};
-use crate::domain::stock::{Draw, Reshape};
+use crate::domain::stock::{Carry, Draw, Reshape};
 use crate::domain::user::{LoginRecord, UserProfile};
 
 /// Why a call definitely did not happen.
@@ -335,6 +335,25 @@ pub struct LineDraws {
     pub buckets: u32,
     /// What each bucket gives; the quantities sum to the line's.
     pub draws: Vec<Draw>,
+    /// Units moved in the same transaction from a drawn bucket to an emptier one (not sold).
+    pub carry: Option<Carry>,
+}
+
+impl LineDraws {
+    /// What the order takes out of `bucket`: its draw, plus what it carries away from it.
+    pub fn taken_from(&self, bucket: u32) -> i64 {
+        let drawn: i64 = self
+            .draws
+            .iter()
+            .filter(|d| d.bucket == bucket)
+            .map(|d| d.quantity)
+            .sum();
+        drawn
+            + self
+                .carry
+                .filter(|c| c.from == bucket)
+                .map_or(0, |c| c.units)
+    }
 }
 
 impl LineDraws {

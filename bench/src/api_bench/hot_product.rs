@@ -104,6 +104,7 @@ async fn bare_order(db: &Db, user_id: &UserId, product_id: &ProductId) -> Option
             bucket: 0,
             quantity: 1,
         }],
+        carry: None,
     }];
     let placement = OrderPlacement {
         order: &order,

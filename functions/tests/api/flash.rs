@@ -298,6 +298,37 @@ async fn a_restock_spreads_over_the_buckets_and_may_resize_them() {
     assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"));
 }
 
+#[tokio::test]
+async fn orders_that_fall_back_carry_units_into_empty_buckets() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    // [40, 1, 0, 0]: a restock to 4 buckets adds its one unit to the emptiest.
+    let product = app.product(&admin, PRICE, 40).await;
+    let r = app
+        .post(
+            &format!("/products/{product}/restock"),
+            Some(&admin),
+            json!({"quantity": 1, "buckets": 4}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(buckets(&app, &product).await.buckets, [40, 1, 0, 0]);
+    let (_, token) = app.seeded_user(PRICE * 20).await;
+    for i in 0..20 {
+        assert_eq!(
+            buy(&app, &token, &product, &format!("carry-{i}"), 1).await,
+            Outcome::Bought
+        );
+    }
+    let after = buckets(&app, &product).await;
+    assert_eq!(after.product.stock, 41 - 20, "carried units are not sold");
+    assert!(
+        after.buckets.iter().filter(|b| **b > 0).count() >= 3,
+        "orders that found an empty bucket carried units into the empty ones: {:?}",
+        after.buckets
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebalance_under_concurrent_orders_keeps_every_unit() {
     let app = Arc::new(TestApp::new().await);

@@ -20,6 +20,35 @@ pub struct Draw {
     pub quantity: i64,
 }
 
+/// Units an order line carries, in its own transaction, from the bucket it draws from to an
+/// emptier one: the orders that win a full bucket even the buckets out as they go (a separate
+/// rebalance would have to win the same busy bucket against them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carry {
+    pub from: u32,
+    pub to: u32,
+    pub units: i64,
+}
+
+/// What `draw` (planned from `counts`) may carry: half the difference between what its bucket
+/// keeps and the emptiest other bucket, when that one holds less than half the average.
+pub fn carry_for(counts: &[i64], draw: &Draw) -> Option<Carry> {
+    let n = counts.len() as i64;
+    let total: i64 = counts.iter().sum();
+    let keeps = counts.get(draw.bucket as usize)? - draw.quantity;
+    let (to, has) = counts
+        .iter()
+        .enumerate()
+        .filter(|(b, _)| *b as u32 != draw.bucket)
+        .min_by_key(|(b, c)| (**c, *b))?;
+    let units = (keeps - has) / 2;
+    (n >= 2 && 2 * has * n < total && units >= 1).then_some(Carry {
+        from: draw.bucket,
+        to: to as u32,
+        units,
+    })
+}
+
 /// How an order line takes its units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinePlan {
@@ -433,6 +462,25 @@ mod tests {
             plan_line(&[1, 1, 1, 1], 4, 3, &mut rng()),
             LinePlan::TooSpread
         );
+    }
+
+    #[test]
+    fn a_draw_from_a_full_bucket_carries_half_its_surplus_to_the_emptiest() {
+        let draw = Draw {
+            bucket: 0,
+            quantity: 1,
+        };
+        assert_eq!(
+            carry_for(&[41, 0, 20, 20], &draw),
+            Some(Carry {
+                from: 0,
+                to: 1,
+                units: 20
+            })
+        );
+        assert_eq!(carry_for(&[10, 9, 10], &draw), None, "even enough");
+        assert_eq!(carry_for(&[1, 0], &draw), None, "nothing to carry");
+        assert_eq!(carry_for(&[5], &draw), None);
     }
 
     #[test]

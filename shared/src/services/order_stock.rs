@@ -23,8 +23,6 @@ const RAISE_AFTER: u32 = 3;
 const RAISE_ATTEMPTS: usize = 4;
 /// The pause between two of them, drawn at random.
 const RAISE_PAUSE_MS: std::ops::Range<u64> = 10..50;
-/// The buckets one rebalance after a short bucket touches at most.
-pub(super) const REBALANCE_TOUCH: usize = 4;
 /// A rebalance runs only while the product holds at least this many units per bucket.
 const REBALANCE_MIN_PER_BUCKET: i64 = 4;
 
@@ -233,7 +231,7 @@ async fn seed(products: &dyn ProductStore, product_id: &ProductId, mut stocked: 
 /// uneven and the product holds enough to go round (one attempt, best effort); `stocked`
 /// follows the move when it applied. At most `touch` buckets. None: nothing to move; else whether
 /// it applied.
-pub(super) async fn rebalance(
+async fn rebalance(
     products: &dyn ProductStore,
     stocked: &mut Stocked,
     touch: usize,
@@ -286,8 +284,10 @@ pub(super) struct Spread {
     quantity: i64,
 }
 
-/// Where each line takes its units from, within `room` draws: from one bucket chosen at
-/// random (blindly when only the bucket count is known), else from several, fullest first.
+/// Where each line takes its units from, within `room` actions: from one bucket chosen at
+/// random (blindly when only the bucket count is known), else from several, fullest first; a
+/// line planned from counts read that draws from one bucket also carries units from it to the
+/// emptiest bucket when the buckets are uneven ([`stock::carry_for`]).
 pub(super) fn plan_draws(
     lines: &[PricedLine],
     known: &Known,
@@ -304,6 +304,7 @@ pub(super) fn plan_draws(
                 LineDraws {
                     buckets,
                     draws: vec![stock::blind_draw(buckets, line.quantity, &mut rng)],
+                    carry: None,
                 }
             }
             // `checked` found every product; a missing one would draw blindly (its conditions
@@ -312,14 +313,23 @@ pub(super) fn plan_draws(
                 None => LineDraws {
                     buckets: 1,
                     draws: vec![stock::blind_draw(1, line.quantity, &mut rng)],
+                    carry: None,
                 },
                 Some(s) => {
                     let max = left.saturating_sub(after).max(1);
                     match stock::plan_line(&s.buckets, line.quantity, max, &mut rng) {
-                        LinePlan::Draws(draws) => LineDraws {
-                            buckets: s.count(),
-                            draws,
-                        },
+                        LinePlan::Draws(draws) => {
+                            // One more action, when there is room for it: even the buckets out.
+                            let carry = match draws.as_slice() {
+                                [one] if max > 1 => stock::carry_for(&s.buckets, one),
+                                _ => None,
+                            };
+                            LineDraws {
+                                buckets: s.count(),
+                                draws,
+                                carry,
+                            }
+                        }
                         // Checked on a snapshot before planning: what is left is a spread.
                         LinePlan::Short { .. } | LinePlan::TooSpread => {
                             return Err(Spread {
@@ -331,7 +341,7 @@ pub(super) fn plan_draws(
                 }
             },
         };
-        left = left.saturating_sub(plan.draws.len());
+        left = left.saturating_sub(plan.draws.len() + usize::from(plan.carry.is_some()));
         plans.push(plan);
     }
     Ok(plans)

@@ -35,9 +35,7 @@ use crate::ports::{
 use crate::price_cache::{CachedPrice, PriceCache};
 use crate::retry::{Attempts, CYCLE_ATTEMPTS};
 use crate::services::idempotency::{self, BeginError, Begun};
-use crate::services::order_stock::{
-    checked, gather, plan_draws, raise, rebalance, Known, StockMemory, REBALANCE_TOUCH,
-};
+use crate::services::order_stock::{checked, gather, plan_draws, raise, Known, StockMemory};
 use crate::telemetry;
 use crate::wiring::{Env, Ports, WireError};
 
@@ -422,12 +420,9 @@ impl Run<'_> {
         match outcome {
             PlaceOutcome::Placed => Cycle::Done(order),
             PlaceOutcome::AlreadyPlaced(order) => Cycle::Done(order),
-            PlaceOutcome::BucketShort { line, .. } => {
-                self.after_short(&lines, &ids, Some(&ids[line])).await
-            }
-            PlaceOutcome::ProductGone { .. } | PlaceOutcome::PriceChanged => {
-                self.after_short(&lines, &ids, None).await
-            }
+            PlaceOutcome::BucketShort { .. }
+            | PlaceOutcome::ProductGone { .. }
+            | PlaceOutcome::PriceChanged => self.after_short(&lines, &ids).await,
             PlaceOutcome::Contended { lines: busy } => {
                 let hot: Vec<ProductId> = busy.iter().map(|i| ids[*i].clone()).collect();
                 if let Some(product) = self.known.note_contention(&hot) {
@@ -456,14 +451,9 @@ impl Run<'_> {
 
     /// After a bucket came up short, a product or bucket was gone, or a price or name changed:
     /// re-read, answer the FIRST line lacking stock in request order (on a snapshot), else plan
-    /// again from what was read (and even out the short product's buckets when they are
-    /// uneven).
-    async fn after_short(
-        &self,
-        lines: &[RequestedLine],
-        ids: &[ProductId],
-        short: Option<&ProductId>,
-    ) -> Cycle {
+    /// again from what was read (the plan then carries units to the emptiest bucket when the
+    /// buckets are uneven).
+    async fn after_short(&self, lines: &[RequestedLine], ids: &[ProductId]) -> Cycle {
         let ctx = self.ctx;
         ctx.prices.forget(ids);
         let fresh = match ctx.products.stocked(ids).await {
@@ -476,12 +466,9 @@ impl Run<'_> {
             Ok(Err(refusal)) => return Cycle::Refused(refusal),
             Err(e) => return read_failed(e),
         };
-        let Known::Read(mut read) = known else {
+        let Known::Read(read) = known else {
             return Cycle::Again(Busy::Contention);
         };
-        if let Some(stocked) = short.and_then(|id| read.get_mut(id)) {
-            rebalance(ctx.products.as_ref(), stocked, REBALANCE_TOUCH).await;
-        }
         self.known.keep_read(read);
         Cycle::Replan
     }

@@ -101,6 +101,10 @@ enum Action {
         line: usize,
         bucket: u32,
     },
+    /// Line `line` carrying units into an emptier bucket.
+    Carry {
+        line: usize,
+    },
     Balance,
     Order,
     Idempotency,
@@ -120,6 +124,7 @@ impl Db {
             // No bucket below zero, and the price and name are the ones the order was priced at
             // (which may come from the price cache; every bucket holds a copy of both).
             for draw in &plan.draws {
+                let take = plan.taken_from(draw.bucket);
                 let update = built(
                     Update::builder()
                         .table_name(&self.tables.products)
@@ -129,7 +134,7 @@ impl Db {
                             "attribute_exists(productId) AND stock >= :q AND price = :price AND #name = :name",
                         )
                         .expression_attribute_names("#name", "name")
-                        .expression_attribute_values(":q", n(draw.quantity))
+                        .expression_attribute_values(":q", n(take))
                         .expression_attribute_values(":price", n(line.unit_price))
                         .expression_attribute_values(":name", s(&line.name))
                         .return_values_on_condition_check_failure(old.clone())
@@ -140,6 +145,21 @@ impl Db {
                     line: i,
                     bucket: draw.bucket,
                 });
+            }
+            if let Some(carry) = plan.carry {
+                // Units moved, not sold: the bucket drawn from gave them above.
+                let update = built(
+                    Update::builder()
+                        .table_name(&self.tables.products)
+                        .key("productId", s(bucket_key(&line.product_id, carry.to)))
+                        .update_expression("SET stock = stock + :m")
+                        .condition_expression("attribute_exists(productId)")
+                        .expression_attribute_values(":m", n(carry.units))
+                        .return_values_on_condition_check_failure(old.clone())
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().update(update).build());
+                actions.push(Action::Carry { line: i });
             }
         }
         let balance = built(
@@ -233,7 +253,7 @@ fn contended_lines(actions: &[Action], reasons: &[CancelReason]) -> Option<Vec<u
         .zip(reasons)
         .filter(|(_, r)| r.contended())
         .filter_map(|(a, _)| match a {
-            Action::Draw { line, .. } => Some(*line),
+            Action::Draw { line, .. } | Action::Carry { line } => Some(*line),
             _ => None,
         })
         .collect();
@@ -274,21 +294,20 @@ fn outcome_of(
     }
     let mut price_changed = false;
     for (action, r) in actions.iter().zip(reasons) {
-        let Action::Draw { line, bucket } = *action else {
-            continue;
-        };
         if !r.condition_failed() {
             continue;
         }
+        let (line, bucket) = match *action {
+            Action::Draw { line, bucket } => (line, bucket),
+            // The bucket carried into is gone (the count was lowered).
+            Action::Carry { line } => return Ok(PlaceOutcome::ProductGone { line }),
+            _ => continue,
+        };
         let Some(item) = &r.item else {
             return Ok(PlaceOutcome::ProductGone { line });
         };
         let stock = get_n(item, "stock")?;
-        let wanted = p.draws[line]
-            .draws
-            .iter()
-            .find(|d| d.bucket == bucket)
-            .map_or(0, |d| d.quantity);
+        let wanted = p.draws[line].taken_from(bucket);
         if stock < wanted {
             return Ok(PlaceOutcome::BucketShort {
                 line,

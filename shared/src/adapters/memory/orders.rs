@@ -93,7 +93,7 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
         for draw in &plan.draws {
             match prod.buckets.get(draw.bucket as usize) {
                 None => return Ok(PlaceOutcome::ProductGone { line: i }),
-                Some(held) if *held < draw.quantity => {
+                Some(held) if *held < plan.taken_from(draw.bucket) => {
                     return Ok(PlaceOutcome::BucketShort {
                         line: i,
                         bucket: draw.bucket,
@@ -102,6 +102,12 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
                 }
                 Some(_) => {}
             }
+        }
+        if plan
+            .carry
+            .is_some_and(|c| prod.buckets.get(c.to as usize).is_none())
+        {
+            return Ok(PlaceOutcome::ProductGone { line: i });
         }
         if prod.product.price != line.unit_price || prod.product.name != line.name {
             price_changed = true
@@ -133,6 +139,10 @@ fn place_in(st: &mut State, p: &OrderPlacement<'_>) -> StoreResult<PlaceOutcome>
         if let Some(prod) = st.products.get_mut(&line.product_id) {
             for draw in &plan.draws {
                 prod.buckets[draw.bucket as usize] -= draw.quantity;
+            }
+            if let Some(c) = plan.carry {
+                prod.buckets[c.from as usize] -= c.units;
+                prod.buckets[c.to as usize] += c.units;
             }
             prod.product.stock -= line.quantity;
         }
