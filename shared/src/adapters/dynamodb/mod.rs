@@ -2,6 +2,7 @@
 //! [`StoreError`] that says whether the call was applied, not applied or may have been;
 //! cancellation reasons become domain outcomes. Callers never see SDK types.
 
+mod batch_get;
 mod carts;
 mod charges;
 mod idempotency;

@@ -6,22 +6,28 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use chrono::{DateTime, Days, Utc};
 
 use super::orders::{order_sk, OrderRecord, PLACED_SHARDS};
 use super::users::user_pk;
-use super::{built, get_s, map_sdk, s, Db, Item};
+use super::{get_s, map_sdk, s, Db, Item};
 use crate::domain::idempotency::{record_key, Scope};
 use crate::domain::ids::{OrderId, UserId};
-use crate::ports::{NotApplied, StoreError, StoreResult};
+use crate::ports::{StoreError, StoreResult};
 use crate::retry::{retry, Attempts, Safety};
 
 pub const PLACED_INDEX: &str = "placed";
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET: usize = 100;
 /// Rounds of a BatchGetItem's unprocessed keys (throttled reads) before giving up.
 const UNPROCESSED_ROUNDS: usize = 8;
+
+/// An operator's batch reads run next to live traffic: more rounds, longer pauses.
+fn patient() -> Attempts {
+    Attempts::patient(
+        UNPROCESSED_ROUNDS,
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(2),
+    )
+}
 
 /// Every index partition a window touches: each shard of each UTC day from `from`'s to `to`'s.
 pub fn shard_keys(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<String> {
@@ -131,7 +137,7 @@ impl Db {
             })
             .collect();
         let mut orders = Vec::new();
-        for item in self.batch_get(&self.tables.orders, keys).await? {
+        for item in self.batch_get(&self.tables.orders, keys, patient).await? {
             if let Some(record) = OrderRecord::from_item(item)? {
                 orders.push(record);
             }
@@ -155,58 +161,15 @@ impl Db {
             })
             .collect();
         let mut statuses = HashMap::new();
-        for item in self.batch_get(&self.tables.idempotency, keys).await? {
+        for item in self
+            .batch_get(&self.tables.idempotency, keys, patient)
+            .await?
+        {
             let pk = get_s(&item, "pk")?;
             let id = pk.rsplit('#').next().unwrap_or_default().to_owned();
             statuses.insert(id, get_s(&item, "status")?);
         }
         Ok(statuses)
-    }
-
-    /// BatchGetItem (consistent), 100 keys a call; unprocessed keys (throttled reads) are sent again
-    /// with backoff, and still unprocessed after [`UNPROCESSED_ROUNDS`] they fail the read as
-    /// throttled.
-    async fn batch_get(&self, table: &str, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(BATCH_GET) {
-            let mut pending: Vec<Item> = chunk.to_vec();
-            let mut rounds = Attempts::patient(
-                UNPROCESSED_ROUNDS,
-                std::time::Duration::from_millis(50),
-                std::time::Duration::from_secs(2),
-            );
-            while !pending.is_empty() && rounds.next().await {
-                let request = built(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(pending.clone()))
-                        .consistent_read(true)
-                        .build(),
-                )?;
-                let out = retry("BatchGetItem", Safety::Idempotent, || async {
-                    self.client
-                        .batch_get_item()
-                        .request_items(table, request.clone())
-                        .send()
-                        .await
-                        .map_err(map_sdk)
-                })
-                .await?;
-                found.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(table))
-                        .unwrap_or_default(),
-                );
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::NotApplied(NotApplied::Throttled));
-            }
-        }
-        Ok(found)
     }
 }
 

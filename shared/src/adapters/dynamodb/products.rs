@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    Delete, Get, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactGetItem, TransactWriteItem, Update,
+    Delete, Get, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactGetItem,
+    TransactWriteItem, Update,
 };
 use serde::Deserialize;
 
@@ -98,44 +98,14 @@ impl Db {
         let mut unique: Vec<&String> = keys.iter().collect();
         unique.sort();
         unique.dedup();
-        for chunk in unique.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|k| HashMap::from([("productId".to_owned(), s(*k))]))
-                .collect();
-            let mut request = Some(built(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build(),
-            )?);
-            let mut attempts = Attempts::new(CALL_ATTEMPTS);
-            while let Some(req) = request.take() {
-                if !attempts.next().await {
-                    return Err(StoreError::NotApplied(NotApplied::Throttled));
-                }
-                let out = retry("BatchGetItem", Safety::Idempotent, || async {
-                    self.client
-                        .batch_get_item()
-                        .request_items(&self.tables.products, req.clone())
-                        .send()
-                        .await
-                        .map_err(map_sdk)
-                })
-                .await?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.tables.products))
-                    .unwrap_or_default()
-                {
-                    if let Some(key) = item.get("productId").and_then(|v| v.as_s().ok()) {
-                        found.insert(key.clone(), item);
-                    }
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.tables.products))
-                    .filter(|k| !k.keys().is_empty());
+        let keys: Vec<Item> = unique
+            .into_iter()
+            .map(|k| HashMap::from([("productId".to_owned(), s(k))]))
+            .collect();
+        let pacing = || Attempts::new(CALL_ATTEMPTS);
+        for item in self.batch_get(&self.tables.products, keys, pacing).await? {
+            if let Some(key) = item.get("productId").and_then(|v| v.as_s().ok()) {
+                found.insert(key.clone(), item);
             }
         }
         Ok(found)

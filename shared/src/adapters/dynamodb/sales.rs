@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
+    PutRequest, ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
 };
 use chrono::NaiveDate;
 use futures::future::try_join_all;
 
+use super::batch_get::BATCH_GET_KEYS;
 use super::{built, condition_failed, get_n, get_s, map_sdk, n, s, Db, Item};
 use crate::domain::ids::ProductId;
 use crate::domain::popular::{
@@ -31,8 +32,6 @@ pub const SOLD_INDEX: &str = "sold";
 
 /// Partition keys one PartiQL `IN` may list.
 const IN_KEYS: usize = 50;
-/// Keys a `BatchGetItem` may ask for at once.
-const BATCH_GET_KEYS: usize = 100;
 /// Items a `BatchWriteItem` may carry.
 const BATCH_WRITE_ITEMS: usize = 25;
 /// Conditional updates of one counter in a migration before giving up (each refusal means
@@ -281,7 +280,7 @@ impl Db {
         }
     }
 
-    /// One `BatchGetItem` round of at most [`BATCH_GET_KEYS`] counters, unprocessed keys again.
+    /// Main counters by key (one `BatchGetItem` per 100 keys).
     async fn sales_batch(&self, keys: &[SalesKey]) -> StoreResult<Vec<(SalesKey, i64)>> {
         let by_key: HashMap<(String, String), &SalesKey> = keys
             .iter()
@@ -299,42 +298,13 @@ impl Db {
             .keys()
             .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
             .collect();
-        let mut request = Some(built(
-            KeysAndAttributes::builder()
-                .set_keys(Some(items))
-                .projection_expression("pk, sk, soldQuantity")
-                .consistent_read(true)
-                .build(),
-        )?);
+        let pacing = || Attempts::new(CALL_ATTEMPTS);
         let mut found = Vec::with_capacity(keys.len());
-        let mut attempts = Attempts::new(CALL_ATTEMPTS);
-        while let Some(req) = request.take() {
-            if !attempts.next().await {
-                return Err(StoreError::NotApplied(NotApplied::Throttled));
+        for item in self.batch_get(&self.tables.sales, items, pacing).await? {
+            let at = (get_s(&item, "pk")?, get_s(&item, "sk")?);
+            if let Some(key) = by_key.get(&at) {
+                found.push(((*key).clone(), get_n(&item, "soldQuantity")?));
             }
-            let out = retry("BatchGetItem(sales)", Safety::Idempotent, || async {
-                self.client
-                    .batch_get_item()
-                    .request_items(&self.tables.sales, req.clone())
-                    .send()
-                    .await
-                    .map_err(map_sdk)
-            })
-            .await?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.tables.sales))
-                .unwrap_or_default()
-            {
-                let at = (get_s(&item, "pk")?, get_s(&item, "sk")?);
-                if let Some(key) = by_key.get(&at) {
-                    found.push(((*key).clone(), get_n(&item, "soldQuantity")?));
-                }
-            }
-            request = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.tables.sales))
-                .filter(|k| !k.keys().is_empty());
         }
         Ok(found)
     }
