@@ -528,6 +528,7 @@ async fn init_breakdown(
         for (binary, into) in builds.iter().zip(samples.iter_mut()) {
             let (mut child, out) = spawn_capturing(binary, &env)?;
             let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
+            tokio::time::timeout(Duration::from_secs(5), out.closed()).await?;
             let stdout = out.stdout_text();
             let last = stdout.lines().last().unwrap_or_default();
             let steps: serde_json::Map<String, Value> =

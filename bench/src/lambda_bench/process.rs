@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 fn command(binary: &Path, env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(binary);
@@ -30,9 +31,24 @@ pub fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<Child> 
 pub struct Output {
     pub stdout: Arc<Mutex<Vec<u8>>>,
     pub stderr: Arc<Mutex<Vec<u8>>>,
+    /// The tasks copying the two pipes; each ends at its pipe's end of file.
+    readers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Output {
+    /// Waits until both pipes are read to their end: after the process exits, what it wrote may
+    /// still sit in a pipe, so read the text only after this.
+    pub async fn closed(&self) {
+        let readers = self
+            .readers
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        for reader in readers {
+            // A reader that panicked has nothing more to give.
+            let _ = reader.await;
+        }
+    }
     pub fn stdout_text(&self) -> String {
         text(&self.stdout)
     }
@@ -56,11 +72,15 @@ pub fn spawn_capturing(
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     let output = Output::default();
+    let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        collect(out, output.stdout.clone());
+        readers.push(collect(out, output.stdout.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        collect(err, output.stderr.clone());
+        readers.push(collect(err, output.stderr.clone()));
+    }
+    if let Ok(mut r) = output.readers.lock() {
+        *r = readers;
     }
     Ok((child, output))
 }
@@ -68,7 +88,7 @@ pub fn spawn_capturing(
 fn collect(
     mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     into: Arc<Mutex<Vec<u8>>>,
-) {
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut chunk = vec![0u8; 64 * 1024];
         while let Ok(n) = from.read(&mut chunk).await {
@@ -79,7 +99,7 @@ fn collect(
                 buf.extend_from_slice(&chunk[..n]);
             }
         }
-    });
+    })
 }
 
 /// Sends SIGTERM (Lambda's shutdown signal) to the process.

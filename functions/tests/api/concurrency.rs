@@ -28,6 +28,7 @@ use shop_shared::clock::SystemClock;
 use shop_shared::config::TableNames;
 
 use crate::helpers::ledger::ledger;
+use crate::helpers::reconcile;
 use crate::helpers::{test_config, TestApp};
 
 const USERS: usize = 100;
@@ -193,27 +194,16 @@ fn counted(docs: &[Value], metric: &str) -> u64 {
     docs.iter().filter_map(|d| d[metric].as_u64()).sum()
 }
 
-/// Runs the reconciler (as its schedule would) until nothing is left in doubt: each record is due
-/// once its 2 s lease has run out.
-async fn settle(app: &TestApp) {
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let report = shop_functions::handlers::reconciler::run_wired(app.ctx())
-            .await
-            .expect("reconciler");
-        if report.examined == 0 {
-            return;
-        }
-    }
-    panic!("the reconciler left records in doubt");
-}
-
 async fn shut_down(name: &str, mut child: tokio::process::Child, out: &Output) {
     terminate(child.id().expect("running")).expect("SIGTERM");
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .unwrap_or_else(|_| panic!("{name} did not exit after SIGTERM"))
         .expect("wait");
+    // Its last lines may still be in the pipes.
+    tokio::time::timeout(Duration::from_secs(10), out.closed())
+        .await
+        .unwrap_or_else(|_| panic!("{name}: its output did not end"));
     assert!(
         status.success(),
         "{name} exited {status}: {}",
@@ -372,7 +362,8 @@ async fn a_thousand_overlapping_invocations_keep_to_their_own_request_and_the_mo
         sent.len()
     );
     if in_doubt > 0 {
-        settle(&app).await;
+        let report = reconcile::until_settled(&app).await;
+        assert_eq!(report.deferred, 0, "left in doubt: {report:?}");
     }
 
     // The money adds up, from what the store holds: every user's orders and credited charges are

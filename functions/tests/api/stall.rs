@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::ledger::ledger;
+use crate::helpers::reconcile;
 use crate::helpers::{says_nothing_changed, Reply, TestApp};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -292,10 +293,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
     staller.await.expect("staller");
 
     // Stalled requests land when DynamoDB resumes; leases (2 s in tests) run out; settle.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = shop_functions::handlers::reconciler::run_wired(w.app.ctx())
-        .await
-        .expect("reconciler wiring");
+    let report = reconcile::until_settled(&w.app).await;
     let done = std::mem::take(&mut *done.lock().expect("done"));
     let mut c = std::mem::take(&mut *counts.lock().expect("counts"));
     c.reconciled = report.credited + report.released + report.failed;
@@ -408,10 +406,7 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
     }
 
     // What the replays left in doubt is settled by the service (the next reconciler run).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let report = shop_functions::handlers::reconciler::run_wired(w.app.ctx())
-        .await
-        .expect("reconciler wiring");
+    let report = reconcile::until_settled(&w.app).await;
     c.reconciled += report.credited + report.released + report.failed;
     assert_eq!(report.deferred, 0, "{report:?}");
 

@@ -5,6 +5,7 @@ pub mod captured;
 pub mod gateway;
 pub mod ledger;
 pub mod process;
+pub mod reconcile;
 pub mod recorder;
 pub mod seed;
 pub mod stack;
