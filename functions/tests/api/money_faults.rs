@@ -7,6 +7,9 @@
 //!   final answer, and the replay after that gives the same one;
 //! - a charge is credited exactly once or not at all, and a credited payment is never voided.
 //!
+//! Orders are swept plain, from the cart, and over products in uneven buckets, where the order's
+//! transaction also carries units between buckets (the hang test uses those).
+//!
 //! The same flows, with more fault kinds, are unit-tested on in-memory ports
 //! (shared/src/services/fault_tests/).
 
@@ -19,6 +22,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shop_shared::clock::{Clock, FixedClock};
 use shop_shared::config::Config;
+use shop_shared::domain::ids::ProductId;
+use shop_shared::services::catalog::{self, CatalogPorts};
 use shop_tools::sdk_faults::{self, Fault, SdkFaultPlan};
 
 const KINDS: [(Fault, usize); 6] = [
@@ -83,6 +88,38 @@ impl Rig {
             .await
     }
 
+    /// The units in each of the product's buckets.
+    async fn buckets(&self, id: &str) -> Vec<i64> {
+        let id = ProductId::from(id);
+        self.clean
+            .ctx()
+            .products
+            .stocked(std::slice::from_ref(&id))
+            .await
+            .expect("read")
+            .remove(&id)
+            .expect("product")
+            .buckets
+    }
+
+    /// A product in two uneven buckets, `[stock - 1, 1]`: a line planned from them draws from the
+    /// full one and carries units into the other, in the order's transaction.
+    async fn uneven_product(&self, price: i64, stock: i64) -> String {
+        let id = self.product(price, stock - 1).await;
+        let restock = catalog::Restock {
+            quantity: 1,
+            buckets: Some(2),
+        };
+        catalog::restock(
+            &CatalogPorts::wire(self.clean.ctx()),
+            &ProductId::from(id.as_str()),
+            restock,
+        )
+        .await
+        .expect("restock into two buckets");
+        id
+    }
+
     /// One request through the faulty app; `None` when its process "died".
     async fn faulty_post(
         &self,
@@ -108,6 +145,8 @@ impl Rig {
 enum OrderCase {
     Items,
     FromCart,
+    /// Items of products in uneven buckets: the transaction also carries units.
+    Carrying,
 }
 
 struct OrderWorld {
@@ -121,10 +160,13 @@ const STOCK: i64 = 10;
 
 async fn order_world(rig: &Rig, case: OrderCase) -> OrderWorld {
     let (user_id, token) = rig.user(ORDER_BALANCE).await;
-    let products = [
-        (rig.product(1_000, STOCK).await, 2),
-        (rig.product(2_500, STOCK).await, 1),
-    ];
+    let product = |price| async move {
+        match case {
+            OrderCase::Carrying => rig.uneven_product(price, STOCK).await,
+            OrderCase::Items | OrderCase::FromCart => rig.product(price, STOCK).await,
+        }
+    };
+    let products = [(product(1_000).await, 2), (product(2_500).await, 1)];
     if case == OrderCase::FromCart {
         for (id, q) in &products {
             let r = rig
@@ -148,7 +190,7 @@ async fn order_world(rig: &Rig, case: OrderCase) -> OrderWorld {
 fn order_body(case: OrderCase, w: &OrderWorld) -> Value {
     match case {
         OrderCase::FromCart => json!({"fromCart": true}),
-        OrderCase::Items => {
+        OrderCase::Items | OrderCase::Carrying => {
             json!({"items": w.products.iter().map(|(id, q)| json!({"productId": id, "quantity": q})).collect::<Vec<_>>()})
         }
     }
@@ -193,6 +235,11 @@ async fn order_sweep(case: OrderCase, keyed: bool) {
             .await
             .expect("alive");
         assert_eq!(r.status, 201, "{r:?}");
+        if case == OrderCase::Carrying {
+            // [9, 1] less the 2 units ordered, half the difference carried: [4, 4].
+            let (id, _) = &w.products[0];
+            assert_eq!(rig.buckets(id).await, [4, 4], "the order carried units");
+        }
         rig.board.trace().len()
     };
     for at in 0..calls {
@@ -268,6 +315,11 @@ async fn keyed_orders_tell_the_truth_at_every_dynamodb_fault() {
 #[tokio::test]
 async fn keyless_orders_tell_the_truth_at_every_dynamodb_fault() {
     order_sweep(OrderCase::Items, false).await;
+}
+
+#[tokio::test]
+async fn keyed_orders_that_carry_units_tell_the_truth_at_every_dynamodb_fault() {
+    order_sweep(OrderCase::Carrying, true).await
 }
 
 #[tokio::test]
@@ -452,6 +504,10 @@ async fn keyless_charges_settle_exactly_once_at_every_dynamodb_fault() {
 // Hangs, in real time
 // ------------------------------------------------------------------------------------------------
 
+/// The orders that hang: of products in uneven buckets, so the transaction that hangs also
+/// carries units (the sweeps above cover plain items).
+const HANG_ORDER: OrderCase = OrderCase::Carrying;
+
 /// What one hanging call's request was and answered.
 struct HangCase {
     what: String,
@@ -474,7 +530,7 @@ struct HangSetup {
 async fn hang_setup(config: &Config, clock: &Arc<FixedClock>, order: bool) -> HangSetup {
     let rig = rig_over(config.clone(), clock.clone()).await;
     let world = if order {
-        Some(order_world(&rig, OrderCase::Items).await)
+        Some(order_world(&rig, HANG_ORDER).await)
     } else {
         None
     };
@@ -500,7 +556,7 @@ async fn hang_case(setup: HangSetup, at: usize, (kind, count): (Fault, usize)) -
     } = setup;
     let key = uuid::Uuid::new_v4().to_string();
     let (uri, body) = match &world {
-        Some(w) => ("/orders", order_body(OrderCase::Items, w)),
+        Some(w) => ("/orders", order_body(HANG_ORDER, w)),
         None => ("/balance/charge", json!({"amount": AMOUNT})),
     };
     rig.board.set(at, count, kind);
@@ -621,7 +677,7 @@ async fn a_hanging_dynamodb_call_at_every_step_ends_inside_the_lambda_timeout() 
         .expect("reconciler wiring");
     for c in &cases {
         let (uri, body) = match &c.order {
-            Some(w) => ("/orders", order_body(OrderCase::Items, w)),
+            Some(w) => ("/orders", order_body(HANG_ORDER, w)),
             None => ("/balance/charge", json!({"amount": AMOUNT})),
         };
         let retry = probe.clean.post_with_key(uri, &c.token, &c.key, body).await;
