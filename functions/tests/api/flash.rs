@@ -13,6 +13,7 @@ use shop_shared::domain::ids::ProductId;
 use shop_shared::domain::product::Stocked;
 use shop_shared::domain::stock;
 use shop_shared::ports::ReshapeOutcome;
+use shop_shared::price_cache::PriceCache;
 use shop_tools::aws_limits::{AwsLimits, LimitParams};
 
 use crate::helpers::{test_config, TestApp};
@@ -298,9 +299,14 @@ async fn a_restock_spreads_over_the_buckets_and_may_resize_them() {
     assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"));
 }
 
+/// An order planned from the counts it read (here every order: the price cache is off) that draws
+/// from a full bucket carries half the difference into the emptiest bucket, in its transaction.
 #[tokio::test]
-async fn orders_that_fall_back_carry_units_into_empty_buckets() {
-    let app = TestApp::new().await;
+async fn orders_planned_from_counts_carry_units_into_empty_buckets() {
+    let app = TestApp::with_context_tweak(test_config(), |ctx| {
+        ctx.prices = Arc::new(PriceCache::new(Duration::ZERO))
+    })
+    .await;
     let admin = app.admin().await;
     // [40, 1, 0, 0]: a restock to 4 buckets adds its one unit to the emptiest.
     let product = app.product(&admin, PRICE, 40).await;
@@ -313,20 +319,34 @@ async fn orders_that_fall_back_carry_units_into_empty_buckets() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(buckets(&app, &product).await.buckets, [40, 1, 0, 0]);
-    let (_, token) = app.seeded_user(PRICE * 20).await;
-    for i in 0..20 {
+    let (_, token) = app.seeded_user(PRICE * 40).await;
+    // Only bucket 0 holds 2: it keeps 38 and carries 19 to bucket 2, the emptiest.
+    assert_eq!(
+        buy(&app, &token, &product, "carry-0", 2).await,
+        Outcome::Bought
+    );
+    assert_eq!(buckets(&app, &product).await.buckets, [19, 1, 19, 0]);
+    // Bucket 0 or 2 (19 each) keeps 17 and carries 8 to bucket 3.
+    assert_eq!(
+        buy(&app, &token, &product, "carry-1", 2).await,
+        Outcome::Bought
+    );
+    let mut after = buckets(&app, &product).await.buckets;
+    after.sort_unstable();
+    assert_eq!(after, [1, 8, 9, 19]);
+    for i in 2..20 {
         assert_eq!(
             buy(&app, &token, &product, &format!("carry-{i}"), 1).await,
             Outcome::Bought
         );
     }
     let after = buckets(&app, &product).await;
-    assert_eq!(after.product.stock, 41 - 20, "carried units are not sold");
-    assert!(
-        after.buckets.iter().filter(|b| **b > 0).count() >= 3,
-        "orders that found an empty bucket carried units into the empty ones: {:?}",
-        after.buckets
+    assert_eq!(
+        after.product.stock,
+        41 - 4 - 18,
+        "carried units are not sold"
     );
+    assert_eq!(after.buckets.iter().sum::<i64>(), after.product.stock);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
