@@ -227,7 +227,8 @@ async fn parallel_charges_over_the_limit_never_pass_it() {
         charge(&app, &token, json!({"amount": 100_000_000})).await;
     }
     // Room for exactly 2 of these 10.
-    let calls = (0..10).map(|_| charge(&app, &token, json!({"amount": 50_000_000})));
+    let calls = (0..10)
+        .map(|_| app.post_until_final("/balance/charge", &token, json!({"amount": 50_000_000})));
     let replies = futures::future::join_all(calls).await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let refused = replies
@@ -314,7 +315,8 @@ async fn invalid_idempotency_keys_are_refused() {
 async fn parallel_charges_by_one_user_all_count() {
     let app = TestApp::new().await;
     let (user_id, token) = app.user().await;
-    let calls = (0..50).map(|_| charge(&app, &token, json!({"amount": 1_000})));
+    let calls =
+        (0..50).map(|_| app.post_until_final("/balance/charge", &token, json!({"amount": 1_000})));
     let replies = futures::future::join_all(calls).await;
     let mut ids = HashSet::new();
     for r in &replies {

@@ -92,13 +92,13 @@ async fn mixed_concurrent_run_conserves_money_and_stock() {
                             .iter()
                             .map(|(p, q)| json!({"productId": products[*p], "quantity": q}))
                             .collect();
-                        app.post("/orders", Some(&users[*user]), json!({"items": items}))
+                        app.post_until_final("/orders", &users[*user], json!({"items": items}))
                             .await
                     }
                     Op::Charge { user, amount } => {
-                        app.post(
+                        app.post_until_final(
                             "/balance/charge",
-                            Some(&users[*user]),
+                            &users[*user],
                             json!({"amount": amount}),
                         )
                         .await

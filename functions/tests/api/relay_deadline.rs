@@ -98,11 +98,9 @@ async fn a_hanging_bus_is_cut_off_at_the_deadline_and_every_event_dead_lettered_
         answer.batch_item_failures.is_empty(),
         "everything is dead-lettered, nothing left for the mapping to retry"
     );
-    // Publishing stops at its deadline: one round, each call cut at the attempt timeout.
-    assert!(
-        took < budget.publish + Duration::from_secs(4),
-        "took {took:?}"
-    );
+    // Publishing stops at its deadline (the hanging client alone would wait a minute a call),
+    // and storing the dead letters at its own: the batch ends inside the relay's worst case.
+    assert!(took < budget.worst_case(), "took {took:?}");
 
     let mut kept = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -220,6 +220,25 @@ impl TestApp {
             .await
     }
 
+    /// POSTs `body` as a careful client does under load: with a new `Idempotency-Key`, resent
+    /// with that key while the answer is not final (a 5xx, or `REQUEST_IN_PROGRESS` while the
+    /// first attempt's lease runs). A loaded machine may cut a request at its deadline; the key
+    /// makes the resend tell what became of it, so the final answers still add up exactly.
+    pub async fn post_until_final(&self, uri: &str, token: &str, body: Value) -> Reply {
+        let key = uuid::Uuid::new_v4().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let r = self
+                .post_with_optional_key(uri, token, Some(&key), &body)
+                .await;
+            let final_answer = r.status < 500 && r.code() != "REQUEST_IN_PROGRESS";
+            if final_answer || std::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     /// POSTs `body` as `token`'s user, with an `Idempotency-Key` header when `key` is given.
     pub async fn post_with_optional_key(
         &self,
