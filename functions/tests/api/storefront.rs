@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 /// The test stage's `SANDBOX_LATE_MS`: a `late` window payment is captured (and the webhook called)
 /// this long after its confirm, long enough for the page to show it pending.
-const LATE_MS: i64 = 2_000;
+const LATE_MS: i64 = 6_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_purchase_through_the_storefront_matches_the_api() {

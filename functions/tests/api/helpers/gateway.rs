@@ -46,7 +46,25 @@ pub struct FaultyGateway {
     pub inquiries: AtomicUsize,
     /// Calls held now ([`GatewayFault::HoldRequest`], [`GatewayFault::HoldAnswer`]).
     pub held: AtomicUsize,
+    /// Calls that happened at the gateway and now hang ([`GatewayFault::Hang`]).
+    hanging: Arc<AtomicUsize>,
     release: tokio::sync::Notify,
+}
+
+/// Counts a call as hanging while it lives (a killed request drops it).
+struct Hanging(Arc<AtomicUsize>);
+
+impl Hanging {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FaultyGateway {
@@ -59,6 +77,7 @@ impl FaultyGateway {
             voids: AtomicUsize::new(0),
             inquiries: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
+            hanging: Arc::default(),
             release: tokio::sync::Notify::new(),
         }
     }
@@ -87,7 +106,11 @@ impl FaultyGateway {
             assert!(Instant::now() < deadline, "the gateway was never called");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Killed only once the approval has happened at the gateway, however slow it was.
+        while self.hanging.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the approval never happened");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         request.abort();
         assert!(request.await.expect_err("killed").is_cancelled());
     }
@@ -123,6 +146,7 @@ impl FaultyGateway {
             Some(GatewayFault::Fail) => Err(GatewayError::Failed("injected".into())),
             Some(GatewayFault::Hang) => {
                 let _ = call.await;
+                let _hanging = Hanging::start(&self.hanging);
                 std::future::pending().await
             }
             Some(GatewayFault::HoldRequest) => {
