@@ -285,7 +285,12 @@ mod tests {
             status: "ABORTED",
             at_ms: 0,
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while delivery.sent().len() < 3 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Time for a fourth, which must not come.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let sent = delivery.sent();
         assert_eq!(sent.len(), 3, "the first delivery and 2 retries: {sent:?}");
         assert!(sent.iter().all(|s| !s.accepted() && !s.duplicate));

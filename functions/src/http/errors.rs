@@ -158,7 +158,7 @@ impl From<CartError> for ApiError {
             ),
             CartError::Busy => busy(
                 ErrorCode::ServiceUnavailable,
-                "The cart is busy; retry shortly.",
+                "The cart is busy; nothing was changed. Retry shortly.",
             ),
             CartError::Overflow => ApiError::internal(),
             CartError::Store(e) => e.into(),
