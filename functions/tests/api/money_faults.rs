@@ -639,8 +639,8 @@ async fn a_hanging_dynamodb_call_at_every_step_ends_inside_the_lambda_timeout() 
         let probe = &probe;
         async move {
             let (uri, body, token) = if order {
-                let w = order_world(probe, OrderCase::Items).await;
-                ("/orders", order_body(OrderCase::Items, &w), w.token)
+                let w = order_world(probe, HANG_ORDER).await;
+                ("/orders", order_body(HANG_ORDER, &w), w.token)
             } else {
                 (
                     "/balance/charge",

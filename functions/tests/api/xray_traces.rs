@@ -332,6 +332,13 @@ async fn an_orders_trace_header_reaches_the_put_events_entry_and_the_consumers_l
     let (stop_tx, stop) = watch::channel(false);
     let run = tokio::spawn(async move { dispatcher.run(stop).await }.with_subscriber(subscriber));
     let forwarded = wait_for(&sink, 1, Duration::from_secs(20)).await;
+    // The consumer logs an event once it has remembered it, after forwarding it.
+    let logged_by = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !String::from_utf8_lossy(&logs.0.lock().expect("logs")).contains("order event consumed")
+        && tokio::time::Instant::now() < logged_by
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
     assert_eq!(forwarded.len(), 1, "{forwarded:?}");
