@@ -4,9 +4,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::helpers::gateway::{FaultyGateway, GatewayFault};
+use crate::helpers::gateway::{self, FaultyGateway, GatewayFault};
 use crate::helpers::ledger::ledger;
 use crate::helpers::{malformed_bodies, test_config, Reply, TestApp};
 use serde_json::{json, Value};
@@ -358,20 +357,16 @@ async fn parallel_charges_under_one_key_credit_once() {
 
 #[tokio::test]
 async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
-    let config = test_config();
-    assert_eq!(config.idempotency_lease_seconds, 2);
-    // Same tables, same JWT secret, the sandbox gateway.
-    let app = TestApp::with_config(config.clone(), Arc::new(SystemClock)).await;
+    // Two apps over the same tables on one fixed clock: the lease runs out when the test says.
+    let rig = gateway::rig().await;
+    let (app, faulty) = (&rig.app, &rig.gateway);
     // The gateway approves, and the process dies waiting for its answer.
-    let faulty = Arc::new(FaultyGateway::new(app.ctx().payment.clone()));
     faulty.on_approve(&[GatewayFault::Hang]);
-    let g = faulty.clone();
-    let crashing = Arc::new(TestApp::with_context_tweak(config, move |ctx| ctx.payment = g).await);
     let (user_id, token) = app.user().await;
     let body = json!({"amount": 5_000});
 
     let task = {
-        let crashing = crashing.clone();
+        let crashing = rig.crashing.clone();
         let token = token.clone();
         let body = body.clone();
         tokio::spawn(async move {
@@ -394,7 +389,7 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
     assert_eq!((r.status, r.code()), (409, "REQUEST_IN_PROGRESS"), "{r:?}");
     assert_eq!(app.balance(&token).await, 0);
 
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    rig.later();
     let r = app
         .post_with_key("/balance/charge", &token, "crash-1", body.clone())
         .await;
@@ -414,7 +409,7 @@ async fn a_crash_after_approval_is_resumed_once_after_the_lease() {
         1,
         "one payment only"
     );
-    let entries = ledger(&app, &user_id).await;
+    let entries = ledger(app, &user_id).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(Some(entries[0].0.as_str()), r.body["chargeId"].as_str());
 }
