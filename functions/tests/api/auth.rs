@@ -82,9 +82,8 @@ async fn concurrent_signups_with_one_email_have_exactly_one_winner() {
     let calls = (0..20).map(|i| {
         let app = &app;
         async move {
-            app.post(
+            app.post_while_busy(
                 "/auth/signup",
-                None,
                 json!({"email": if i % 2 == 0 { "race@example.com" } else { "RACE@example.com" }, "password": "password123", "name": "R"}),
             )
             .await

@@ -265,13 +265,8 @@ impl TestApp {
     /// Signs up and logs in a fresh user; returns (userId, token).
     pub async fn user(&self) -> (String, String) {
         let email = format!("u{}@example.com", uuid::Uuid::new_v4().simple());
-        let r = self
-            .post(
-                "/auth/signup",
-                None,
-                serde_json::json!({"email": email, "password": "password123", "name": "Test"}),
-            )
-            .await;
+        let body = serde_json::json!({"email": email, "password": "password123", "name": "Test"});
+        let r = self.post_while_busy("/auth/signup", body).await;
         assert_eq!(r.status, 201, "{r:?}");
         let user_id = r.body["userId"].as_str().expect("userId").to_owned();
         let token = self.login(&email, "password123").await;
@@ -279,15 +274,24 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self
-            .post(
-                "/auth/login",
-                None,
-                serde_json::json!({"email": email, "password": password}),
-            )
-            .await;
+        let body = serde_json::json!({"email": email, "password": password});
+        let r = self.post_while_busy("/auth/login", body).await;
         assert_eq!(r.status, 200, "{r:?}");
         r.body["accessToken"].as_str().expect("token").to_owned()
+    }
+
+    /// A set-up POST without a token, sent again while the answer is "busy, nothing was
+    /// changed": the whole suite shares this process's password-hashing slots, and at its start
+    /// every test signs its users up at once.
+    pub async fn post_while_busy(&self, uri: &str, body: Value) -> Reply {
+        for _ in 0..40 {
+            let r = self.post(uri, None, body.clone()).await;
+            if !(r.status == 503 && says_nothing_changed(&r)) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("{uri} stayed busy");
     }
 
     /// A token for an admin (created directly, as local set-up does).
