@@ -66,6 +66,12 @@ fn return_large_allocations() {
     }
 }
 
+/// Takes every free hashing slot while the permits live (tests: a process whose hashing is busy).
+#[cfg(test)]
+pub(crate) fn hold_every_slot() -> Vec<tokio::sync::SemaphorePermit<'static>> {
+    std::iter::from_fn(|| SLOTS.try_acquire().ok()).collect()
+}
+
 /// Runs `work` on a blocking thread once a slot is free.
 async fn in_a_slot<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,

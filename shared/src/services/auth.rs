@@ -8,8 +8,12 @@ use std::sync::Arc;
 use crate::auth::JwtKeys;
 use crate::clock::rfc3339;
 use crate::domain::ids::{self, UserId};
-use crate::domain::user::{normalize_email, LoginInput, Role, SignupInput, UserProfile};
-use crate::ports::{AttemptClaim, CreateUserOutcome, LoginThrottle, StoreError, UserStore};
+use crate::domain::user::{
+    normalize_email, LoginInput, LoginRecord, Role, SignupInput, UserProfile,
+};
+use crate::ports::{
+    AttemptClaim, AttemptSlot, CreateUserOutcome, LoginThrottle, StoreError, UserStore,
+};
 use crate::wiring::{Env, Ports, WireError};
 
 /// What sign-up uses.
@@ -83,6 +87,32 @@ pub enum AuthError {
     Internal(String),
 }
 
+/// The account (if any) and whether `password` is its password; an unknown email is checked
+/// against a decoy hash, so it takes as long.
+async fn verdict(
+    ctx: &LoginPorts,
+    email: &str,
+    password: String,
+) -> Result<(Option<LoginRecord>, bool), AuthError> {
+    let record = ctx.users.find_login(email).await?;
+    let stored = record
+        .as_ref()
+        .map(|r| r.password_hash.clone())
+        .unwrap_or_else(|| crate::auth::password::decoy_hash().to_owned());
+    let ok = crate::auth::password::verify(password, stored)
+        .await
+        .map_err(hash_error)?;
+    Ok((record, ok))
+}
+
+/// Gives an attempt slot back. One not given back only makes the lock stricter, for one window:
+/// never fail the log-in for it.
+async fn give_back(ctx: &LoginPorts, email: &str, slot: &AttemptSlot) {
+    if let Err(e) = ctx.login_throttle.release_attempt(email, slot).await {
+        tracing::warn!(error = %e, "could not give back a log-in attempt slot");
+    }
+}
+
 fn hash_error(e: crate::auth::password::HashError) -> AuthError {
     match e {
         crate::auth::password::HashError::Busy => AuthError::Busy,
@@ -135,9 +165,10 @@ pub const FAILED_LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 ///
 /// Each attempt first claims one of [`MAX_FAILED_LOGINS`] slots for its email (atomically, so of
 /// any number of parallel attempts at most that many are tried); a failed attempt keeps its slot
-/// for [`FAILED_LOGIN_WINDOW_MS`], a successful one gives it back. With every slot held, every
-/// log-in for the email (right password included) is refused until the oldest failure leaves the
-/// window. An attempt cut short between claim and verdict counts as a failure.
+/// for [`FAILED_LOGIN_WINDOW_MS`], a successful one gives it back, and so does one whose password
+/// was never checked (store or hashing busy). With every slot held, every log-in for the email
+/// (right password included) is refused until the oldest failure leaves the window. An attempt
+/// cut short between claim and verdict (the process dies) counts as a failure.
 pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, AuthError> {
     let email = normalize_email(&input.email);
     let now_ms = ctx.env.clock.now().timestamp_millis();
@@ -160,22 +191,20 @@ pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, A
             return Err(AuthError::TooManyAttempts { retry_after });
         }
     };
-    let record = ctx.users.find_login(&email).await?;
-    let stored = record
-        .as_ref()
-        .map(|r| r.password_hash.clone())
-        .unwrap_or_else(|| crate::auth::password::decoy_hash().to_owned());
-    let ok = crate::auth::password::verify(input.password, stored)
-        .await
-        .map_err(hash_error)?;
+    let (record, ok) = match verdict(ctx, &email, input.password).await {
+        Ok(v) => v,
+        // The password was never checked (the store failed, or every hashing slot stayed busy):
+        // not a failed attempt, and the answer says nothing changed.
+        Err(e) => {
+            give_back(ctx, &email, &slot).await;
+            return Err(e);
+        }
+    };
     let record = match record {
         Some(r) if ok => r,
         _ => return Err(AuthError::InvalidCredentials),
     };
-    // A slot not given back only makes the lock stricter, for one window: never fail the log-in.
-    if let Err(e) = ctx.login_throttle.release_attempt(&email, &slot).await {
-        tracing::warn!(error = %e, "could not give back a log-in attempt slot");
-    }
+    give_back(ctx, &email, &slot).await;
     let jwt = &ctx.jwt;
     let token = jwt
         .issue(
@@ -189,4 +218,62 @@ pub async fn login(ctx: &LoginPorts, input: LoginInput) -> Result<LoginOutput, A
         token_type: "Bearer",
         expires_in: jwt.ttl_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::adapters::memory::{Fault, MemoryStore};
+    use crate::clock::SystemClock;
+    use crate::config::Config;
+    use crate::retry::with_deadline;
+
+    fn ports(store: &MemoryStore) -> LoginPorts {
+        LoginPorts {
+            env: Env {
+                config: Arc::new(Config::from_env().expect("config")),
+                clock: Arc::new(SystemClock),
+            },
+            users: Arc::new(store.clone()),
+            login_throttle: Arc::new(store.clone()),
+            jwt: JwtKeys::new("a-test-only-secret-of-enough-length", 3600),
+        }
+    }
+
+    fn wrong_password() -> LoginInput {
+        LoginInput {
+            email: "someone@example.com".into(),
+            password: "wrong-password".into(),
+        }
+    }
+
+    /// An attempt whose password was never checked (hashing busy, the store failing) is told
+    /// nothing changed, and that is true: it keeps no slot, so a busy process never locks anyone
+    /// out. Afterwards exactly [`MAX_FAILED_LOGINS`] wrong passwords are still tried.
+    #[tokio::test]
+    async fn attempts_never_checked_keep_no_slot() {
+        let store = MemoryStore::default();
+        let p = ports(&store);
+        {
+            let _busy = crate::auth::password::hold_every_slot();
+            for _ in 0..MAX_FAILED_LOGINS + 2 {
+                let r = with_deadline(Duration::from_millis(20), login(&p, wrong_password())).await;
+                assert!(matches!(r, Err(AuthError::Busy)), "{r:?}");
+            }
+        }
+        store
+            .faults
+            .set_named("find_login", 1_000, Fault::FailBefore);
+        let r = with_deadline(Duration::from_millis(200), login(&p, wrong_password())).await;
+        assert!(matches!(r, Err(AuthError::Store(_))), "{r:?}");
+        store.faults.clear();
+        for _ in 0..MAX_FAILED_LOGINS {
+            let r = login(&p, wrong_password()).await;
+            assert!(matches!(r, Err(AuthError::InvalidCredentials)), "{r:?}");
+        }
+        let r = login(&p, wrong_password()).await;
+        assert!(matches!(r, Err(AuthError::TooManyAttempts { .. })), "{r:?}");
+    }
 }
