@@ -37,7 +37,8 @@ pub struct Output {
 
 impl Output {
     /// Waits until both pipes are read to their end: after the process exits, what it wrote may
-    /// still sit in a pipe, so read the text only after this.
+    /// still sit in a pipe, so read the text only after this. Call it once, on the `Output`
+    /// [`spawn_capturing`] returned (it takes the readers; a second call returns at once).
     pub async fn closed(&self) {
         let readers = self
             .readers
