@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shop_shared::domain::ids::ProductId;
-use shop_shared::domain::product::Stocked;
 use shop_shared::domain::stock;
 use shop_shared::ports::ReshapeOutcome;
 use shop_shared::price_cache::PriceCache;
@@ -45,18 +43,6 @@ async fn buy(app: &TestApp, token: &str, product: &str, key: &str, quantity: i64
         }
     }
     panic!("no final answer for {key}");
-}
-
-/// The product's buckets as stored.
-async fn buckets(app: &TestApp, product: &str) -> Stocked {
-    let id = ProductId::from(product);
-    app.ctx()
-        .products
-        .stocked(std::slice::from_ref(&id))
-        .await
-        .expect("read")
-        .remove(&id)
-        .expect("product")
 }
 
 async fn bucketed_product(app: &TestApp, admin: &str, stock: i64, buckets: u32) -> String {
@@ -140,7 +126,7 @@ async fn sale(app: &Arc<TestApp>, product: &str, buyers: usize, rounds: usize) -
 /// The invariants after a sale of `initial` units: sold = taken from the buckets, none below
 /// zero, every sold-out answer says 0 and none came while units were left.
 async fn check_sale(app: &TestApp, product: &str, initial: i64, sale: &Sale) {
-    let stored = buckets(app, product).await;
+    let stored = app.stocked(product).await;
     assert!(
         stored.buckets.iter().all(|b| *b >= 0),
         "no bucket below zero: {:?}",
@@ -175,7 +161,7 @@ async fn two_hundred_buyers_take_exactly_the_stock_of_a_bucketed_product() {
     let initial = 150;
     let product = bucketed_product(&app, &admin, initial, 8).await;
     assert_eq!(
-        buckets(&app, &product).await.buckets,
+        app.stocked(&product).await.buckets,
         stock::split(initial, 8)
     );
     let sale = sale(&app, &product, 200, 1).await;
@@ -213,7 +199,7 @@ async fn a_line_larger_than_any_bucket_draws_from_several() {
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.body["totalAmount"], 2 * 50 + 9 * PRICE);
-    assert_eq!(buckets(&app, &product).await.product.stock, 1);
+    assert_eq!(app.stocked(&product).await.product.stock, 1);
     assert_eq!(app.stock(&plain).await, 3);
     // More than the total: refused with the total, nothing changed.
     let r = app
@@ -260,14 +246,14 @@ async fn a_restock_spreads_over_the_buckets_and_may_resize_them() {
         (200, json!(10)),
         "{r:?}"
     );
-    assert_eq!(buckets(&app, &product).await.buckets, [3, 3, 2, 2]);
+    assert_eq!(app.stocked(&product).await.buckets, [3, 3, 2, 2]);
     let r = restock(3, None).await;
     assert_eq!(r.body["stock"], 13);
-    assert_eq!(buckets(&app, &product).await.buckets, [3, 3, 4, 3]);
+    assert_eq!(app.stocked(&product).await.buckets, [3, 3, 4, 3]);
     // Down to 2 buckets: the dropped ones' units move to the kept ones.
     let r = restock(1, Some(2)).await;
     assert_eq!(r.body["stock"], 14);
-    let after = buckets(&app, &product).await;
+    let after = app.stocked(&product).await;
     assert_eq!((after.buckets.len(), after.product.stock), (2, 14));
     let gone = app
         .db
@@ -299,6 +285,26 @@ async fn a_restock_spreads_over_the_buckets_and_may_resize_them() {
     assert_eq!((r.status, r.code()), (400, "VALIDATION_FAILED"));
 }
 
+/// A product with `stock` units in one bucket, then restocked by one unit into `buckets` buckets:
+/// `[stock, 1, 0, ...]`.
+async fn uneven_product(app: &TestApp, stock: i64, buckets: u32) -> String {
+    let admin = app.admin().await;
+    let product = app.product(&admin, PRICE, stock).await;
+    let r = app
+        .post(
+            &format!("/products/{product}/restock"),
+            Some(&admin),
+            json!({"quantity": 1, "buckets": buckets}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["stock"]),
+        (200, &json!(stock + 1)),
+        "{r:?}"
+    );
+    product
+}
+
 /// An order planned from the counts it read (here every order: the price cache is off) that draws
 /// from a full bucket carries half the difference into the emptiest bucket, in its transaction.
 #[tokio::test]
@@ -307,31 +313,21 @@ async fn orders_planned_from_counts_carry_units_into_empty_buckets() {
         ctx.prices = Arc::new(PriceCache::new(Duration::ZERO))
     })
     .await;
-    let admin = app.admin().await;
-    // [40, 1, 0, 0]: a restock to 4 buckets adds its one unit to the emptiest.
-    let product = app.product(&admin, PRICE, 40).await;
-    let r = app
-        .post(
-            &format!("/products/{product}/restock"),
-            Some(&admin),
-            json!({"quantity": 1, "buckets": 4}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(buckets(&app, &product).await.buckets, [40, 1, 0, 0]);
+    let product = uneven_product(&app, 40, 4).await;
+    assert_eq!(app.stocked(&product).await.buckets, [40, 1, 0, 0]);
     let (_, token) = app.seeded_user(PRICE * 40).await;
     // Only bucket 0 holds 2: it keeps 38 and carries 19 to bucket 2, the emptiest.
     assert_eq!(
         buy(&app, &token, &product, "carry-0", 2).await,
         Outcome::Bought
     );
-    assert_eq!(buckets(&app, &product).await.buckets, [19, 1, 19, 0]);
+    assert_eq!(app.stocked(&product).await.buckets, [19, 1, 19, 0]);
     // Bucket 0 or 2 (19 each) keeps 17 and carries 8 to bucket 3.
     assert_eq!(
         buy(&app, &token, &product, "carry-1", 2).await,
         Outcome::Bought
     );
-    let mut after = buckets(&app, &product).await.buckets;
+    let mut after = app.stocked(&product).await.buckets;
     after.sort_unstable();
     assert_eq!(after, [1, 8, 9, 19]);
     for i in 2..20 {
@@ -340,7 +336,7 @@ async fn orders_planned_from_counts_carry_units_into_empty_buckets() {
             Outcome::Bought
         );
     }
-    let after = buckets(&app, &product).await;
+    let after = app.stocked(&product).await;
     assert_eq!(
         after.product.stock,
         41 - 4 - 18,
@@ -352,24 +348,15 @@ async fn orders_planned_from_counts_carry_units_into_empty_buckets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebalance_under_concurrent_orders_keeps_every_unit() {
     let app = Arc::new(TestApp::new().await);
-    let admin = app.admin().await;
     // 400 units in one bucket, then 8 buckets with the restock's one unit: very uneven.
-    let product = app.product(&admin, PRICE, 400).await;
-    let r = app
-        .post(
-            &format!("/products/{product}/restock"),
-            Some(&admin),
-            json!({"quantity": 1, "buckets": 8}),
-        )
-        .await;
-    assert_eq!(r.body["stock"], 401, "{r:?}");
+    let product = uneven_product(&app, 400, 8).await;
     let moves = {
         let app = app.clone();
         let product = product.clone();
         tokio::spawn(async move {
             let mut applied = 0;
             for _ in 0..30 {
-                let read = buckets(&app, &product).await;
+                let read = app.stocked(&product).await;
                 if let Some(change) = stock::rebalance(&read.buckets, 8) {
                     assert_eq!(change.units(), 0, "a rebalance moves units, adds none");
                     let done = app.ctx().products.reshape(&read.product, &change).await;
@@ -387,7 +374,7 @@ async fn a_rebalance_under_concurrent_orders_keeps_every_unit() {
     assert!(applied > 0, "no rebalance applied");
     assert_eq!(sale.bought(), 180, "enough stock for every order");
     check_sale(&app, &product, 401, &sale).await;
-    let after = buckets(&app, &product).await;
+    let after = app.stocked(&product).await;
     let (max, min) = (
         after.buckets.iter().max().copied().unwrap_or(0),
         after.buckets.iter().min().copied().unwrap_or(0),
@@ -434,7 +421,7 @@ async fn conflicts_and_throttling_from_the_model_leave_orders_correct() {
     );
     assert_eq!(sale.bought(), initial, "sold out, exactly");
     check_sale(&app, &product, initial, &sale).await;
-    assert_eq!(buckets(&app, &product).await.buckets.len(), 4, "no raise");
+    assert_eq!(app.stocked(&product).await.buckets.len(), 4, "no raise");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -465,7 +452,7 @@ async fn a_product_under_contention_gets_more_buckets() {
     let initial = 120;
     let product = app.product(&admin, PRICE, initial).await;
     let sale = sale(&app, &product, 40, 5).await;
-    let raised = buckets(&app, &product).await.buckets.len();
+    let raised = app.stocked(&product).await.buckets.len();
     assert!(
         (2..=8).contains(&raised),
         "raised, within the configured most: {raised} ({:?})",

@@ -108,16 +108,7 @@ impl Rig {
 
     /// The units in each of the product's buckets.
     async fn buckets(&self, id: &str) -> Vec<i64> {
-        let id = ProductId::from(id);
-        self.clean
-            .ctx()
-            .products
-            .stocked(std::slice::from_ref(&id))
-            .await
-            .expect("read")
-            .remove(&id)
-            .expect("product")
-            .buckets
+        self.clean.stocked(id).await.buckets
     }
 
     /// A product in two uneven buckets, `[stock - 1, 1]`: a line planned from them draws from the

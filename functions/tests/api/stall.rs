@@ -176,6 +176,36 @@ async fn send(app: &TestApp, w: &World, op: &Op) -> Reply {
         .await
 }
 
+/// The answer a request ends with: `first`, or, while that is not final and the request has a
+/// key, what replays of the key answer (at most 3: a replay a loaded machine cuts at its deadline
+/// is replayed again).
+async fn final_answer(
+    app: &TestApp,
+    token: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: &Value,
+    first: &Reply,
+    replays: &mut usize,
+) -> Reply {
+    let mut reply = Reply {
+        status: first.status,
+        headers: first.headers.clone(),
+        body: first.body.clone(),
+    };
+    let Some(key) = key else {
+        return reply;
+    };
+    for _ in 0..3 {
+        if !due_for_replay(&reply).await {
+            break;
+        }
+        *replays += 1;
+        reply = app.post_with_key(uri, token, key, body.clone()).await;
+    }
+    reply
+}
+
 /// Whether `reply` is not final, so its key is to be replayed: a 5xx, or the key still held by an
 /// earlier attempt (`REQUEST_IN_PROGRESS`: then after its lease, 2 s in tests, has run out).
 async fn due_for_replay(reply: &Reply) -> bool {
@@ -323,25 +353,18 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
         let r = &d.reply;
         match &d.op {
             Op::Order { user, key, body } => {
-                let mut final_reply = Reply {
-                    status: r.status,
-                    headers: r.headers.clone(),
-                    body: r.body.clone(),
-                };
-                // Not final: the replay tells (and carries it out if nothing was changed); a
-                // replay that a loaded machine cuts at its deadline is replayed again.
-                if let Some(k) = key {
-                    for _ in 0..3 {
-                        if !due_for_replay(&final_reply).await {
-                            break;
-                        }
-                        c.replays += 1;
-                        final_reply = w
-                            .app
-                            .post_with_key("/orders", &w.users[*user].1, k, body.clone())
-                            .await;
-                    }
-                }
+                // Not final: the replay tells (and carries it out if nothing was changed).
+                let token = &w.users[*user].1;
+                let final_reply = final_answer(
+                    &w.app,
+                    token,
+                    "/orders",
+                    key.as_deref(),
+                    body,
+                    r,
+                    &mut c.replays,
+                )
+                .await;
                 match final_reply.status {
                     201 => order_ids
                         .entry(*user)
@@ -374,28 +397,17 @@ async fn answers_agree_with_the_truth_across_database_stalls() {
             Op::Charge { user, key, token } => {
                 // Not final: replayed with its key (a payment whose answer the gateway loses
                 // again may need a second replay, once the first recorded it).
-                let mut final_reply = Reply {
-                    status: r.status,
-                    headers: r.headers.clone(),
-                    body: r.body.clone(),
-                };
-                if let Some(k) = key {
-                    for _ in 0..3 {
-                        if !due_for_replay(&final_reply).await {
-                            break;
-                        }
-                        c.replays += 1;
-                        final_reply = w
-                            .app
-                            .post_with_key(
-                                "/balance/charge",
-                                &w.users[*user].1,
-                                k,
-                                json!({"amount": CHARGE, "paymentMethod": token}),
-                            )
-                            .await;
-                    }
-                }
+                let body = json!({"amount": CHARGE, "paymentMethod": token});
+                let final_reply = final_answer(
+                    &w.app,
+                    &w.users[*user].1,
+                    "/balance/charge",
+                    key.as_deref(),
+                    &body,
+                    r,
+                    &mut c.replays,
+                )
+                .await;
                 match final_reply.status {
                     200 => {
                         c.charges_told += 1;

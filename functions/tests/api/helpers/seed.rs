@@ -1,8 +1,8 @@
 //! Users and products written straight into the stores (no password hashing, no admin, no HTTP),
 //! for tests that set up many of them, or a user with money from the start.
 
-use shop_shared::domain::ids;
-use shop_shared::domain::product::Product;
+use shop_shared::domain::ids::{self, ProductId};
+use shop_shared::domain::product::{Product, Stocked};
 use shop_shared::domain::user::{Role, UserProfile};
 
 use super::TestApp;
@@ -33,6 +33,18 @@ impl TestApp {
     }
 
     /// A product created in the products store; returns its id.
+    /// The product and its buckets as stored.
+    pub async fn stocked(&self, product_id: &str) -> Stocked {
+        let id = ProductId::from(product_id);
+        self.ctx()
+            .products
+            .stocked(std::slice::from_ref(&id))
+            .await
+            .expect("read")
+            .remove(&id)
+            .expect("product")
+    }
+
     pub async fn seeded_product(&self, name: &str, price: i64, stock: i64) -> String {
         let p = Product {
             product_id: ids::new_product_id(),
